@@ -1,0 +1,103 @@
+"""create_app(): the gateway Flask app (factory; nothing happens at import).
+
+Every request goes through one dispatcher: listener path match (longest prefix) -> entrypoint
+negotiation -> plan security -> request-phase policies -> the entrypoint. Gateway errors
+become `{"message", "http_status_code"}` JSON bodies; anything unexpected is logged with the
+transaction id and answered 500 without a stack trace.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from typing import Any
+
+from flask import Flask, Response, g, request
+
+from .config import Config
+from .errors import GatewayError, NotFoundGatewayError
+from .gateway.context import ExecutionContext
+from .gateway.runtime import GatewayRuntime
+
+logger = logging.getLogger(__name__)
+
+TRANSACTION_HEADER = "X-Gravitee-Transaction-Id"
+REQUEST_ID_HEADER = "X-Gravitee-Request-Id"
+
+
+def error_response(error: GatewayError, transaction_id: str | None = None) -> Response:
+    response = Response(json.dumps(error.body()), status=error.status,
+                        mimetype="application/json")
+    for name, value in error.headers.items():
+        response.headers[name] = value
+    if transaction_id:
+        response.headers[TRANSACTION_HEADER] = transaction_id
+    return response
+
+
+def create_app(config: Config | None = None, *, repository: Any = None,
+               runtime: GatewayRuntime | None = None, start: bool = True) -> Flask:
+    """Build the gateway app. `start` begins the repository sync (workers), off in unit tests."""
+    config = config or Config.from_env()
+    app = Flask("evgate.gateway")
+    app.config["MAX_CONTENT_LENGTH"] = None  # entrypoints enforce their own limits (413)
+    if runtime is None:
+        if repository is None:
+            from .repository import open_repository
+            repository = open_repository(config.database_url)
+        runtime = GatewayRuntime(config, repository)
+    app.extensions["evgate.runtime"] = runtime
+    app.extensions["evgate.config"] = config
+    if start:
+        runtime.start()
+
+    @app.route("/", defaults={"path": ""}, methods=_METHODS, provide_automatic_options=False)
+    @app.route("/<path:path>", methods=_METHODS, provide_automatic_options=False)
+    def dispatch(path: str) -> Response:
+        transaction_id = request.headers.get(TRANSACTION_HEADER) or str(uuid.uuid4())
+        g.transaction_id = transaction_id
+        g.started = time.monotonic()
+        try:
+            if runtime.draining:
+                raise _Stopping()
+            match = runtime.router.match(request.path)
+            if match is None:
+                raise NotFoundGatewayError("No context-path matches the request URI.")
+            api, relative = match
+            g.api_id = api.id
+            entrypoint = api.select_entrypoint(request)
+            api.check_qos(entrypoint)
+            ctx = ExecutionContext(api=api, request=request, transaction_id=transaction_id,
+                                   entrypoint_type=entrypoint.type)
+            ctx.attributes["gravitee.attribute.request.relativePath"] = relative
+            ctx.attributes["gravitee.attribute.api"] = api.id
+            g.entrypoint = entrypoint.type
+            api.admit(ctx)
+            api.run_request_phase(ctx)
+            response = entrypoint.handle(ctx)
+        except GatewayError as exc:
+            if exc.status >= 500:
+                logger.warning("%s %s -> %s: %s (tx %s)", request.method, request.path,
+                               exc.status, exc.message, transaction_id)
+            response = error_response(exc)
+        except Exception:  # noqa: BLE001 - never a stack trace to the client
+            logger.exception("unexpected error on %s %s (tx %s)", request.method, request.path,
+                             transaction_id)
+            response = error_response(GatewayError("Internal Server Error"))
+        response.headers[TRANSACTION_HEADER] = transaction_id
+        response.headers.setdefault(REQUEST_ID_HEADER, transaction_id)
+        return response
+
+    return app
+
+
+class _Stopping(GatewayError):
+    status = 503
+
+    def __init__(self) -> None:
+        super().__init__("The gateway is stopping; retry on another node.",
+                         headers={"Connection": "close", "Retry-After": "1"})
+
+
+_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]

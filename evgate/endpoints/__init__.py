@@ -1,0 +1,1 @@
+"""Endpoints: the backend side of an API (module name = definition type)."""

@@ -1,0 +1,57 @@
+"""The endpoint interface (the backend connector an API publishes to or subscribes from).
+
+Lifecycle (nameko's Extension habit): `start()` when the API is deployed on a worker,
+`stop()` when it is undeployed or the worker drains. Both default to no-ops, and `stop` must
+not raise. An endpoint is shared by every request of its API on one worker.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, ClassVar, Iterable, Mapping, Sequence
+
+if TYPE_CHECKING:
+    from ..gateway.context import ExecutionContext
+    from ..gateway.runtime import GatewayRuntime
+    from ..message import Message
+
+
+class Endpoint:
+    type: ClassVar[str] = ""
+    #: QoS levels the endpoint can honour when subscribing (entrypoint qos must be one of them).
+    supported_qos: ClassVar[frozenset[str]] = frozenset({"none", "auto"})
+
+    def __init__(self, name: str, configuration: Mapping[str, Any], runtime: "GatewayRuntime",
+                 api_id: str):
+        self.name = name
+        self.configuration = dict(configuration)
+        self.runtime = runtime
+        self.api_id = api_id
+
+    @classmethod
+    def validate_configuration(cls, configuration: Mapping[str, Any],
+                               definition: Any) -> Iterable[tuple[str, str]]:
+        """(sub-path, message) pairs for each problem; the sub-path starts with '.' or '['."""
+        return ()
+
+    @property
+    def can_publish(self) -> bool:
+        return False
+
+    @property
+    def can_subscribe(self) -> bool:
+        return False
+
+    def start(self) -> None:
+        """Called once when the API is deployed on this worker."""
+
+    def stop(self) -> None:
+        """Called when the API is undeployed or the worker stops; must not raise."""
+
+    def publish(self, messages: Sequence["Message"], ctx: "ExecutionContext") -> list[Any]:
+        """Send messages; return one result per message (a result object or an Exception).
+
+        Blocks the calling greenlet (never the hub) until every message is acknowledged or
+        failed."""
+        raise NotImplementedError(f"{self.type} endpoint cannot publish")
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name!r} api={self.api_id}>"

@@ -1,0 +1,114 @@
+"""The kafka endpoint: produce records (publish) and consume them (subscribe).
+
+Produce: one record per message and topic, record key from the message attribute
+`gravitee.attribute.kafka.recordKey` (the http-post entrypoint sets it from the `X-Kafka-Key`
+request header), else the message id; topics from the attribute
+`gravitee.attribute.kafka.topics` (comma separated), else the definition's `topics`; message
+headers become record headers. The producer is the worker's shared one (acks=all, idempotent).
+"""
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
+
+import gevent
+
+from ..errors import BackendUnavailableError
+from ..kafka.client_config import producer_config
+from ..kafka.producer import Delivery, ProduceError
+from .base import Endpoint
+
+if TYPE_CHECKING:
+    from ..gateway.context import ExecutionContext
+    from ..message import Message
+
+logger = logging.getLogger(__name__)
+
+RECORD_KEY_ATTRIBUTE = "gravitee.attribute.kafka.recordKey"
+TOPICS_ATTRIBUTE = "gravitee.attribute.kafka.topics"
+_SECURITY_PROTOCOLS = ("PLAINTEXT", "SASL_PLAINTEXT", "SASL_SSL", "SSL")
+
+
+class KafkaEndpoint(Endpoint):
+    type = "kafka"
+    supported_qos = frozenset({"none", "auto", "at-most-once", "at-least-once"})
+
+    @classmethod
+    def validate_configuration(cls, configuration: Mapping[str, Any],
+                               definition: Any) -> Iterable[tuple[str, str]]:
+        topics = configuration.get("topics")
+        if topics is not None and (not isinstance(topics, list)
+                                   or not all(isinstance(t, str) and t for t in topics)):
+            yield ".topics", "must be a list of topic names"
+        servers = configuration.get("bootstrapServers")
+        if servers is not None and not isinstance(servers, (str, list)):
+            yield ".bootstrapServers", "must be a string host:port[,host:port]"
+        for side in ("producer", "consumer"):
+            value = configuration.get(side)
+            if value is not None and not isinstance(value, dict):
+                yield f".{side}", "must be an object"
+        protocol = ((configuration.get("security") or {}).get("protocol") or "PLAINTEXT")
+        if str(protocol).upper() not in _SECURITY_PROTOCOLS:
+            yield ".security.protocol", f"must be one of {', '.join(_SECURITY_PROTOCOLS)}"
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.topics: list[str] = list(self.configuration.get("topics") or [])
+        producer = self.configuration.get("producer") or {}
+        consumer = self.configuration.get("consumer") or {}
+        self.producer_enabled = producer.get("enabled", True) is not False
+        self.consumer_enabled = consumer.get("enabled", True) is not False
+
+    @property
+    def can_publish(self) -> bool:
+        return self.producer_enabled
+
+    @property
+    def can_subscribe(self) -> bool:
+        return self.consumer_enabled
+
+    def _producer(self):
+        conf = producer_config(self.configuration, self.runtime.config)
+        return self.runtime.producers.get(conf)
+
+    def _topics_for(self, message: "Message") -> list[str]:
+        override = message.attributes.get(TOPICS_ATTRIBUTE)
+        if override:
+            if isinstance(override, str):
+                return [t.strip() for t in override.split(",") if t.strip()]
+            return list(override)
+        return self.topics
+
+    def publish(self, messages: Sequence["Message"], ctx: "ExecutionContext") -> list[Any]:
+        if not self.producer_enabled:
+            raise BackendUnavailableError("the kafka endpoint of this API does not produce",
+                                          retry_after=60)
+        records: list[tuple[str, bytes, Any, Any]] = []
+        owners: list[int] = []
+        results: list[Any] = [None] * len(messages)
+        for index, message in enumerate(messages):
+            topics = self._topics_for(message)
+            if not topics:
+                results[index] = ProduceError("no topic configured for this API",
+                                              retriable=False)
+                continue
+            key = message.attributes.get(RECORD_KEY_ATTRIBUTE) or message.id
+            headers = [(name, value.encode("utf-8")) for name, values in message.headers.items()
+                       for value in values]
+            for topic in topics:
+                records.append((topic, message.content, key, headers))
+                owners.append(index)
+        if not records:
+            return results
+        timeout = self.runtime.config.produce_timeout_ms / 1000 + 2
+        try:
+            outcomes = self._producer().produce_many(records).get(timeout=timeout)
+        except gevent.Timeout:
+            outcomes = [ProduceError("no acknowledgement from Kafka in time")] * len(records)
+        # A message succeeds when every topic acknowledged it; the first failure wins.
+        for index, outcome in zip(owners, outcomes):
+            current = results[index]
+            if isinstance(current, Exception):
+                continue
+            results[index] = outcome if isinstance(outcome, Exception) else (current or outcome)
+        return results

@@ -1,0 +1,1 @@
+"""Entrypoints: the client-facing side of an API (module name = definition type)."""

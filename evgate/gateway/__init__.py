@@ -1,0 +1,1 @@
+"""The gateway runtime: deployed APIs, routing, plans, flows, and the live sync."""

@@ -1,0 +1,141 @@
+"""A deployed API on one worker: its entrypoints, endpoint, plans and compiled flows.
+
+Built from the definition the repository says is deployed; rebuilt only when that definition
+or the API's plans change (its `fingerprint`), so other APIs' connections are untouched by a
+redeploy.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from typing import TYPE_CHECKING, Any, Sequence
+
+from .. import plugins
+from ..definition import parse_definition
+from ..definition.validate import _effective_configuration
+from ..errors import BadRequestError
+from ..policies.chain import FlowChain
+from ..security.plans import admit, build_handlers
+
+if TYPE_CHECKING:
+    from ..endpoints.base import Endpoint
+    from ..entrypoints.base import Entrypoint
+    from ..message import Message
+    from .context import ExecutionContext
+    from .runtime import GatewayRuntime
+
+logger = logging.getLogger(__name__)
+
+
+def fingerprint(definition: dict[str, Any], plans: Sequence[dict[str, Any]]) -> str:
+    stable = [{k: v for k, v in p.items() if k not in ("createdAt", "updatedAt")} for p in plans]
+    text = json.dumps([definition, stable], sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+class DeployedApi:
+    def __init__(self, definition: dict[str, Any], plans: list[dict[str, Any]],
+                 runtime: "GatewayRuntime"):
+        self.raw = definition
+        self.definition = parse_definition(definition)
+        self.id: str = definition["id"]
+        self.name = self.definition.name
+        self.runtime = runtime
+        self.fingerprint = fingerprint(definition, plans)
+        self.properties = {p.get("key"): p.get("value") for p in self.definition.properties
+                           if isinstance(p, dict)}
+        self.paths = self.definition.http_paths()
+        self.endpoint: "Endpoint" = self._build_endpoint()
+        self.entrypoints: list["Entrypoint"] = []       # http listeners, by priority
+        self.subscription_entrypoints: list["Entrypoint"] = []  # webhook listeners
+        for listener in self.definition.listeners:
+            for ep_def in listener.entrypoints:
+                cls = plugins.load("entrypoints", ep_def.type)
+                entrypoint = cls(ep_def, self)
+                target = (self.entrypoints if listener.type == "http"
+                          else self.subscription_entrypoints)
+                target.append(entrypoint)
+        self.entrypoints.sort(key=lambda e: e.priority)
+        self.plans = plans
+        self.plan_handlers = build_handlers(plans, self)
+        self.flows = FlowChain(self.definition.flows, self)
+        self.plan_flows = {p["id"]: FlowChain(_plan_flows(p), self) for p in plans}
+
+    def __repr__(self) -> str:
+        return f"<DeployedApi {self.id} {self.name!r} paths={self.paths}>"
+
+    def _build_endpoint(self) -> "Endpoint":
+        group = self.definition.endpointGroups[0]
+        endpoint_def = group.endpoints[0]
+        cls = plugins.load("endpoints", endpoint_def.type)
+        return cls(endpoint_def.name, _effective_configuration(group, endpoint_def),
+                   self.runtime, self.id)
+
+    # -- lifecycle ----------------------------------------------------------------------------
+    def start(self) -> None:
+        self.endpoint.start()
+        for entrypoint in self.entrypoints + self.subscription_entrypoints:
+            entrypoint.start()
+
+    def stop(self) -> None:
+        for component in self.entrypoints + self.subscription_entrypoints + [self.endpoint]:
+            try:
+                component.stop()
+            except Exception:  # noqa: BLE001 - stop must not raise; log and go on
+                logger.exception("stopping %r failed", component)
+
+    # -- request handling ---------------------------------------------------------------------
+    def select_entrypoint(self, request: Any) -> "Entrypoint":
+        from ..errors import MethodNotAllowedError, NotAcceptableError
+        for entrypoint in self.entrypoints:
+            if entrypoint.matches(request):
+                return entrypoint
+        allowed = sorted({m for e in self.entrypoints for m in e.methods})
+        if any(e.allows_method(request.method) for e in self.entrypoints):
+            raise NotAcceptableError(
+                "no entrypoint of this API accepts the request's Accept/Upgrade headers",
+                key="NO_ENTRYPOINT_MATCH")
+        raise MethodNotAllowedError(f"method {request.method} is not allowed on this API",
+                                    headers={"Allow": ", ".join(allowed)})
+
+    def check_qos(self, entrypoint: "Entrypoint") -> None:
+        if entrypoint.qos not in self.endpoint.supported_qos:
+            raise BadRequestError(
+                f"entrypoint qos {entrypoint.qos!r} is not supported by the {self.endpoint.type} "
+                "endpoint", key="INCOMPATIBLE_QOS")
+
+    def admit(self, ctx: "ExecutionContext") -> None:
+        admit(self.plan_handlers, ctx)
+
+    def _chains(self, ctx: "ExecutionContext") -> list[FlowChain]:
+        chains = [self.flows]
+        plan_id = (ctx.plan or {}).get("id")
+        if plan_id in self.plan_flows:
+            chains.append(self.plan_flows[plan_id])
+        return chains
+
+    def publish_messages(self, messages: Sequence["Message"],
+                         ctx: "ExecutionContext") -> list["Message"]:
+        """Run the publish phase; returns the messages to send on (dropped ones removed)."""
+        kept = list(messages)
+        for chain in self._chains(ctx):
+            kept = chain.run_messages(kept, ctx, "publish")
+        return kept
+
+    def subscribe_messages(self, messages: Sequence["Message"],
+                           ctx: "ExecutionContext") -> list["Message"]:
+        kept = list(messages)
+        for chain in self._chains(ctx):
+            kept = chain.run_messages(kept, ctx, "subscribe")
+        return kept
+
+    def run_request_phase(self, ctx: "ExecutionContext") -> None:
+        for chain in self._chains(ctx):
+            for policy in chain.steps(ctx, "request"):
+                policy.on_request(ctx)
+
+
+def _plan_flows(plan: dict[str, Any]) -> list[Any]:
+    from ..definition.model import Flow
+    return [Flow.model_validate(f) for f in plan.get("flows") or []]

@@ -1,0 +1,68 @@
+"""Live sync: each worker polls the repository's revision and applies changes.
+
+One cheap query per interval (`SELECT value FROM revision`); only when it moved is the full
+snapshot read. With PostgreSQL this works across nodes; within the sync interval (1 s by
+default) every worker on every node runs the same deployment.
+"""
+from __future__ import annotations
+
+import logging
+
+import gevent
+
+from .runtime import GatewayRuntime, Snapshot
+
+logger = logging.getLogger(__name__)
+
+
+def read_snapshot(repo, revision: int) -> Snapshot:
+    apis = repo.apis.list_started()
+    plans = {api["id"]: repo.plans.list_for_api(api["id"]) for api in apis}
+    subscriptions = repo.subscriptions.list(statuses=("ACCEPTED", "PAUSED", "PENDING"))
+    return Snapshot(revision, apis, plans, subscriptions)
+
+
+class RepositorySync:
+    def __init__(self, runtime: GatewayRuntime):
+        self.runtime = runtime
+        self.interval = runtime.config.sync_interval_ms / 1000
+        self._greenlet: gevent.Greenlet | None = None
+        self.revision = -1
+        self.healthy = False
+
+    def sync_once(self) -> bool:
+        """Apply the repository's state if it changed; True when something was applied."""
+        repo = self.runtime.repo
+        revision = repo.revision()
+        if revision == self.revision:
+            return False
+        snapshot = read_snapshot(repo, revision)
+        self.runtime.apply(snapshot)
+        self.revision = revision
+        return True
+
+    def _loop(self) -> None:
+        while True:
+            try:
+                self.sync_once()
+                if not self.healthy:
+                    logger.info("repository sync healthy (revision %s)", self.revision)
+                self.healthy = True
+            except Exception:  # noqa: BLE001 - keep serving what is deployed; retry
+                if self.healthy:
+                    logger.exception("repository sync failed; keeping the current deployment")
+                self.healthy = False
+            gevent.sleep(self.interval)
+
+    def start(self) -> None:
+        try:
+            self.sync_once()  # serve the deployed APIs from the first request on
+            self.healthy = True
+        except Exception:  # noqa: BLE001
+            logger.exception("initial repository sync failed; retrying in the background")
+        self._greenlet = gevent.spawn(self._loop)
+
+    def stop(self) -> None:
+        if self._greenlet is not None:
+            self._greenlet.kill(block=False)
+            self._greenlet = None

@@ -1,0 +1,169 @@
+"""One confluent-kafka Producer per worker and client configuration, polled on a native thread.
+
+A request greenlet calls `produce_many()`, which only enqueues into librdkafka (non-blocking) and
+returns a `gevent.event.AsyncResult`. The producer's own OS thread loops `poll(0.1)`; each
+delivery report is handed to the hub with `run_callback_threadsafe`, where the AsyncResult is
+settled. The greenlet waits on it, so a 202 is answered only once the broker acknowledged
+(acks=all, idempotence on). Measured on this kind of machine: 17.3k acked produces/s at 50
+concurrent greenlets (ARCHITECTURE.md, "Hard-won rules").
+"""
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from functools import partial
+from typing import Any, Sequence
+
+from confluent_kafka import KafkaError, KafkaException, Producer
+from gevent.event import AsyncResult
+
+from .client_config import mask
+from .threads import HubHandoff, HubLogger, native_lock, start_native_thread
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """Where the broker stored a record."""
+
+    topic: str
+    partition: int
+    offset: int
+
+
+class ProduceError(Exception):
+    """The broker did not acknowledge a record; `retriable` tells whether to try again later."""
+
+    def __init__(self, error: KafkaError | str, *, retriable: bool = True, code: int | None = None):
+        self.retriable = retriable
+        self.code = code
+        super().__init__(str(error))
+
+
+class KafkaProducerBridge:
+    """A Producer whose blocking calls stay on its own native thread."""
+
+    POLL_TIMEOUT = 0.1
+
+    def __init__(self, conf: dict[str, Any], name: str = "producer"):
+        self.name = name
+        self.pid = os.getpid()
+        self._handoff = HubHandoff()
+        full = dict(conf)
+        full.setdefault("client.id", f"evgate-{name}-{self.pid}")
+        self._safe_conf = mask(full)
+        full["error_cb"] = self._on_error  # called on the poll thread
+        self._producer = Producer(full, logger=HubLogger(self._handoff, "evgate.kafka.librdkafka"))
+        self._running = True
+        self._closed = AsyncResult()
+        self.last_error: str | None = None
+        start_native_thread(self._loop)
+        logger.info("kafka producer %s started: %s", name, self._safe_conf)
+
+    def __repr__(self) -> str:
+        return f"<KafkaProducerBridge {self.name} {self._safe_conf.get('bootstrap.servers')}>"
+
+    # -- on the native thread ---------------------------------------------------------------
+    def _loop(self) -> None:
+        try:
+            while self._running:
+                self._producer.poll(self.POLL_TIMEOUT)
+            remaining = self._producer.flush(self._flush_timeout)
+            self._handoff.call(self._closed.set, remaining)
+        except BaseException as exc:  # noqa: BLE001 - reported on the hub, the thread ends
+            self._handoff.call(self._closed.set_exception, exc)
+
+    def _on_error(self, error: KafkaError) -> None:
+        self._handoff.call(self._record_error, error)
+
+    # -- on the hub -------------------------------------------------------------------------
+    def _record_error(self, error: KafkaError) -> None:
+        self.last_error = str(error)
+        level = logging.ERROR if error.fatal() else logging.WARNING
+        logger.log(level, "kafka producer %s: %s", self.name, error)
+
+    def produce_many(self, records: Sequence[tuple[str, bytes, Any, Any]]) -> AsyncResult:
+        """Enqueue many records (topic, value, key, headers); one AsyncResult for all.
+
+        It yields a list with a Delivery or a ProduceError per record, in order, once every
+        record is settled. Delivery reports are gathered on the poll thread and handed to the
+        hub once, so a large batch costs one hub wake-up rather than one per record.
+        """
+        result = AsyncResult()
+        count = len(records)
+        if count == 0:
+            result.set([])
+            return result
+        outcomes: list[Any] = [None] * count
+        remaining = [count]
+        lock = native_lock()
+        handoff = self._handoff
+
+        def settle(index: int, err: KafkaError | None, msg: Any) -> None:  # poll thread or hub
+            if err is not None:
+                outcomes[index] = ProduceError(
+                    err, retriable=err.retriable() or err.code() in _RETRIABLE_CODES,
+                    code=err.code())
+            else:
+                outcomes[index] = Delivery(msg.topic(), msg.partition(), msg.offset())
+            with lock:
+                remaining[0] -= 1
+                done = remaining[0] == 0
+            if done:
+                handoff.call(result.set, outcomes)
+
+        produce = self._producer.produce
+        for index, (topic, value, key, headers) in enumerate(records):
+            try:
+                produce(topic, value, key=key, headers=headers or None,
+                        on_delivery=partial(settle, index))
+            except BufferError:
+                self._producer.poll(0)  # serve callbacks, then retry once
+                try:
+                    produce(topic, value, key=key, headers=headers or None,
+                            on_delivery=partial(settle, index))
+                except BufferError:
+                    self._fail_local(settle, index, "the local produce queue is full")
+            except KafkaException as exc:
+                self._fail_local(settle, index, str(exc.args[0]))
+        return result
+
+    @staticmethod
+    def _fail_local(settle: Any, index: int, reason: str) -> None:
+        class _LocalError:  # a KafkaError look-alike for errors raised before enqueueing
+            def retriable(self) -> bool:
+                return True
+
+            def code(self) -> int:
+                return KafkaError._QUEUE_FULL
+
+            def __str__(self) -> str:
+                return reason
+        settle(index, _LocalError(), None)
+
+    def close(self, timeout: float = 10.0) -> int | None:
+        """Flush what is queued (on the native thread) and stop; returns records left unsent."""
+        if not self._running:
+            return None
+        self._flush_timeout = timeout
+        self._running = False
+        try:
+            remaining = self._closed.get(timeout=timeout + 1)
+        except Exception:  # noqa: BLE001
+            logger.warning("kafka producer %s did not close cleanly", self.name, exc_info=True)
+            return None
+        if remaining:
+            logger.error("kafka producer %s closed with %d unsent records", self.name, remaining)
+        return remaining
+
+    _flush_timeout = 10.0
+
+
+_RETRIABLE_CODES = {
+    KafkaError._MSG_TIMED_OUT, KafkaError._TIMED_OUT, KafkaError._TRANSPORT,
+    KafkaError._ALL_BROKERS_DOWN, KafkaError.NOT_ENOUGH_REPLICAS,
+    KafkaError.LEADER_NOT_AVAILABLE, KafkaError.NOT_LEADER_FOR_PARTITION,
+    KafkaError.REQUEST_TIMED_OUT, KafkaError.UNKNOWN_TOPIC_OR_PART,
+}

@@ -1,0 +1,53 @@
+"""The unit that flows through evgate: one record, one frame, one webhook call."""
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+
+@dataclass
+class Message:
+    """A message between an entrypoint and an endpoint.
+
+    `content` is bytes (what Kafka stores); `headers` are multi-valued like HTTP and Kafka
+    headers (name -> list of str); `metadata` is what the endpoint knows about the record
+    (for Kafka: key, topic, partition, offset); `attributes` carry per-message settings such as
+    `gravitee.attribute.kafka.recordKey`.
+    """
+
+    content: bytes = b""
+    headers: dict[str, list[str]] = field(default_factory=dict)
+    metadata: dict[str, Any] = field(default_factory=dict)
+    attributes: dict[str, Any] = field(default_factory=dict)
+    id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    error: bool = False
+
+    def add_header(self, name: str, value: str) -> None:
+        self.headers.setdefault(name, []).append(value)
+
+    def header(self, name: str) -> str | None:
+        """First value of a header, looked up case-insensitively."""
+        lowered = name.lower()
+        for key, values in self.headers.items():
+            if key.lower() == lowered and values:
+                return values[0]
+        return None
+
+    @property
+    def text(self) -> str:
+        return self.content.decode("utf-8", errors="replace")
+
+    def el_properties(self) -> Mapping[str, Any]:
+        """What the expression language may read from `#message` (a whitelist, never getattr)."""
+        return {
+            "id": self.id,
+            "content": self.content,
+            "headers": self.headers,
+            "metadata": self.metadata,
+            "attributes": self.attributes,
+            "error": self.error,
+        }
+
+    def __repr__(self) -> str:
+        return f"<Message id={self.id!r} size={len(self.content)} headers={len(self.headers)}>"

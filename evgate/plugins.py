@@ -1,0 +1,65 @@
+"""The registry of connector and policy types (gunicorn's worker table, datasette's plugins).
+
+Built-ins are a table of import paths, loaded lazily on first use; third-party packages add
+types through the `importlib.metadata` entry-point groups `evgate.entrypoints`,
+`evgate.endpoints` and `evgate.policies`. Built-ins register exactly like plugins; a plugin may
+not silently replace a built-in (the built-in wins and a warning is logged).
+"""
+from __future__ import annotations
+
+import importlib
+import logging
+from functools import lru_cache
+from importlib.metadata import entry_points
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+BUILTINS: dict[str, dict[str, str]] = {
+    "entrypoints": {
+        "http-post": "evgate.entrypoints.http_post:HttpPostEntrypoint",
+    },
+    "endpoints": {
+        "kafka": "evgate.endpoints.kafka:KafkaEndpoint",
+    },
+    "policies": {},
+}
+
+KINDS = tuple(BUILTINS)
+
+
+@lru_cache(maxsize=None)
+def _table(kind: str) -> dict[str, str]:
+    if kind not in BUILTINS:
+        raise KeyError(f"unknown plugin kind {kind!r}")
+    table = dict(BUILTINS[kind])
+    for ep in entry_points(group=f"evgate.{kind}"):
+        if ep.name in table:
+            logger.warning("plugin %s tries to replace built-in %s type %r; ignored",
+                           ep.value, kind, ep.name)
+            continue
+        table[ep.name] = ep.value
+    return table
+
+
+def known(kind: str) -> list[str]:
+    return sorted(_table(kind))
+
+
+def is_known(kind: str, type_: str) -> bool:
+    return type_ in _table(kind)
+
+
+@lru_cache(maxsize=None)
+def load(kind: str, type_: str) -> Any:
+    """The class registered for `type_`; a missing optional dependency fails loudly."""
+    target = _table(kind).get(type_)
+    if target is None:
+        raise KeyError(f"unknown {kind} type {type_!r} (known: {', '.join(known(kind))})")
+    module_name, _, attr = target.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ImportError(f"{kind} type {type_!r} needs {exc.name!r}: "
+                          f"pip install {exc.name} ({exc})") from exc
+    return getattr(module, attr)

@@ -1,0 +1,75 @@
+"""API definitions: the saved definition, the deployed one, and the started/stopped state."""
+from __future__ import annotations
+
+from typing import Any, TYPE_CHECKING
+
+from sqlalchemy import delete, insert, select, update
+
+from ..errors import NotFoundError
+from ._rows import dumps, now, to_dict
+from .tables import apis
+
+if TYPE_CHECKING:
+    from .database import Repository
+
+_JSON = ("definition", "deployed_definition")
+
+
+class ApiStore:
+    def __init__(self, repo: "Repository"):
+        self._repo = repo
+
+    def insert(self, api_id: str, definition: dict[str, Any], *, state: str = "STOPPED") -> None:
+        stamp = now()
+        with self._repo.write() as conn:
+            conn.execute(insert(apis).values(
+                id=api_id, name=definition.get("name", api_id), definition=dumps(definition),
+                deployed_definition=None, state=state, created_at=stamp, updated_at=stamp))
+
+    def get(self, api_id: str) -> dict[str, Any]:
+        with self._repo.read() as conn:
+            row = conn.execute(select(apis).where(apis.c.id == api_id)).first()
+        if row is None:
+            raise NotFoundError("Api", api_id)
+        return to_dict(row, _JSON)
+
+    def find(self, api_id: str) -> dict[str, Any] | None:
+        try:
+            return self.get(api_id)
+        except NotFoundError:
+            return None
+
+    def list(self) -> list[dict[str, Any]]:
+        with self._repo.read() as conn:
+            rows = conn.execute(select(apis).order_by(apis.c.created_at, apis.c.id)).all()
+        return [to_dict(row, _JSON) for row in rows]
+
+    def list_started(self) -> list[dict[str, Any]]:
+        """What gateways run: started APIs that have been deployed at least once."""
+        with self._repo.read() as conn:
+            rows = conn.execute(select(apis).where(apis.c.state == "STARTED",
+                                                   apis.c.deployed_definition.is_not(None))).all()
+        return [to_dict(row, _JSON) for row in rows]
+
+    def _update(self, api_id: str, **values: Any) -> None:
+        values["updated_at"] = now()
+        with self._repo.write() as conn:
+            result = conn.execute(update(apis).where(apis.c.id == api_id).values(**values))
+            if result.rowcount == 0:
+                raise NotFoundError("Api", api_id)
+
+    def save_definition(self, api_id: str, definition: dict[str, Any]) -> None:
+        self._update(api_id, definition=dumps(definition), name=definition.get("name", api_id))
+
+    def deploy(self, api_id: str, definition: dict[str, Any], label: str | None = None) -> None:
+        self._update(api_id, deployed_definition=dumps(definition), deployed_at=now(),
+                     deployment_label=label)
+
+    def set_state(self, api_id: str, state: str) -> None:
+        self._update(api_id, state=state)
+
+    def delete(self, api_id: str) -> None:
+        with self._repo.write() as conn:
+            result = conn.execute(delete(apis).where(apis.c.id == api_id))
+            if result.rowcount == 0:
+                raise NotFoundError("Api", api_id)

@@ -1,0 +1,38 @@
+"""Applications: the consumers that subscribe to plans."""
+from __future__ import annotations
+
+from typing import Any, TYPE_CHECKING
+
+from sqlalchemy import insert, select
+
+from ..errors import NotFoundError
+from ._rows import dumps, now, to_dict
+from .tables import applications
+
+if TYPE_CHECKING:
+    from .database import Repository
+
+
+class ApplicationStore:
+    def __init__(self, repo: "Repository"):
+        self._repo = repo
+
+    def insert(self, app_id: str, definition: dict[str, Any], owner: str | None = None) -> None:
+        stamp = now()
+        with self._repo.write() as conn:
+            conn.execute(insert(applications).values(
+                id=app_id, name=definition.get("name") or app_id,
+                description=definition.get("description"), definition=dumps(definition),
+                owner=owner, status="ACTIVE", created_at=stamp, updated_at=stamp))
+
+    def get(self, app_id: str) -> dict[str, Any]:
+        with self._repo.read() as conn:
+            row = conn.execute(select(applications).where(applications.c.id == app_id)).first()
+        if row is None:
+            raise NotFoundError("Application", app_id)
+        return to_dict(row, ("definition",))
+
+    def list(self) -> list[dict[str, Any]]:
+        with self._repo.read() as conn:
+            rows = conn.execute(select(applications).order_by(applications.c.created_at)).all()
+        return [to_dict(row, ("definition",)) for row in rows]

@@ -1,0 +1,107 @@
+"""Engine, migrations and the Repository facade.
+
+Entity-specific queries live in one module per entity (`apis.py`, ...); `Repository` groups
+them and owns the engine. A write and its revision bump share one transaction.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from contextlib import contextmanager
+from typing import Iterator
+
+from sqlalchemy import Engine, create_engine, event, select, update
+from sqlalchemy.engine import Connection, make_url
+
+from .tables import revision
+
+logger = logging.getLogger(__name__)
+
+MIGRATIONS_DIR = os.path.join(os.path.dirname(__file__), "migrations")
+
+
+def _engine(url: str) -> Engine:
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        database = parsed.database
+        if database and database != ":memory:":
+            os.makedirs(os.path.dirname(os.path.abspath(database)), exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": 30})
+
+        @event.listens_for(engine, "connect")
+        def _pragmas(dbapi_connection, _record):  # many processes share one file: WAL
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.close()
+        return engine
+    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+
+
+def upgrade(url: str) -> None:
+    """Create or migrate the schema to the newest revision (Alembic `upgrade head`)."""
+    from alembic import command
+    from alembic.config import Config as AlembicConfig
+
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", MIGRATIONS_DIR)
+    cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    cfg.attributes["configure_logger"] = False
+    command.upgrade(cfg, "head")
+
+
+class Repository:
+    """All storage access. Cheap to create per process; never shared across a fork."""
+
+    def __init__(self, url: str):
+        self.url = url
+        self.engine = _engine(url)
+        from .apis import ApiStore
+        from .applications import ApplicationStore
+        from .plans import PlanStore
+        from .subscriptions import SubscriptionStore
+        from .users import UserStore
+        self.apis = ApiStore(self)
+        self.plans = PlanStore(self)
+        self.applications = ApplicationStore(self)
+        self.subscriptions = SubscriptionStore(self)
+        self.users = UserStore(self)
+
+    def __repr__(self) -> str:
+        return f"<Repository {make_url(self.url).render_as_string(hide_password=True)}>"
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        """A transaction that also bumps the revision gateways watch."""
+        with self.engine.begin() as conn:
+            yield conn
+            conn.execute(update(revision).where(revision.c.id == 1)
+                         .values(value=revision.c.value + 1))
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        with self.engine.connect() as conn:
+            yield conn
+
+    def revision(self) -> int:
+        with self.read() as conn:
+            return int(conn.execute(select(revision.c.value).where(revision.c.id == 1))
+                       .scalar_one())
+
+    def ping(self) -> bool:
+        try:
+            self.revision()
+            return True
+        except Exception:  # noqa: BLE001 - readiness only reports
+            logger.warning("repository %r is unreachable", self, exc_info=True)
+            return False
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def open_repository(url: str, *, migrate: bool = True) -> Repository:
+    if migrate:
+        upgrade(url)
+    return Repository(url)

@@ -1,0 +1,60 @@
+"""Subscriptions of applications to plans (status, consumer status, configuration, metadata)."""
+from __future__ import annotations
+
+from typing import Any, TYPE_CHECKING
+
+from sqlalchemy import insert, select, update
+
+from ..errors import NotFoundError
+from ._rows import dumps, now, to_dict
+from .tables import subscriptions
+
+if TYPE_CHECKING:
+    from .database import Repository
+
+_JSON = ("configuration", "metadata")
+
+
+class SubscriptionStore:
+    def __init__(self, repo: "Repository"):
+        self._repo = repo
+
+    def insert(self, sub: dict[str, Any]) -> None:
+        stamp = now()
+        with self._repo.write() as conn:
+            conn.execute(insert(subscriptions).values(
+                id=sub["id"], api_id=sub["api_id"], plan_id=sub["plan_id"],
+                application_id=sub["application_id"], status=sub["status"],
+                consumer_status=sub.get("consumer_status", "STARTED"),
+                configuration=dumps(sub.get("configuration") or {}),
+                metadata=dumps(sub.get("metadata") or {}), failure_cause=None,
+                created_at=stamp, updated_at=stamp))
+
+    def get(self, sub_id: str) -> dict[str, Any]:
+        with self._repo.read() as conn:
+            row = conn.execute(select(subscriptions).where(subscriptions.c.id == sub_id)).first()
+        if row is None:
+            raise NotFoundError("Subscription", sub_id)
+        return to_dict(row, _JSON)
+
+    def list(self, api_id: str | None = None, statuses: tuple[str, ...] | None = None
+             ) -> list[dict[str, Any]]:
+        query = select(subscriptions).order_by(subscriptions.c.created_at)
+        if api_id is not None:
+            query = query.where(subscriptions.c.api_id == api_id)
+        if statuses:
+            query = query.where(subscriptions.c.status.in_(statuses))
+        with self._repo.read() as conn:
+            rows = conn.execute(query).all()
+        return [to_dict(row, _JSON) for row in rows]
+
+    def update(self, sub_id: str, **values: Any) -> None:
+        for column in _JSON:
+            if column in values:
+                values[column] = dumps(values[column])
+        values["updated_at"] = now()
+        with self._repo.write() as conn:
+            result = conn.execute(update(subscriptions).where(subscriptions.c.id == sub_id)
+                                  .values(**values))
+            if result.rowcount == 0:
+                raise NotFoundError("Subscription", sub_id)

@@ -1,0 +1,36 @@
+"""Management users with hashed passwords (hashing lives in evgate.security.passwords)."""
+from __future__ import annotations
+
+from typing import Any, TYPE_CHECKING
+
+from sqlalchemy import insert, select, update
+
+from ._rows import now, to_dict
+from .tables import users
+
+if TYPE_CHECKING:
+    from .database import Repository
+
+
+class UserStore:
+    def __init__(self, repo: "Repository"):
+        self._repo = repo
+
+    def get(self, username: str) -> dict[str, Any] | None:
+        with self._repo.read() as conn:
+            row = conn.execute(select(users).where(users.c.username == username)).first()
+        return None if row is None else to_dict(row)
+
+    def upsert(self, username: str, password_hash: str, roles: str) -> None:
+        stamp = now()
+        with self._repo.write() as conn:
+            result = conn.execute(update(users).where(users.c.username == username).values(
+                password_hash=password_hash, roles=roles, updated_at=stamp))
+            if result.rowcount == 0:
+                conn.execute(insert(users).values(username=username, password_hash=password_hash,
+                                                  roles=roles, created_at=stamp,
+                                                  updated_at=stamp))
+
+    def count(self) -> int:
+        with self._repo.read() as conn:
+            return len(conn.execute(select(users.c.username)).all())

@@ -1,0 +1,148 @@
+"""APIs: create, update, deploy, start/stop, delete, import, with every rule checked here.
+
+Rules: a definition is validated before anything is written (nothing half-written on a
+rejected request); two APIs may not claim the same listener path; plans embedded in a
+definition are stored as the API's plans; deploying copies the saved definition to the one
+gateways run; an API runs on gateways while STARTED and deployed.
+"""
+from __future__ import annotations
+
+import copy
+import logging
+import uuid
+from typing import Any
+
+from ..definition import parse_definition, parse_plan
+from ..errors import ConflictError, DefinitionError
+from ..repository import Repository
+
+logger = logging.getLogger(__name__)
+
+
+class ApiService:
+    def __init__(self, repo: Repository):
+        self.repo = repo
+
+    # -- reading -----------------------------------------------------------------------------
+    def get(self, api_id: str) -> dict[str, Any]:
+        return self._entity(self.repo.apis.get(api_id))
+
+    def list(self) -> list[dict[str, Any]]:
+        return [self._entity(row) for row in self.repo.apis.list()]
+
+    # -- writing -----------------------------------------------------------------------------
+    def create(self, definition: Any) -> dict[str, Any]:
+        data = self._validated(definition)
+        api_id = data.get("id") or str(uuid.uuid4())
+        if self.repo.apis.find(api_id) is not None:
+            raise ConflictError(f"an API with id {api_id} already exists", key="api.exists")
+        data["id"] = api_id
+        self._check_paths(data, api_id)
+        plans = data.pop("plans", [])
+        parsed_plans = [parse_plan(p, path=f"$.plans[{i}]") for i, p in enumerate(plans)]
+        self.repo.apis.insert(api_id, data)
+        for raw, plan in zip(plans, parsed_plans):
+            self._insert_plan(api_id, raw, plan)
+        logger.info("created API %s (%s)", api_id, data.get("name"))
+        return self.get(api_id)
+
+    def update(self, api_id: str, definition: Any) -> dict[str, Any]:
+        self.repo.apis.get(api_id)  # 404 first
+        data = self._validated(definition)
+        data["id"] = api_id
+        self._check_paths(data, api_id)
+        data.pop("plans", None)  # plans are managed through their own resource
+        for key in ("state", "visibility", "deployedAt", "createdAt", "updatedAt"):
+            data.pop(key, None)
+        self.repo.apis.save_definition(api_id, data)
+        return self.get(api_id)
+
+    def deploy(self, api_id: str, label: str | None = None) -> dict[str, Any]:
+        row = self.repo.apis.get(api_id)
+        self.repo.apis.deploy(api_id, row["definition"], label)
+        logger.info("deployed API %s", api_id)
+        return self.get(api_id)
+
+    def start(self, api_id: str) -> None:
+        row = self.repo.apis.get(api_id)
+        if row["deployed_definition"] is None:
+            self.repo.apis.deploy(api_id, row["definition"])
+        self.repo.apis.set_state(api_id, "STARTED")
+        logger.info("started API %s", api_id)
+
+    def stop(self, api_id: str) -> None:
+        self.repo.apis.get(api_id)
+        self.repo.apis.set_state(api_id, "STOPPED")
+        logger.info("stopped API %s", api_id)
+
+    def delete(self, api_id: str) -> None:
+        self.repo.apis.get(api_id)
+        self.repo.plans.delete_for_api(api_id)
+        self.repo.apis.delete(api_id)
+        logger.info("deleted API %s", api_id)
+
+    def import_definition(self, definition: Any) -> dict[str, Any]:
+        """Create or replace (same id) an API with its plans, deploy and start it."""
+        if not isinstance(definition, dict):
+            raise DefinitionError([{"path": "$", "message": "an API definition must be a JSON object"}])
+        api_id = definition.get("id")
+        if api_id and self.repo.apis.find(api_id) is not None:
+            entity = self.update(api_id, definition)
+            self._replace_embedded_plans(api_id, definition.get("plans") or [])
+        else:
+            entity = self.create(definition)
+            api_id = entity["id"]
+        self.deploy(api_id)
+        self.start(api_id)
+        return self.get(api_id)
+
+    # -- helpers -----------------------------------------------------------------------------
+    def _validated(self, definition: Any) -> dict[str, Any]:
+        parse_definition(definition)
+        return copy.deepcopy(definition)
+
+    def _check_paths(self, data: dict[str, Any], api_id: str) -> None:
+        mine = set(parse_definition(data).http_paths())
+        for other in self.repo.apis.list():
+            if other["id"] == api_id:
+                continue
+            try:
+                theirs = set(parse_definition(other["definition"],
+                                              check_connectors=False).http_paths())
+            except DefinitionError:
+                continue
+            clash = mine & theirs
+            if clash:
+                raise ConflictError(
+                    f"listener path {sorted(clash)[0]!r} is already used by API "
+                    f"{other['id']} ({other['name']})", key="api.listener.path.conflict")
+
+    def _insert_plan(self, api_id: str, raw: dict[str, Any], plan: Any) -> None:
+        stored = copy.deepcopy(raw)
+        stored.update(id=raw.get("id") or str(uuid.uuid4()), apiId=api_id,
+                      status=plan.status, validation=plan.validation,
+                      security={"type": plan.security.type,
+                                "configuration": plan.security.configuration})
+        self.repo.plans.insert(stored)
+
+    def _replace_embedded_plans(self, api_id: str, plans: list[dict[str, Any]]) -> None:
+        parsed = [parse_plan(p, path=f"$.plans[{i}]") for i, p in enumerate(plans)]
+        existing = {p["id"] for p in self.repo.plans.list_for_api(api_id)}
+        for raw, plan in zip(plans, parsed):
+            if raw.get("id") in existing:
+                stored = copy.deepcopy(raw)
+                stored.update(apiId=api_id, status=plan.status, validation=plan.validation,
+                              security={"type": plan.security.type,
+                                        "configuration": plan.security.configuration})
+                self.repo.plans.update(stored)
+            else:
+                self._insert_plan(api_id, raw, plan)
+
+    def _entity(self, row: dict[str, Any]) -> dict[str, Any]:
+        entity = copy.deepcopy(row["definition"])
+        entity.update(
+            id=row["id"], state=row["state"],
+            deployedAt=row["deployed_at"].isoformat() if row["deployed_at"] else None,
+            createdAt=row["created_at"].isoformat(), updatedAt=row["updated_at"].isoformat(),
+            plans=self.repo.plans.list_for_api(row["id"]))
+        return entity

@@ -1,0 +1,5 @@
+"""gunicorn settings: `gunicorn -c gunicorn.conf.py wsgi:app` (gunicorn also reads this file by
+itself when started from the project root). The settings live in evgate/gunicorn_settings.py,
+so an installed evgate (`evgate serve`) uses the very same ones."""
+from evgate.gunicorn_settings import *  # noqa: F401,F403
+from evgate.gunicorn_settings import on_starting, worker_exit  # noqa: F401
