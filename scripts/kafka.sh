@@ -304,12 +304,13 @@ launch() {
     [[ -f $LOG_FILE ]] && mv -f "$LOG_FILE" "$LOG_FILE.1"
     rm -f "$PID_FILE"
     # setsid: own session, so the broker outlives the calling shell (and its SIGHUP/SIGINT);
-    # the inner shell writes its own PID, then exec keeps that PID for the JVM.
+    # the inner shell writes its own PID, then exec keeps that PID for the JVM. 9>&-: the JVM
+    # must not inherit the lock on the data dir (it would hold it for its whole life).
     # shellcheck disable=SC2016 # $$ and $1 belong to the inner shell
     setsid nohup bash -c 'echo $$ >"$1"; shift; exec "$@"' kafka-launch "$PID_FILE" \
         "$JAVA" "${heap[@]}" "${jvm[@]}" \
         -Dlog4j2.configurationFile="$SUPPORT_DIR/log4j2.properties" \
-        -cp "$LIBS_DIR/*" kafka.Kafka "$PROPS" >"$LOG_FILE" 2>&1 </dev/null &
+        -cp "$LIBS_DIR/*" kafka.Kafka "$PROPS" >"$LOG_FILE" 2>&1 </dev/null 9>&- &
     local i
     for ((i = 0; i < 50; i++)); do
         [[ -s $PID_FILE ]] && return 0

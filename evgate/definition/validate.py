@@ -94,7 +94,8 @@ def semantic_problems(api: ApiDefinition) -> list[dict[str, str]]:
                              "message": "an endpoint group needs at least one endpoint"})
         for ni, endpoint in enumerate(group.endpoints):
             npath = f"{gpath}.endpoints[{ni}]"
-            if endpoint.type != group.type:
+            if endpoint.type != group.type and not _same_connector("endpoints", endpoint.type,
+                                                                   group.type):
                 problems.append({"path": f"{npath}.type",
                                  "message": f"endpoint type {endpoint.type!r} differs from its "
                                             f"group's type {group.type!r}"})
@@ -119,6 +120,12 @@ def flow_problems(flow: Any, fpath: str) -> list[dict[str, str]]:
     return problems
 
 
+def _same_connector(kind: str, first: str, second: str) -> bool:
+    """Two type names registered to one class (aliases such as kafka-advanced = kafka)."""
+    return (plugins.is_known(kind, first) and plugins.is_known(kind, second)
+            and plugins.load(kind, first) is plugins.load(kind, second))
+
+
 def _effective_configuration(group: Any, endpoint: Any) -> dict[str, Any]:
     """The configuration an endpoint runs with: the group's shared one, then its own."""
     merged: dict[str, Any] = {}
@@ -129,16 +136,16 @@ def _effective_configuration(group: Any, endpoint: Any) -> dict[str, Any]:
     return merged
 
 
-def _unknown(kind: str, type_: str) -> str:
-    known = ", ".join(plugins.known(kind + "s"))
-    return f"unknown {kind} type {type_!r} (known: {known})"
+def _unknown(singular: str, type_: str, kind: str | None = None) -> str:
+    known = ", ".join(plugins.known(kind or singular + "s")) or "none"
+    return f"unknown {singular} type {type_!r} (known: {known})"
 
 
 def _connector_problems(kind: str, type_: str, configuration: dict[str, Any], path: str,
                         definition: Any, type_field: str = "type") -> list[dict[str, str]]:
     singular = kind[:-1] if kind != "policies" else "policy"
     if not plugins.is_known(kind, type_):
-        return [{"path": f"{path}.{type_field}", "message": _unknown(singular, type_)}]
+        return [{"path": f"{path}.{type_field}", "message": _unknown(singular, type_, kind)}]
     cls = plugins.load(kind, type_)
     check = getattr(cls, "validate_configuration", None)
     if check is None:

@@ -10,7 +10,7 @@ the tree measures real nesting only.
 """
 from __future__ import annotations
 
-from typing import Any, Iterator, Optional
+from typing import Any, Iterator
 
 __all__ = [
     "Node", "Literal", "ListLiteral", "MapLiteral", "Variable", "FunctionCall", "Chain",
@@ -28,7 +28,10 @@ def _lit(value: Any) -> str:
         return "false"
     if isinstance(value, str):
         return "'" + value.replace("'", "''") + "'"
-    return repr(value)
+    text = repr(value)
+    if text.startswith("-"):
+        return f"({text})"   # so that (-5).toString() and -0.0 read back the same
+    return text
 
 
 class Node:
@@ -162,7 +165,9 @@ class Chain(Node):
                 yield from step.args
 
     def __str__(self) -> str:
-        return str(self.base) + "".join(map(str, self.steps))
+        # A parenthesized chain is its own unit: `(#a?.b).c` does not short-circuit `.c`.
+        base = f"({self.base})" if isinstance(self.base, Chain) else str(self.base)
+        return base + "".join(map(str, self.steps))
 
 
 class Unary(Node):
@@ -269,7 +274,7 @@ class Elvis(Node):
         return f"({self.value} ?: {self.default})"
 
 
-def walk(node: Node, _parent: Optional[Node] = None) -> Iterator[Node]:
+def walk(node: Node) -> Iterator[Node]:
     """Every node of the tree, depth first, without recursion (the tree may be deep)."""
     stack = [node]
     while stack:

@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass
 from functools import partial
-from typing import Any, Sequence
+from typing import Any, NamedTuple, Sequence
 
 from confluent_kafka import KafkaError, KafkaException, Producer
 from gevent.event import AsyncResult
@@ -24,9 +23,9 @@ from .threads import HubHandoff, HubLogger, native_lock, start_native_thread
 logger = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class Delivery:
-    """Where the broker stored a record."""
+class Delivery(NamedTuple):
+    """Where the broker stored a record. A NamedTuple rather than a frozen dataclass: one is
+    built per acknowledged record on the poll thread (holding the GIL), ~3x cheaper."""
 
     topic: str
     partition: int
@@ -61,6 +60,11 @@ class KafkaProducerBridge:
         self.last_error: str | None = None
         start_native_thread(self._loop)
         logger.info("kafka producer %s started: %s", name, self._safe_conf)
+
+    @property
+    def running(self) -> bool:
+        """False once `close()` began: callers that cached this bridge must get a new one."""
+        return self._running
 
     def __repr__(self) -> str:
         return f"<KafkaProducerBridge {self.name} {self._safe_conf.get('bootstrap.servers')}>"
