@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import logging
 import time
-import uuid
 from typing import Any
 
 from flask import Flask, Response, g, request
@@ -18,6 +17,7 @@ from flask import Flask, Response, g, request
 from .config import Config
 from .errors import GatewayError, NotFoundGatewayError
 from .gateway.context import ExecutionContext
+from .gateway.ids import new_id
 from .gateway.runtime import GatewayRuntime
 
 logger = logging.getLogger(__name__)
@@ -54,8 +54,13 @@ def create_app(config: Config | None = None, *, repository: Any = None,
 
     @app.route("/", defaults={"path": ""}, methods=_METHODS, provide_automatic_options=False)
     @app.route("/<path:path>", methods=_METHODS, provide_automatic_options=False)
+    # werkzeug routes WebSocket upgrades only to rules marked websocket=True (else 400 before
+    # the dispatcher runs); the websocket entrypoint takes them over (issue 3).
+    @app.route("/", defaults={"path": ""}, methods=["GET"], websocket=True,
+               provide_automatic_options=False)
+    @app.route("/<path:path>", methods=["GET"], websocket=True, provide_automatic_options=False)
     def dispatch(path: str) -> Response:
-        transaction_id = request.headers.get(TRANSACTION_HEADER) or str(uuid.uuid4())
+        transaction_id = request.headers.get(TRANSACTION_HEADER) or new_id()
         g.transaction_id = transaction_id
         g.started = time.monotonic()
         try:
@@ -76,6 +81,7 @@ def create_app(config: Config | None = None, *, repository: Any = None,
             api.admit(ctx)
             api.run_request_phase(ctx)
             response = entrypoint.handle(ctx)
+            response = api.run_response_phase(ctx, response)
         except GatewayError as exc:
             if exc.status >= 500:
                 logger.warning("%s %s -> %s: %s (tx %s)", request.method, request.path,

@@ -61,6 +61,14 @@ def _csv(raw: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in raw.split(",") if part.strip())
 
 
+def _cidrs(raw: str) -> tuple[str, ...]:
+    import ipaddress
+    values = _csv(raw)
+    for value in values:
+        ipaddress.ip_network(value, strict=False)  # ValueError names the bad one
+    return values
+
+
 @dataclass(frozen=True)
 class Setting:
     name: str
@@ -105,6 +113,53 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("kafka_producer_linger_ms", 1,
             "librdkafka linger.ms of the per-worker producer (batching versus latency).",
             _non_negative_int, section="kafka"),
+    Setting("kafka_consumer_fetch_wait_ms", 20,
+            "librdkafka fetch.wait.max.ms of streaming consumers: the most a fetch waits for "
+            "data (the default 500 would be latency on every streamed record).",
+            _non_negative_int, section="kafka"),
+    Setting("kafka_consumer_setup_timeout_ms", 5000,
+            "How long opening a stream may wait for Kafka metadata before the client gets 503.",
+            _positive_int, section="kafka"),
+    # Streaming (sse, websocket, http-get)
+    Setting("stream_client_buffer", 1000,
+            "Messages buffered per streaming client; a client further behind is disconnected "
+            "(it resumes by its last id).", _positive_int, section="streaming"),
+    Setting("sse_retry_ms", 1000,
+            "The `retry:` value sent first on every SSE stream (client reconnection delay).",
+            _non_negative_int, section="streaming"),
+    Setting("stream_stats_interval_ms", 0,
+            "If > 0, each worker logs a `stream stats` line (greenlets, RSS, consumers, "
+            "subscriptions) at this interval; for tests and diagnosis.", _non_negative_int,
+            section="streaming"),
+    # Webhooks
+    Setting("webhook_allow_private", "none",
+            "Non-public webhook callback targets allowed: none, loopback (127.0.0.0/8, ::1) or "
+            "private (loopback, RFC 1918, ULA, link-local, CGNAT). Cloud metadata addresses "
+            "stay refused. For local development only: the gateway logs a WARNING at start.",
+            _choice("none", "loopback", "private"), section="webhooks"),
+    Setting("webhook_allowed_networks", (),
+            "Comma-separated CIDRs webhook callbacks may reach even if non-public "
+            "(e.g. 127.0.0.1/32 in tests, 10.1.2.0/24 for an internal receiver).",
+            _cidrs, section="webhooks"),
+    Setting("webhook_connect_timeout_ms", 3000,
+            "Webhook connect timeout when the entrypoint's http.connectTimeout is not set.",
+            _positive_int, section="webhooks"),
+    Setting("webhook_read_timeout_ms", 10000,
+            "Webhook read timeout when the entrypoint's http.readTimeout is not set.",
+            _positive_int, section="webhooks"),
+    Setting("webhook_retry_backoff_base_ms", 500,
+            "First webhook retry waits up to this long; each retry doubles it (full jitter).",
+            _positive_int, section="webhooks"),
+    Setting("webhook_retry_backoff_max_ms", 30000,
+            "Longest wait between two webhook retries.", _positive_int, section="webhooks"),
+    Setting("webhook_retry_max_attempts", 0,
+            "Attempts per record before it counts as undeliverable (DLQ, else FAILURE); "
+            "0 retries 5xx/timeouts/connection errors forever.", _non_negative_int,
+            section="webhooks"),
+    Setting("webhook_max_pending", 1000,
+            "Records a worker holds per webhook subscription before it pauses consuming "
+            "(a slow receiver pauses its subscription, memory stays bounded).", _positive_int,
+            section="webhooks"),
     # Serving
     Setting("gateway_bind", "127.0.0.1:8082",
             "Address the gateway listens on (use 0.0.0.0:8082 in containers).", _bind,
@@ -134,6 +189,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("sync_interval_ms", 1000,
             "How often gateway workers check the repository for deployed changes.",
             _positive_int, section="repository"),
+    # Management
+    Setting("admin_password", None,
+            "Password of the management user `admin` (set at every start). Unset: the first "
+            "start generates one and prints it once on stderr.", secret=True,
+            section="management"),
     # Logging
     Setting("log_level", "info", "Log level of the application log.",
             _choice("debug", "info", "warning", "error"), section="logging"),

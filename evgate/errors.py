@@ -11,6 +11,7 @@
         ├── NotAcceptableError       406
         ├── MethodNotAllowedError    405
         ├── PayloadTooLargeError     413
+        ├── BadGatewayError          502 (the backend refused: not worth retrying as is)
         └── BackendUnavailableError  503 + Retry-After (Kafka unreachable, produce not acked)
 
 Errors carry a `retriable` attribute (aiokafka's habit) instead of callers keeping lists of
@@ -112,6 +113,10 @@ class PayloadTooLargeError(GatewayError):
 class TooManyRequestsError(GatewayError):
     status = 429
     retriable = True
+
+
+class BadGatewayError(GatewayError):
+    status = 502
 
 
 class BackendUnavailableError(GatewayError):

@@ -18,11 +18,25 @@ logger = logging.getLogger(__name__)
 BUILTINS: dict[str, dict[str, str]] = {
     "entrypoints": {
         "http-post": "evgate.entrypoints.http_post:HttpPostEntrypoint",
+        "http-get": "evgate.entrypoints.http_get:HttpGetEntrypoint",
+        "sse": "evgate.entrypoints.sse:SseEntrypoint",
+        "websocket": "evgate.entrypoints.websocket:WebSocketEntrypoint",
+        "webhook": "evgate.entrypoints.webhook:WebhookEntrypoint",
     },
     "endpoints": {
         "kafka": "evgate.endpoints.kafka:KafkaEndpoint",
+        # Gravitee 3.20's enterprise name for the same connector (Postman folder 02).
+        "kafka-advanced": "evgate.endpoints.kafka:KafkaEndpoint",
+        "mock": "evgate.endpoints.mock:MockEndpoint",
     },
-    "policies": {},
+    "policies": {
+        "message-filtering": "evgate.policies.message_filtering:MessageFilteringPolicy",
+        "transform-headers": "evgate.policies.transform_headers:TransformHeadersPolicy",
+        "assign-attributes": "evgate.policies.assign_attributes:AssignAttributesPolicy",
+        "assign-content": "evgate.policies.assign_content:AssignContentPolicy",
+        "cloud-events": "evgate.policies.cloud_events:CloudEventsPolicy",
+        "rate-limit": "evgate.policies.rate_limit:RateLimitPolicy",
+    },
 }
 
 KINDS = tuple(BUILTINS)

@@ -147,7 +147,10 @@ do_fetch() {
     mkdir -p "$DIST_DIR"
     tmp=$(mktemp -d "$DIST_DIR/libs.tmp.XXXXXX")
     if [[ -z $log4j_version ]]; then
-        log4j_version=$(detect_log4j_version "$tmp/log4j.list")
+        log4j_version=$(detect_log4j_version "$tmp/log4j.list") || {
+            rm -rf "$tmp"
+            exit 1
+        }
         rm -f "$tmp/log4j.list"
     fi
     if ! mvn_quiet dependency:copy-dependencies -DincludeScope=runtime \
@@ -306,10 +309,13 @@ launch() {
     # setsid: own session, so the broker outlives the calling shell (and its SIGHUP/SIGINT);
     # the inner shell writes its own PID, then exec keeps that PID for the JVM. 9>&-: the JVM
     # must not inherit the lock on the data dir (it would hold it for its whole life).
+    # log4j2.shutdownHookEnabled=false: otherwise log4j stops logging while Kafka's own
+    # shutdown hook is still running, and kafka.log loses the end of the shutdown.
     # shellcheck disable=SC2016 # $$ and $1 belong to the inner shell
     setsid nohup bash -c 'echo $$ >"$1"; shift; exec "$@"' kafka-launch "$PID_FILE" \
         "$JAVA" "${heap[@]}" "${jvm[@]}" \
         -Dlog4j2.configurationFile="$SUPPORT_DIR/log4j2.properties" \
+        -Dlog4j2.shutdownHookEnabled=false \
         -cp "$LIBS_DIR/*" kafka.Kafka "$PROPS" >"$LOG_FILE" 2>&1 </dev/null 9>&- &
     local i
     for ((i = 0; i < 50; i++)); do
@@ -366,6 +372,9 @@ do_start() {
         launch
     fi
     wait_ready
+    if grep -q 'SLF4J: Defaulting to no-operation' "$LOG_FILE"; then
+        echo "evgate: warning: Kafka found no SLF4J 1.x binding and logs nothing; refetch with: rm -rf $DIST_DIR" >&2
+    fi
     echo "Kafka ready on $BOOTSTRAP"
 }
 

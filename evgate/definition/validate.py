@@ -112,7 +112,10 @@ def semantic_problems(api: ApiDefinition) -> list[dict[str, str]]:
 
 
 def flow_problems(flow: Any, fpath: str) -> list[dict[str, str]]:
-    problems = []
+    # Selectors, step conditions and policy phases (issue 5); imported here: the policies
+    # package imports the plugin registry and the expression language.
+    from ..policies.chain import flow_definition_problems
+    problems = list(flow_definition_problems(flow, fpath))
     for phase in ("request", "response", "publish", "subscribe"):
         for si, step in enumerate(getattr(flow, phase)):
             problems += _connector_problems("policies", step.policy, step.configuration,

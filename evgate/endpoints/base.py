@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     from ..gateway.context import ExecutionContext
     from ..gateway.runtime import GatewayRuntime
     from ..message import Message
+    from .subscription import Subscription
 
 
 class Endpoint:
@@ -52,6 +53,17 @@ class Endpoint:
         Blocks the calling greenlet (never the hub) until every message is acknowledged or
         failed."""
         raise NotImplementedError(f"{self.type} endpoint cannot publish")
+
+    def subscribe(self, ctx: "ExecutionContext", *, cursor: str | None, qos: str,
+                  capacity: int, client_id: str | None = None) -> "Subscription":
+        """Open a stream of messages for one client (sse, websocket, http-get).
+
+        `cursor` is the client's resume point (Last-Event-ID / ?cursor=), None to start at the
+        live tail; a malformed one raises BadRequestError. `client_id` (the
+        X-Gravitee-Client-Identifier header) puts clients sharing it in one consumer group.
+        Blocks the calling greenlet until the stream is ready; BackendUnavailableError (503)
+        when the backend cannot be reached. The caller must `close()` the subscription."""
+        raise NotImplementedError(f"{self.type} endpoint cannot subscribe")
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r} api={self.api_id}>"

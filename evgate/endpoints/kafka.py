@@ -9,14 +9,17 @@ headers become record headers. The producer is the worker's shared one (acks=all
 from __future__ import annotations
 
 import logging
+import os
 from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
 import gevent
 
-from ..errors import BackendUnavailableError
+from ..errors import BackendUnavailableError, BadRequestError
+from ..kafka import cursor as cursors
 from ..kafka.client_config import producer_config
 from ..kafka.producer import Delivery, ProduceError
 from .base import Endpoint
+from .subscription import Subscription
 
 if TYPE_CHECKING:
     from ..gateway.context import ExecutionContext
@@ -26,6 +29,7 @@ logger = logging.getLogger(__name__)
 
 RECORD_KEY_ATTRIBUTE = "gravitee.attribute.kafka.recordKey"
 TOPICS_ATTRIBUTE = "gravitee.attribute.kafka.topics"
+GROUP_ID_ATTRIBUTE = "gravitee.attribute.kafka.groupId"
 _SECURITY_PROTOCOLS = ("PLAINTEXT", "SASL_PLAINTEXT", "SASL_SSL", "SSL")
 
 
@@ -58,6 +62,8 @@ class KafkaEndpoint(Endpoint):
         consumer = self.configuration.get("consumer") or {}
         self.producer_enabled = producer.get("enabled", True) is not False
         self.consumer_enabled = consumer.get("enabled", True) is not False
+        self._producer_conf: dict[str, Any] | None = None
+        self._bridge: Any = None
 
     @property
     def can_publish(self) -> bool:
@@ -68,8 +74,14 @@ class KafkaEndpoint(Endpoint):
         return self.consumer_enabled
 
     def _producer(self):
-        conf = producer_config(self.configuration, self.runtime.config)
-        return self.runtime.producers.get(conf)
+        """The worker's shared producer for this endpoint's configuration, cached here: building
+        the librdkafka config and its pool key on every request cost ~10 us (bench/ingest.py)."""
+        bridge = self._bridge
+        if bridge is None or not bridge.running or bridge.pid != os.getpid():
+            if self._producer_conf is None:
+                self._producer_conf = producer_config(self.configuration, self.runtime.config)
+            bridge = self._bridge = self.runtime.producers.get(self._producer_conf)
+        return bridge
 
     def _topics_for(self, message: "Message") -> list[str]:
         override = message.attributes.get(TOPICS_ATTRIBUTE)
@@ -112,3 +124,43 @@ class KafkaEndpoint(Endpoint):
                 continue
             results[index] = outcome if isinstance(outcome, Exception) else (current or outcome)
         return results
+
+    # -- consume side -------------------------------------------------------------------------
+    def subscribe(self, ctx: "ExecutionContext", *, cursor: str | None, qos: str,
+                  capacity: int, client_id: str | None = None) -> Subscription:
+        """A stream from the worker's consumer pool (evgate/kafka/consumer_pool.py).
+
+        No client identifier: the client reads every record; without a cursor it joins the
+        shared live tail (or, with `consumer.autoOffsetReset: earliest`, reads from the
+        beginning), with one it resumes right after it. With a client identifier the clients
+        sharing it form one consumer group (each record to one of them); the group's committed
+        offsets are its resume point and a cursor is only checked, not used. QoS `none` ignores
+        the cursor (new messages only)."""
+        if not self.consumer_enabled:
+            raise BackendUnavailableError("the kafka endpoint of this API does not consume",
+                                          retry_after=60)
+        if not self.topics:
+            raise BadRequestError("the kafka endpoint of this API names no topic",
+                                  key="NO_TOPIC")
+        position = None
+        if cursor is not None:
+            try:
+                position = cursors.parse(cursor, self.topics)
+            except cursors.CursorError as exc:
+                raise BadRequestError(f"invalid message id / cursor: {exc}",
+                                      key="INVALID_CURSOR") from None
+        consumer = self.configuration.get("consumer") or {}
+        reset = str(consumer.get("autoOffsetReset") or "latest").lower()
+        if qos == "none":
+            position = None
+        elif position is None and reset == "earliest":
+            position = {}
+        group_id = None
+        if client_id is not None:
+            group_id = ctx.attributes.get(GROUP_ID_ATTRIBUTE) or client_id
+        label = (f"api={self.api_id} tx={ctx.transaction_id} "
+                 f"client={getattr(ctx.request, 'remote_addr', None)}")
+        return self.runtime.consumer_pool.subscribe(
+            self.configuration, self.topics, position=position, group_id=group_id, qos=qos,
+            capacity=capacity, label=label, auto_offset_reset=reset)
+

@@ -18,7 +18,9 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
 
 from flask import Response
 
-from ..errors import (BackendUnavailableError, BadRequestError, GatewayError,
+from confluent_kafka import KafkaError
+
+from ..errors import (BackendUnavailableError, BadGatewayError, BadRequestError, GatewayError,
                       PayloadTooLargeError)
 from ..endpoints.kafka import RECORD_KEY_ATTRIBUTE
 from ..gateway.ids import new_id
@@ -102,7 +104,9 @@ class HttpPostEntrypoint(Entrypoint):
             logger.warning("produce failed: %s", outcome)
             if outcome.retriable:
                 raise BackendUnavailableError(f"Kafka did not acknowledge the message: {outcome}")
-            raise GatewayError(f"Kafka refused the message: {outcome}", key="PRODUCE_FAILED")
+            if outcome.code == KafkaError.MSG_SIZE_TOO_LARGE:
+                raise PayloadTooLargeError(f"Kafka refused the message as too large: {outcome}")
+            raise BadGatewayError(f"Kafka refused the message: {outcome}", key="PRODUCE_FAILED")
         if isinstance(outcome, GatewayError):
             raise outcome
         if isinstance(outcome, Exception):

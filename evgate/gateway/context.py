@@ -56,6 +56,30 @@ class RequestView:
         }
 
 
+class ResponseView:
+    """What `#response` exposes in the response phase: the status and the headers."""
+
+    def __init__(self, response: Any):
+        self._response = response
+
+    def el_properties(self) -> Mapping[str, Any]:
+        response = self._response
+        return {"status": response.status_code,
+                "headers": HeaderView(list(response.headers.items()))}
+
+
+class MessageScope:
+    """The expression variables and the `#jsonPath` cache of one message, built once and
+    shared by every step the message goes through (fan-out makes per-step dicts costly)."""
+
+    __slots__ = ("message", "variables", "cache")
+
+    def __init__(self, message: Any, variables: dict[str, Any]):
+        self.message = message
+        self.variables = variables
+        self.cache: dict = {}
+
+
 @dataclass
 class ExecutionContext:
     """Everything a connector or policy needs to know about one client interaction."""
@@ -68,7 +92,17 @@ class ExecutionContext:
     application_id: str | None = None
     attributes: dict[str, Any] = field(default_factory=dict)
     entrypoint_type: str | None = None
+    #: the response of the response phase (`#response`), set by run_response_phase
+    response: Any = None
+    #: headers request-phase policies want on the client's response (e.g. X-Rate-Limit-*)
+    response_headers: dict[str, str] = field(default_factory=dict)
     _request_view: RequestView | None = None
+    #: per-context memo of the flow chains (selected steps per phase, per-context filter
+    #: values): conditions are evaluated once per request or subscription, not per message
+    scratch: dict[Any, Any] = field(default_factory=dict, repr=False)
+    _base_variables: dict[str, Any] | None = field(default=None, repr=False)
+    _base_key: tuple = field(default=(), repr=False)
+    _scope: MessageScope | None = field(default=None, repr=False)
 
     @property
     def request_view(self) -> RequestView | None:
@@ -76,19 +110,52 @@ class ExecutionContext:
             self._request_view = RequestView(self.request, self.transaction_id, {})
         return self._request_view
 
+    def refresh_request_headers(self) -> None:
+        """A request-phase policy changed the request headers: `#request.headers` re-reads."""
+        view = self._request_view
+        if view is not None and self.request is not None:
+            view.headers = HeaderView(list(self.request.headers.items()))
+            self._base_variables = None
+
+    def _variables(self) -> dict[str, Any]:
+        """The variables that do not depend on the message, built once per context (rebuilt
+        only if the subscription, plan or response it shows changed since)."""
+        key = (id(self.subscription), id(self.response), id(self._request_view))
+        base = self._base_variables
+        if base is None or key != self._base_key:
+            subscription = self.subscription or {}
+            base = {
+                "request": self.request_view,
+                "response": ResponseView(self.response) if self.response is not None else None,
+                "message": None,
+                "subscription": {"id": subscription.get("id"), "type": subscription.get("type"),
+                                 "metadata": subscription.get("metadata") or {},
+                                 "applicationId": subscription.get("application_id")},
+                "context": {"attributes": self.attributes},
+                "api": {"id": self.api.id, "name": self.api.name,
+                        "properties": self.api.properties},
+            }
+            self._base_variables, self._base_key = base, (id(self.subscription),
+                                                          id(self.response),
+                                                          id(self._request_view))
+        return base
+
     def el_variables(self, message: Any = None) -> dict[str, Any]:
-        """The variables of an expression evaluated in this context."""
-        subscription = self.subscription or {}
-        return {
-            "request": self.request_view,
-            "message": message,
-            "subscription": {"id": subscription.get("id"), "type": subscription.get("type"),
-                             "metadata": subscription.get("metadata") or {},
-                             "applicationId": subscription.get("application_id")},
-            "context": {"attributes": self.attributes},
-            "api": {"id": self.api.id, "name": self.api.name,
-                    "properties": self.api.properties},
-        }
+        """The variables of an expression evaluated in this context (a fresh dict)."""
+        variables = dict(self._variables())
+        variables["message"] = message
+        return variables
+
+    def context_variables(self) -> dict[str, Any]:
+        """The variables without a message (conditions and selectors); do not mutate."""
+        return self._variables()
+
+    def message_scope(self, message: Any) -> MessageScope:
+        """The variables and jsonPath cache of `message`, shared by the steps it meets."""
+        scope = self._scope
+        if scope is None or scope.message is not message:
+            scope = self._scope = MessageScope(message, self.el_variables(message))
+        return scope
 
     def __repr__(self) -> str:
         return (f"<ExecutionContext api={self.api.id} tx={self.transaction_id} "

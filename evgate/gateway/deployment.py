@@ -131,9 +131,21 @@ class DeployedApi:
         return kept
 
     def run_request_phase(self, ctx: "ExecutionContext") -> None:
+        """Request-phase policies; a GatewayError they raise answers the client."""
         for chain in self._chains(ctx):
-            for policy in chain.steps(ctx, "request"):
-                policy.on_request(ctx)
+            chain.run_request(ctx)
+
+    def run_response_phase(self, ctx: "ExecutionContext", response: Any) -> Any:
+        """Headers the request phase asked for (e.g. X-Rate-Limit-*), then the response-phase
+        policies; returns the response to send."""
+        if getattr(response, "headers", None) is None:
+            return response
+        for name, value in ctx.response_headers.items():
+            response.headers[name] = value
+        ctx.response = response
+        for chain in self._chains(ctx):
+            response = chain.run_response(ctx, response)
+        return response
 
 
 def _plan_flows(plan: dict[str, Any]) -> list[Any]:

@@ -43,6 +43,20 @@ class GatewayRuntime:
         self.draining = False
         self._listeners: list[Callable[[Snapshot], None]] = []
         self.sync = None
+        self.webhooks: Any = None  # evgate.webhooks.dispatcher.WebhookDispatcher, in start()
+        #: open client streams (sse, websocket, http-get); closed with "goaway" on stop()
+        self.streams: set[Any] = set()
+        self._consumer_pool: Any = None
+
+    @property
+    def consumer_pool(self) -> Any:
+        """The worker's Kafka consumer pool, created on first use (after the fork)."""
+        import os
+        pool = self._consumer_pool
+        if pool is None or pool.pid != os.getpid():
+            from ..kafka.consumer_pool import ConsumerPool
+            pool = self._consumer_pool = ConsumerPool(self.config)
+        return pool
 
     def on_change(self, listener: Callable[[Snapshot], None]) -> None:
         self._listeners.append(listener)
@@ -80,6 +94,10 @@ class GatewayRuntime:
 
     def start(self) -> None:
         from .sync import RepositorySync
+        if self.repo is not None and self.webhooks is None:
+            from ..webhooks.dispatcher import WebhookDispatcher
+            self.webhooks = WebhookDispatcher(self)  # before the first sync: sees every snapshot
+            self.webhooks.start()
         if self.repo is not None and self.sync is None:
             self.sync = RepositorySync(self)
             self.sync.start()
@@ -89,6 +107,12 @@ class GatewayRuntime:
         self.draining = True
         if self.sync is not None:
             self.sync.stop()
+        if self.webhooks is not None:  # commit what was delivered, before producers close
+            self.webhooks.stop()
+        from ..entrypoints.streaming import close_streams
+        close_streams(self, "goaway", "the gateway is shutting down")
+        if self._consumer_pool is not None:
+            self._consumer_pool.close()
         for api in list(self.apis.values()):
             api.stop()
         self.producers.close(timeout)

@@ -16,10 +16,16 @@ logger = logging.getLogger(__name__)
 
 
 def read_snapshot(repo, revision: int) -> Snapshot:
+    """Started APIs with their plans, live subscriptions (each with its application's
+    `client_id`, which jwt plans match) and the API keys api-key plans accept."""
+    from ..services.applications import client_id
     apis = repo.apis.list_started()
     plans = {api["id"]: repo.plans.list_for_api(api["id"]) for api in apis}
     subscriptions = repo.subscriptions.list(statuses=("ACCEPTED", "PAUSED", "PENDING"))
-    return Snapshot(revision, apis, plans, subscriptions)
+    client_ids = {app["id"]: client_id(app["definition"]) for app in repo.applications.list()}
+    for subscription in subscriptions:
+        subscription["client_id"] = client_ids.get(subscription["application_id"])
+    return Snapshot(revision, apis, plans, subscriptions, repo.api_keys.list_usable())
 
 
 class RepositorySync:

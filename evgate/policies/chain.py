@@ -1,79 +1,244 @@
 """Flows compiled into policy chains, one per phase, at deploy time.
 
-A flow applies to a request when its selectors match (http path/method, channel, condition);
-API flows run first, then the flows of the plan that admitted the request. Within a phase,
-steps run in order; a disabled step is skipped. A message dropped by a step (None) is not
-passed to the following steps; the caller acknowledges it (so consumer lag does not grow).
-A failing policy is logged and contained (mitmproxy's `safecall` habit): the message it failed
-on is dropped, the others flow.
+A flow applies to a request when all its selectors match (http path/method, channel,
+condition); API flows run first, then the flows of the plan that admitted the request, every
+matching flow in definition order. Within a phase, steps run in order; a disabled step is
+skipped, a step whose `condition` is false (evaluated once per request or subscription
+context) is skipped, and a message step whose `messageCondition` is false for a message lets
+that message pass unchanged. A condition that fails to evaluate counts as false and is logged
+once per burst (a burst logger per flow/step, see `BurstLog`).
+
+A message dropped by a step (None) is not passed to the following steps; the caller
+acknowledges it (so consumer lag does not grow). A failing policy is logged with the API id
+and contained (mitmproxy's `safecall` habit): the message it failed on is dropped, the others
+flow.
+
+Path matching (http selector `path`, channel selector `channel`) is done on the request path
+relative to the listener path (`gravitee.attribute.request.relativePath`); `:name` segments
+match one path segment and are exposed as `#request.pathParams['name']`. STARTS_WITH matches
+on segment boundaries (`/orders` matches `/orders` and `/orders/1`, not `/ordersx`). Without
+an HTTP request (webhook deliveries) the path is the subscription's `configuration.channel`,
+else `/`, and no method matches a non-empty `methods` list.
 """
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any, Sequence
+import re
+from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 from .. import plugins
+from ..el import ExpressionError, Template, compile_template
+from .base import ALL_PHASES, MESSAGE_PHASES, BurstLog, as_boolean
 
 if TYPE_CHECKING:
-    from ..definition.model import Flow
+    from ..definition.model import Flow, Selector, Step
     from ..gateway.context import ExecutionContext
     from ..message import Message
 
 logger = logging.getLogger(__name__)
 
+PHASES = ("request", "response", "publish", "subscribe")
+RELATIVE_PATH = "gravitee.attribute.request.relativePath"
+_OPERATORS = ("STARTS_WITH", "EQUALS")
+_OPERATIONS = ("PUBLISH", "SUBSCRIBE")
+_HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS", "CONNECT",
+                 "TRACE", "OTHER")
+_PARAM = re.compile(r"^:([A-Za-z0-9_\-]+)$")
+
+
+def evaluate_condition(template: Template, variables: dict[str, Any], what: str,
+                       burst: BurstLog, api_id: Any, cache: dict | None = None) -> bool:
+    """A condition's value; an evaluation error is logged once per burst and is false."""
+    try:
+        return as_boolean(template.evaluate(variables, cache=cache), what)
+    except ExpressionError as exc:
+        burst(logging.WARNING, "API %s: %s %r failed (%s); treated as false", api_id, what,
+              template.source, exc)
+        return False
+
+
+# -- selectors ----------------------------------------------------------------------------------
+
+class PathPattern:
+    """A selector path (`/orders/:id`) matched on the relative request path."""
+
+    def __init__(self, path: str | None, operator: str | None):
+        path = path or "/"
+        if not path.startswith("/"):
+            path = "/" + path
+        self.path = path
+        self.operator = (operator or "STARTS_WITH").upper()
+        segments = [s for s in path.split("/") if s]
+        self.names: list[str] = []
+        parts = []
+        for segment in segments:
+            match = _PARAM.match(segment)
+            if match:
+                self.names.append(match.group(1))
+                parts.append("/([^/]+)")
+            else:
+                parts.append("/" + re.escape(segment))
+        body = "".join(parts)
+        tail = "/?$" if self.operator == "EQUALS" else "(?:/|$)"
+        self.regex = re.compile("^" + body + tail) if body else (
+            re.compile("^/?$") if self.operator == "EQUALS" else None)
+
+    def match(self, relative: str) -> dict[str, str] | None:
+        """The path parameters when the path matches, else None."""
+        if self.regex is None:          # "/" with STARTS_WITH: everything
+            return {}
+        found = self.regex.match(relative or "/")
+        if found is None:
+            return None
+        return dict(zip(self.names, found.groups()))
+
+
+def _relative_path(ctx: "ExecutionContext") -> str:
+    relative = ctx.attributes.get(RELATIVE_PATH)
+    if relative is not None:
+        return relative
+    subscription = ctx.subscription or {}
+    configuration = subscription.get("configuration") or {}
+    channel = configuration.get("channel") if isinstance(configuration, dict) else None
+    return channel if isinstance(channel, str) and channel else "/"
+
+
+class HttpSelector:
+    def __init__(self, selector: "Selector"):
+        self.pattern = PathPattern(selector.path, selector.pathOperator)
+        self.methods = frozenset(m.upper() for m in selector.methods or ())
+
+    def matches(self, ctx: "ExecutionContext", phase: str) -> bool:
+        if self.methods:
+            if ctx.request is None or ctx.request.method.upper() not in self.methods:
+                return False
+        params = self.pattern.match(_relative_path(ctx))
+        if params is None:
+            return False
+        if params and ctx.request_view is not None:
+            ctx.request_view.path_params.update(params)
+        return True
+
+
+class ChannelSelector:
+    def __init__(self, selector: "Selector"):
+        self.pattern = PathPattern(selector.channel, selector.channelOperator)
+        self.operations = frozenset(o.upper() for o in selector.operations or ())
+        self.entrypoints = frozenset(selector.entrypoints or ())
+
+    def matches(self, ctx: "ExecutionContext", phase: str) -> bool:
+        if self.entrypoints and ctx.entrypoint_type not in self.entrypoints:
+            return False
+        if self.operations:
+            if phase in MESSAGE_PHASES:
+                if phase.upper() not in self.operations:
+                    return False
+            elif not self.operations & _entrypoint_operations(ctx.entrypoint_type):
+                return False
+        return self.pattern.match(_relative_path(ctx)) is not None
+
+
+def _entrypoint_operations(entrypoint_type: str | None) -> frozenset[str]:
+    """PUBLISH/SUBSCRIBE as the entrypoint type offers them (its `modes`)."""
+    if not entrypoint_type or not plugins.is_known("entrypoints", entrypoint_type):
+        return frozenset()
+    modes = getattr(plugins.load("entrypoints", entrypoint_type), "modes", frozenset())
+    return frozenset(m.upper() for m in modes)
+
+
+class ConditionSelector:
+    def __init__(self, selector: "Selector", api: Any):
+        self.template = compile_template(selector.condition or "{true}")
+        self.api_id = getattr(api, "id", None)
+        self.burst = BurstLog(logger)
+
+    def matches(self, ctx: "ExecutionContext", phase: str) -> bool:
+        return evaluate_condition(self.template, ctx.context_variables(), "flow condition",
+                                  self.burst, self.api_id)
+
+
+def _selector(selector: "Selector", api: Any) -> Any:
+    if selector.type == "http":
+        return HttpSelector(selector)
+    if selector.type == "channel":
+        return ChannelSelector(selector)
+    return ConditionSelector(selector, api)
+
+
+# -- steps and flows ----------------------------------------------------------------------------
+
+class CompiledStep:
+    """A policy instance with its compiled `condition` and `messageCondition`."""
+
+    __slots__ = ("policy", "phase", "name", "condition", "message_condition", "api_id",
+                 "burst")
+
+    def __init__(self, step: "Step", phase: str, api: Any):
+        cls = plugins.load("policies", step.policy)
+        self.policy = cls(step.configuration, step, api)
+        self.phase = phase
+        self.name = step.name or step.policy
+        self.condition = compile_template(step.condition) if step.condition else None
+        self.message_condition = (compile_template(step.messageCondition)
+                                  if step.messageCondition and phase in MESSAGE_PHASES
+                                  else None)
+        self.api_id = getattr(api, "id", None)
+        self.burst = BurstLog(logger)
+
+    def applies(self, ctx: "ExecutionContext") -> bool:
+        if self.condition is None:
+            return True
+        return evaluate_condition(self.condition, ctx.context_variables(),
+                                  f"condition of step {self.name!r}", self.burst, self.api_id)
+
+    def applies_to(self, message: "Message", ctx: "ExecutionContext") -> bool:
+        if self.message_condition is None:
+            return True
+        scope = ctx.message_scope(message)
+        return evaluate_condition(self.message_condition, scope.variables,
+                                  f"messageCondition of step {self.name!r}", self.burst,
+                                  self.api_id, scope.cache)
+
+    def __repr__(self) -> str:
+        return f"<CompiledStep {self.name!r} {self.phase} {self.policy!r}>"
+
 
 class CompiledFlow:
-    """One flow with its steps instantiated per phase."""
+    """One flow with its selectors compiled and its steps instantiated per phase."""
 
     def __init__(self, flow: "Flow", api: Any):
         self.flow = flow
         self.name = flow.name or ""
         self.enabled = flow.enabled
-        self.phases: dict[str, list[Any]] = {}
-        for phase in ("request", "response", "publish", "subscribe"):
-            steps = []
-            for step in getattr(flow, phase):
-                if not step.enabled:
-                    continue
-                cls = plugins.load("policies", step.policy)
-                steps.append(cls(step.configuration, step, api))
-            self.phases[phase] = steps
+        self.selectors = [_selector(s, api) for s in flow.selectors]
+        self.phases: dict[str, list[CompiledStep]] = {
+            phase: [CompiledStep(step, phase, api) for step in getattr(flow, phase)
+                    if step.enabled]
+            for phase in PHASES}
 
     def applies(self, ctx: "ExecutionContext", phase: str) -> bool:
-        """Selector matching; the http/channel/condition selectors are evaluated here."""
         if not self.enabled:
             return False
-        request = ctx.request
-        for selector in self.flow.selectors:
-            if selector.type == "http" and request is not None:
-                path = selector.path or "/"
-                relative = ctx.attributes.get("gravitee.attribute.request.relativePath", "/")
-                if (selector.pathOperator or "STARTS_WITH").upper() == "EQUALS":
-                    if relative.rstrip("/") != path.rstrip("/"):
-                        return False
-                elif not relative.startswith(path.rstrip("/") or "/"):
-                    return False
-                if selector.methods and request.method not in [m.upper() for m in selector.methods]:
-                    return False
-            elif selector.type == "channel":
-                operations = [o.upper() for o in (selector.operations or [])]
-                wanted = "PUBLISH" if phase == "publish" else "SUBSCRIBE"
-                if operations and phase in ("publish", "subscribe") and wanted not in operations:
-                    return False
-                if selector.entrypoints and ctx.entrypoint_type not in selector.entrypoints:
-                    return False
-        return True
+        return all(selector.matches(ctx, phase) for selector in self.selectors)
 
 
 class FlowChain:
-    """The compiled flows of an API (and of each plan)."""
+    """The compiled flows of an API (or of one plan)."""
 
     def __init__(self, flows: Sequence["Flow"], api: Any):
+        self.api_id = getattr(api, "id", None)
         self.flows = [CompiledFlow(flow, api) for flow in flows]
+        self.burst = BurstLog(logger)
 
-    def steps(self, ctx: "ExecutionContext", phase: str) -> list[Any]:
-        return [policy for flow in self.flows if flow.applies(ctx, phase)
-                for policy in flow.phases[phase]]
+    def steps(self, ctx: "ExecutionContext", phase: str) -> list[CompiledStep]:
+        """The steps of `phase` for this context: selected once per context and phase."""
+        key = (self, phase)
+        selected = ctx.scratch.get(key)
+        if selected is None:
+            selected = ctx.scratch[key] = [
+                step for flow in self.flows if flow.phases[phase] and flow.applies(ctx, phase)
+                for step in flow.phases[phase] if step.applies(ctx)]
+        return selected
 
     def run_messages(self, messages: Sequence["Message"], ctx: "ExecutionContext",
                      phase: str) -> list["Message"]:
@@ -87,16 +252,85 @@ class FlowChain:
                 kept.append(result)
         return kept
 
+    def run_request(self, ctx: "ExecutionContext") -> None:
+        for step in self.steps(ctx, "request"):
+            step.policy.on_request(ctx)
 
-def run_message(steps: Sequence[Any], message: "Message",
+    def run_response(self, ctx: "ExecutionContext", response: Any) -> Any:
+        for step in self.steps(ctx, "response"):
+            response = step.policy.on_response(ctx, response)
+        return response
+
+
+def run_message(steps: Sequence[CompiledStep], message: "Message",
                 ctx: "ExecutionContext") -> "Message | None":
     current: "Message | None" = message
-    for policy in steps:
+    for step in steps:
+        if step.message_condition is not None and not step.applies_to(current, ctx):
+            continue
         try:
-            current = policy.on_message(current, ctx)
+            current = step.policy.on_message(current, ctx)
         except Exception:  # noqa: BLE001 - contained: this message is dropped, others flow
-            logger.exception("policy %r failed on %r (%r); message dropped", policy, message, ctx)
+            step.policy.errors += 1
+            step.burst(logging.ERROR, "API %s: policy %s (step %r) failed on %r; message "
+                       "dropped", step.api_id, step.policy.type, step.name, message,
+                       exc_info=True)
             return None
         if current is None:
             return None
     return current
+
+
+# -- definition checks (called by evgate.definition.validate.flow_problems) --------------------
+
+def flow_definition_problems(flow: "Flow", fpath: str) -> Iterator[dict[str, str]]:
+    """Selector and step-condition problems of one flow, with their JSON paths."""
+    for index, selector in enumerate(flow.selectors):
+        where = f"{fpath}.selectors[{index}]"
+        if selector.type == "http":
+            yield from _operator_problem(selector.pathOperator, f"{where}.pathOperator")
+            for mi, method in enumerate(selector.methods or ()):
+                if not isinstance(method, str) or method.upper() not in _HTTP_METHODS:
+                    yield {"path": f"{where}.methods[{mi}]",
+                           "message": f"must be one of {', '.join(_HTTP_METHODS)}"}
+        elif selector.type == "channel":
+            yield from _operator_problem(selector.channelOperator, f"{where}.channelOperator")
+            for oi, operation in enumerate(selector.operations or ()):
+                if not isinstance(operation, str) or operation.upper() not in _OPERATIONS:
+                    yield {"path": f"{where}.operations[{oi}]",
+                           "message": "must be PUBLISH or SUBSCRIBE"}
+        elif selector.type == "condition":
+            if not selector.condition or not selector.condition.strip():
+                yield {"path": f"{where}.condition", "message": "is required"}
+            else:
+                yield from _expression_problem(selector.condition, f"{where}.condition")
+    for phase in PHASES:
+        for index, step in enumerate(getattr(flow, phase)):
+            where = f"{fpath}.{phase}[{index}]"
+            if plugins.is_known("policies", step.policy):
+                allowed = getattr(plugins.load("policies", step.policy), "phases", ALL_PHASES)
+                if phase not in allowed:
+                    yield {"path": f"{where}.policy",
+                           "message": f"policy {step.policy!r} cannot run in the {phase} "
+                                      f"phase (it runs in: {', '.join(sorted(allowed))})"}
+            if step.condition:
+                yield from _expression_problem(step.condition, f"{where}.condition")
+            if step.messageCondition:
+                if phase not in MESSAGE_PHASES:
+                    yield {"path": f"{where}.messageCondition",
+                           "message": "applies only to publish and subscribe steps"}
+                else:
+                    yield from _expression_problem(step.messageCondition,
+                                                   f"{where}.messageCondition")
+
+
+def _operator_problem(operator: Any, path: str) -> Iterator[dict[str, str]]:
+    if operator is not None and str(operator).upper() not in _OPERATORS:
+        yield {"path": path, "message": "must be STARTS_WITH or EQUALS"}
+
+
+def _expression_problem(source: str, path: str) -> Iterator[dict[str, str]]:
+    try:
+        compile_template(source)
+    except ExpressionError as exc:
+        yield {"path": path, "message": str(exc)}

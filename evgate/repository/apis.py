@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Any, TYPE_CHECKING
 
 from sqlalchemy import delete, insert, select, update
+from sqlalchemy.engine import Connection
 
 from ..errors import NotFoundError
 from ._rows import dumps, now, to_dict
@@ -19,9 +20,10 @@ class ApiStore:
     def __init__(self, repo: "Repository"):
         self._repo = repo
 
-    def insert(self, api_id: str, definition: dict[str, Any], *, state: str = "STOPPED") -> None:
+    def insert(self, api_id: str, definition: dict[str, Any], *, state: str = "STOPPED",
+               conn: Connection | None = None) -> None:
         stamp = now()
-        with self._repo.write() as conn:
+        with self._repo.write(conn) as conn:
             conn.execute(insert(apis).values(
                 id=api_id, name=definition.get("name", api_id), definition=dumps(definition),
                 deployed_definition=None, state=state, created_at=stamp, updated_at=stamp))
@@ -51,25 +53,28 @@ class ApiStore:
                                                    apis.c.deployed_definition.is_not(None))).all()
         return [to_dict(row, _JSON) for row in rows]
 
-    def _update(self, api_id: str, **values: Any) -> None:
+    def _update(self, api_id: str, conn: Connection | None = None, **values: Any) -> None:
         values["updated_at"] = now()
-        with self._repo.write() as conn:
+        with self._repo.write(conn) as conn:
             result = conn.execute(update(apis).where(apis.c.id == api_id).values(**values))
             if result.rowcount == 0:
                 raise NotFoundError("Api", api_id)
 
-    def save_definition(self, api_id: str, definition: dict[str, Any]) -> None:
-        self._update(api_id, definition=dumps(definition), name=definition.get("name", api_id))
+    def save_definition(self, api_id: str, definition: dict[str, Any],
+                        conn: Connection | None = None) -> None:
+        self._update(api_id, conn, definition=dumps(definition),
+                     name=definition.get("name", api_id))
 
-    def deploy(self, api_id: str, definition: dict[str, Any], label: str | None = None) -> None:
-        self._update(api_id, deployed_definition=dumps(definition), deployed_at=now(),
+    def deploy(self, api_id: str, definition: dict[str, Any], label: str | None = None,
+               conn: Connection | None = None) -> None:
+        self._update(api_id, conn, deployed_definition=dumps(definition), deployed_at=now(),
                      deployment_label=label)
 
-    def set_state(self, api_id: str, state: str) -> None:
-        self._update(api_id, state=state)
+    def set_state(self, api_id: str, state: str, conn: Connection | None = None) -> None:
+        self._update(api_id, conn, state=state)
 
-    def delete(self, api_id: str) -> None:
-        with self._repo.write() as conn:
+    def delete(self, api_id: str, conn: Connection | None = None) -> None:
+        with self._repo.write(conn) as conn:
             result = conn.execute(delete(apis).where(apis.c.id == api_id))
             if result.rowcount == 0:
                 raise NotFoundError("Api", api_id)

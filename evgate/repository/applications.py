@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from typing import Any, TYPE_CHECKING
 
-from sqlalchemy import insert, select
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.engine import Connection
 
 from ..errors import NotFoundError
 from ._rows import dumps, now, to_dict
@@ -17,10 +18,11 @@ class ApplicationStore:
     def __init__(self, repo: "Repository"):
         self._repo = repo
 
-    def insert(self, app_id: str, definition: dict[str, Any], owner: str | None = None) -> None:
+    def insert(self, app_id: str, definition: dict[str, Any], owner: str | None = None,
+               conn: Connection | None = None) -> None:
         stamp = now()
-        with self._repo.write() as conn:
-            conn.execute(insert(applications).values(
+        with self._repo.write(conn) as tx:
+            tx.execute(insert(applications).values(
                 id=app_id, name=definition.get("name") or app_id,
                 description=definition.get("description"), definition=dumps(definition),
                 owner=owner, status="ACTIVE", created_at=stamp, updated_at=stamp))
@@ -34,5 +36,21 @@ class ApplicationStore:
 
     def list(self) -> list[dict[str, Any]]:
         with self._repo.read() as conn:
-            rows = conn.execute(select(applications).order_by(applications.c.created_at)).all()
+            rows = conn.execute(select(applications)
+                                .order_by(applications.c.created_at, applications.c.id)).all()
         return [to_dict(row, ("definition",)) for row in rows]
+
+    def update(self, app_id: str, definition: dict[str, Any],
+               conn: Connection | None = None) -> None:
+        with self._repo.write(conn) as tx:
+            result = tx.execute(update(applications).where(applications.c.id == app_id).values(
+                name=definition.get("name") or app_id, description=definition.get("description"),
+                definition=dumps(definition), updated_at=now()))
+            if result.rowcount == 0:
+                raise NotFoundError("Application", app_id)
+
+    def delete(self, app_id: str, conn: Connection | None = None) -> None:
+        with self._repo.write(conn) as tx:
+            result = tx.execute(delete(applications).where(applications.c.id == app_id))
+            if result.rowcount == 0:
+                raise NotFoundError("Application", app_id)

@@ -57,6 +57,7 @@ class Repository:
     def __init__(self, url: str):
         self.url = url
         self.engine = _engine(url)
+        from .api_keys import ApiKeyStore
         from .apis import ApiStore
         from .applications import ApplicationStore
         from .plans import PlanStore
@@ -67,13 +68,21 @@ class Repository:
         self.applications = ApplicationStore(self)
         self.subscriptions = SubscriptionStore(self)
         self.users = UserStore(self)
+        self.api_keys = ApiKeyStore(self)
 
     def __repr__(self) -> str:
         return f"<Repository {make_url(self.url).render_as_string(hide_password=True)}>"
 
     @contextmanager
-    def write(self) -> Iterator[Connection]:
-        """A transaction that also bumps the revision gateways watch."""
+    def write(self, conn: Connection | None = None) -> Iterator[Connection]:
+        """A transaction that also bumps the revision gateways watch.
+
+        Given the connection of an outer `write()`, the store call joins that transaction
+        (one commit, one revision bump), so a service can change several rows atomically.
+        """
+        if conn is not None:
+            yield conn
+            return
         with self.engine.begin() as conn:
             yield conn
             conn.execute(update(revision).where(revision.c.id == 1)

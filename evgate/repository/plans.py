@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Any, TYPE_CHECKING
 
 from sqlalchemy import delete, insert, select, update
+from sqlalchemy.engine import Connection
 
 from ..errors import NotFoundError
 from ._rows import dumps, now, to_dict
@@ -17,9 +18,9 @@ class PlanStore:
     def __init__(self, repo: "Repository"):
         self._repo = repo
 
-    def insert(self, plan: dict[str, Any]) -> None:
+    def insert(self, plan: dict[str, Any], conn: Connection | None = None) -> None:
         stamp = now()
-        with self._repo.write() as conn:
+        with self._repo.write(conn) as conn:
             conn.execute(insert(plans).values(
                 id=plan["id"], api_id=plan["apiId"], name=plan.get("name") or "plan",
                 security_type=plan["security"]["type"], status=plan["status"],
@@ -42,8 +43,8 @@ class PlanStore:
                                 .order_by(plans.c.order, plans.c.created_at)).all()
         return [_plan(row) for row in rows]
 
-    def update(self, plan: dict[str, Any]) -> None:
-        with self._repo.write() as conn:
+    def update(self, plan: dict[str, Any], conn: Connection | None = None) -> None:
+        with self._repo.write(conn) as conn:
             result = conn.execute(update(plans).where(plans.c.id == plan["id"]).values(
                 name=plan.get("name") or "plan", security_type=plan["security"]["type"],
                 status=plan["status"], validation=plan.get("validation", "auto"),
@@ -51,8 +52,14 @@ class PlanStore:
             if result.rowcount == 0:
                 raise NotFoundError("Plan", plan["id"])
 
-    def delete_for_api(self, api_id: str) -> None:
-        with self._repo.write() as conn:
+    def delete(self, plan_id: str, conn: Connection | None = None) -> None:
+        with self._repo.write(conn) as conn:
+            result = conn.execute(delete(plans).where(plans.c.id == plan_id))
+            if result.rowcount == 0:
+                raise NotFoundError("Plan", plan_id)
+
+    def delete_for_api(self, api_id: str, conn: Connection | None = None) -> None:
+        with self._repo.write(conn) as conn:
             conn.execute(delete(plans).where(plans.c.api_id == api_id))
 
 

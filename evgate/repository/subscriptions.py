@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from typing import Any, TYPE_CHECKING
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.engine import Connection
 
 from ..errors import NotFoundError
 from ._rows import dumps, now, to_dict
@@ -19,9 +20,9 @@ class SubscriptionStore:
     def __init__(self, repo: "Repository"):
         self._repo = repo
 
-    def insert(self, sub: dict[str, Any]) -> None:
+    def insert(self, sub: dict[str, Any], conn: Connection | None = None) -> None:
         stamp = now()
-        with self._repo.write() as conn:
+        with self._repo.write(conn) as conn:
             conn.execute(insert(subscriptions).values(
                 id=sub["id"], api_id=sub["api_id"], plan_id=sub["plan_id"],
                 application_id=sub["application_id"], status=sub["status"],
@@ -37,24 +38,57 @@ class SubscriptionStore:
             raise NotFoundError("Subscription", sub_id)
         return to_dict(row, _JSON)
 
-    def list(self, api_id: str | None = None, statuses: tuple[str, ...] | None = None
+    def list(self, api_id: str | None = None, statuses: tuple[str, ...] | None = None, *,
+             plan_id: str | None = None, application_id: str | None = None
              ) -> list[dict[str, Any]]:
-        query = select(subscriptions).order_by(subscriptions.c.created_at)
+        query = select(subscriptions).order_by(subscriptions.c.created_at, subscriptions.c.id)
         if api_id is not None:
             query = query.where(subscriptions.c.api_id == api_id)
+        if plan_id is not None:
+            query = query.where(subscriptions.c.plan_id == plan_id)
+        if application_id is not None:
+            query = query.where(subscriptions.c.application_id == application_id)
         if statuses:
             query = query.where(subscriptions.c.status.in_(statuses))
         with self._repo.read() as conn:
             rows = conn.execute(query).all()
         return [to_dict(row, _JSON) for row in rows]
 
-    def update(self, sub_id: str, **values: Any) -> None:
+    def update(self, sub_id: str, conn: Connection | None = None, **values: Any) -> None:
         for column in _JSON:
             if column in values:
                 values[column] = dumps(values[column])
         values["updated_at"] = now()
-        with self._repo.write() as conn:
+        with self._repo.write(conn) as conn:
             result = conn.execute(update(subscriptions).where(subscriptions.c.id == sub_id)
                                   .values(**values))
             if result.rowcount == 0:
                 raise NotFoundError("Subscription", sub_id)
+
+    def mark_failure(self, sub_id: str, cause: str) -> bool:
+        """A webhook subscription that cannot go on: status FAILURE with the reason (shown by
+        the management API). Only a live subscription changes (a CLOSED one stays closed);
+        True when it changed."""
+        with self._repo.write() as conn:
+            result = conn.execute(
+                update(subscriptions)
+                .where(subscriptions.c.id == sub_id,
+                       subscriptions.c.status.in_(("ACCEPTED", "PAUSED")))
+                .values(status="FAILURE", failure_cause=cause[:2000], updated_at=now()))
+            return result.rowcount > 0
+
+    def delete_for_api(self, api_id: str, conn: Connection | None = None) -> None:
+        with self._repo.write(conn) as tx:
+            tx.execute(delete(subscriptions).where(subscriptions.c.api_id == api_id))
+
+    #: Statuses a delivery failure may overwrite (a closed/rejected/pending one stays as is).
+    FAILURE_FROM = ("ACCEPTED", "PAUSED", "FAILURE")
+
+    def mark_failure(self, sub_id: str, reason: str) -> bool:
+        """Set FAILURE and its cause atomically, only from a live status; True when set.
+        The webhook dispatcher calls this (through SubscriptionService or directly)."""
+        with self._repo.write() as tx:
+            result = tx.execute(update(subscriptions).where(
+                subscriptions.c.id == sub_id, subscriptions.c.status.in_(self.FAILURE_FROM)
+            ).values(status="FAILURE", failure_cause=str(reason)[:2000], updated_at=now()))
+        return result.rowcount > 0

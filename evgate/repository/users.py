@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from typing import Any, TYPE_CHECKING
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.exc import IntegrityError
 
 from ._rows import now, to_dict
 from .tables import users
@@ -21,6 +22,11 @@ class UserStore:
             row = conn.execute(select(users).where(users.c.username == username)).first()
         return None if row is None else to_dict(row)
 
+    def list(self) -> list[dict[str, Any]]:
+        with self._repo.read() as conn:
+            rows = conn.execute(select(users).order_by(users.c.username)).all()
+        return [to_dict(row) for row in rows]
+
     def upsert(self, username: str, password_hash: str, roles: str) -> None:
         stamp = now()
         with self._repo.write() as conn:
@@ -31,6 +37,18 @@ class UserStore:
                                                   roles=roles, created_at=stamp,
                                                   updated_at=stamp))
 
+    def insert_if_absent(self, username: str, password_hash: str, roles: str) -> bool:
+        """True when this call created the user (False: someone else did, e.g. a race)."""
+        stamp = now()
+        try:
+            with self._repo.write() as conn:
+                conn.execute(insert(users).values(username=username, password_hash=password_hash,
+                                                  roles=roles, created_at=stamp,
+                                                  updated_at=stamp))
+            return True
+        except IntegrityError:
+            return False
+
     def count(self) -> int:
         with self._repo.read() as conn:
-            return len(conn.execute(select(users.c.username)).all())
+            return int(conn.execute(select(func.count()).select_from(users)).scalar_one())

@@ -88,3 +88,10 @@ def admit(handlers: list[PlanHandler], ctx: "ExecutionContext") -> None:
             handler.authenticate(ctx)
             return
     raise UnauthorizedError("Unauthorized", key="GATEWAY_PLAN_UNRESOLVABLE")
+
+
+# Handlers with credentials live in their own modules (they import PlanHandler from here).
+from .api_key import ApiKeyPlan  # noqa: E402
+from .jwt_plan import JwtPlan  # noqa: E402
+
+HANDLERS.update({"api-key": ApiKeyPlan, "jwt": JwtPlan})

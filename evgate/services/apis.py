@@ -12,11 +12,17 @@ import logging
 import uuid
 from typing import Any
 
-from ..definition import parse_definition, parse_plan
+from ..definition import parse_definition
 from ..errors import ConflictError, DefinitionError
 from ..repository import Repository
+from .plans import validated_plan
 
 logger = logging.getLogger(__name__)
+
+#: Fields of the API entity evgate computes; ignored in create/update bodies (the Postman
+#: collection PUTs back a whole entity, timestamps as epoch millis included).
+_READ_ONLY = ("state", "visibility", "deployedAt", "createdAt", "updatedAt", "primaryOwner",
+              "lifecycleState", "disableMembershipNotifications", "groups")
 
 
 class ApiService:
@@ -39,10 +45,13 @@ class ApiService:
         data["id"] = api_id
         self._check_paths(data, api_id)
         plans = data.pop("plans", [])
-        parsed_plans = [parse_plan(p, path=f"$.plans[{i}]") for i, p in enumerate(plans)]
-        self.repo.apis.insert(api_id, data)
-        for raw, plan in zip(plans, parsed_plans):
-            self._insert_plan(api_id, raw, plan)
+        checked = [validated_plan(p, path=f"$.plans[{i}]") for i, p in enumerate(plans)]
+        for key in _READ_ONLY:
+            data.pop(key, None)
+        with self.repo.write() as conn:  # the API and its plans, or nothing
+            self.repo.apis.insert(api_id, data, conn=conn)
+            for raw, plan in checked:
+                self._insert_plan(api_id, raw, plan, conn)
         logger.info("created API %s (%s)", api_id, data.get("name"))
         return self.get(api_id)
 
@@ -52,7 +61,7 @@ class ApiService:
         data["id"] = api_id
         self._check_paths(data, api_id)
         data.pop("plans", None)  # plans are managed through their own resource
-        for key in ("state", "visibility", "deployedAt", "createdAt", "updatedAt"):
+        for key in _READ_ONLY:
             data.pop(key, None)
         self.repo.apis.save_definition(api_id, data)
         return self.get(api_id)
@@ -65,9 +74,10 @@ class ApiService:
 
     def start(self, api_id: str) -> None:
         row = self.repo.apis.get(api_id)
-        if row["deployed_definition"] is None:
-            self.repo.apis.deploy(api_id, row["definition"])
-        self.repo.apis.set_state(api_id, "STARTED")
+        with self.repo.write() as conn:
+            if row["deployed_definition"] is None:
+                self.repo.apis.deploy(api_id, row["definition"], conn=conn)
+            self.repo.apis.set_state(api_id, "STARTED", conn)
         logger.info("started API %s", api_id)
 
     def stop(self, api_id: str) -> None:
@@ -76,9 +86,13 @@ class ApiService:
         logger.info("stopped API %s", api_id)
 
     def delete(self, api_id: str) -> None:
+        """Delete an API with its plans, subscriptions and keys (one transaction)."""
         self.repo.apis.get(api_id)
-        self.repo.plans.delete_for_api(api_id)
-        self.repo.apis.delete(api_id)
+        with self.repo.write() as conn:
+            self.repo.api_keys.delete_for_api(api_id, conn)
+            self.repo.subscriptions.delete_for_api(api_id, conn)
+            self.repo.plans.delete_for_api(api_id, conn)
+            self.repo.apis.delete(api_id, conn)
         logger.info("deleted API %s", api_id)
 
     def import_definition(self, definition: Any) -> dict[str, Any]:
@@ -117,16 +131,16 @@ class ApiService:
                     f"listener path {sorted(clash)[0]!r} is already used by API "
                     f"{other['id']} ({other['name']})", key="api.listener.path.conflict")
 
-    def _insert_plan(self, api_id: str, raw: dict[str, Any], plan: Any) -> None:
+    def _insert_plan(self, api_id: str, raw: dict[str, Any], plan: Any, conn: Any = None) -> None:
         stored = copy.deepcopy(raw)
         stored.update(id=raw.get("id") or str(uuid.uuid4()), apiId=api_id,
                       status=plan.status, validation=plan.validation,
                       security={"type": plan.security.type,
                                 "configuration": plan.security.configuration})
-        self.repo.plans.insert(stored)
+        self.repo.plans.insert(stored, conn)
 
     def _replace_embedded_plans(self, api_id: str, plans: list[dict[str, Any]]) -> None:
-        parsed = [parse_plan(p, path=f"$.plans[{i}]") for i, p in enumerate(plans)]
+        parsed = [validated_plan(p, path=f"$.plans[{i}]")[1] for i, p in enumerate(plans)]
         existing = {p["id"] for p in self.repo.plans.list_for_api(api_id)}
         for raw, plan in zip(plans, parsed):
             if raw.get("id") in existing:

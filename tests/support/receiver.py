@@ -36,6 +36,16 @@ class Received:
         return self.headers.get(name.lower())
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        import sys
+        if isinstance(sys.exc_info()[1], OSError):
+            return  # a client that went away (timeout, reset, kill): not a receiver error
+        super().handle_error(request, client_address)
+
+
 class Receiver:
     def __init__(self, port: int | None = None, default: Any = 200):
         self.port = port or free_port()
@@ -91,6 +101,9 @@ class Receiver:
 
             def setup(self) -> None:
                 super().setup()
+                # headers and body go out as separate writes: without NODELAY, Nagle plus the
+                # client's delayed ACK add ~40 ms to every keep-alive request
+                self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                 with receiver._lock:
                     receiver._connections.add(self.connection)
 
@@ -134,8 +147,7 @@ class Receiver:
         return Handler
 
     def up(self) -> "Receiver":
-        server = ThreadingHTTPServer(("127.0.0.1", self.port), self._handler())
-        server.daemon_threads = True
+        server = _Server(("127.0.0.1", self.port), self._handler())
         self._server = server
         self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1},
                                         daemon=True)

@@ -1,0 +1,246 @@
+"""SSE fan-out benchmark: evgate (real gunicorn + real Kafka) against a bare gevent SSE
+broadcaster (no Kafka, no gateway logic) in the same run.
+
+    .venv/bin/python bench/fanout.py                      # 1000 clients x 10 msg/s, 20 s
+    .venv/bin/python bench/fanout.py --clients 10000 --rate 10 --duration 30 --loadgens 4 \
+        --workers 2                                        # the 10k target
+
+N SSE clients are opened by separate load-generator processes (gevent, loopback only); a
+producer writes R records/s with a send timestamp in the payload. Reported per target:
+deliveries/s, produce->receive p50/p99 (ms), errors, and RSS per idle connection (worker RSS
+growth after connecting the clients, before any record). Not a test: no thresholds here.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+# -- load generator (a separate process) ----------------------------------------------------
+def loadgen(host: str, port: int, path: str, clients: int, duration: float, out: str) -> None:
+    from gevent import monkey
+    monkey.patch_all()
+    import gevent
+    from gevent import socket
+
+    latencies: list[float] = []
+    state = {"received": 0, "errors": 0, "connected": 0}
+
+    def client() -> None:
+        try:
+            sock = socket.create_connection((host, port), timeout=30)
+            sock.sendall(f"GET {path} HTTP/1.1\r\nHost: {host}\r\n"
+                         "Accept: text/event-stream\r\n\r\n".encode())
+            state["connected"] += 1
+            buf = b""
+            while True:
+                chunk = sock.recv(65536)
+                if not chunk:
+                    state["errors"] += 1
+                    return
+                now = time.time()
+                buf += chunk
+                *lines, buf = buf.split(b"\n")
+                for line in lines:
+                    idx = line.find(b"data: {\"ts\":")
+                    if idx >= 0:
+                        ts = float(line[idx + 12:].split(b",")[0].rstrip(b"}"))
+                        state["received"] += 1
+                        if state["received"] % 7 == 0 or len(latencies) < 10000:
+                            latencies.append(now - ts)
+        except (OSError, ValueError):
+            state["errors"] += 1
+
+    greenlets = []
+    for _ in range(clients):
+        greenlets.append(gevent.spawn(client))
+        gevent.sleep(0.001)
+    gevent.sleep(duration)
+    gevent.killall(greenlets, block=False)
+    Path(out).write_text(json.dumps({**state, "latencies": latencies}))
+
+
+# -- the bare baseline broadcaster (a separate process) --------------------------------------
+def baseline_server(port: int, rate: float) -> None:
+    from gevent import monkey
+    monkey.patch_all()
+    import gevent
+    from gevent.pywsgi import WSGIServer
+    from gevent.queue import Queue, Full
+
+    clients: set = set()
+
+    def app(environ, start_response):
+        if environ["PATH_INFO"] == "/__start":     # the orchestrator starts the publisher
+            gevent.spawn(publisher, int(environ["QUERY_STRING"]))
+            start_response("204 No Content", [])
+            return [b""]
+        queue: Queue = Queue(1000)
+        clients.add(queue)
+        start_response("200 OK", [("Content-Type", "text/event-stream")])
+
+        def stream():
+            try:
+                yield b"retry: 1000\n\n"
+                while True:
+                    yield queue.get()
+            finally:
+                clients.discard(queue)
+        return stream()
+
+    def publisher(count):
+        n = 0
+        interval = 1 / rate
+        while n < count:
+            n += 1
+            frame = f"id: {n}\nevent: message\ndata: {{\"ts\":{time.time()}}}\n\n".encode()
+            for queue in list(clients):
+                try:
+                    queue.put_nowait(frame)
+                except Full:
+                    clients.discard(queue)
+            gevent.sleep(interval)
+
+    WSGIServer(("127.0.0.1", port), app, log=None).serve_forever()
+
+
+# -- orchestration ---------------------------------------------------------------------------
+def _rss_kib(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+def run_clients(args, port: int, path: str, server_pids: list[int], produce) -> dict:
+    rss_before = sum(_rss_kib(p) for p in server_pids)
+    tmp = Path(tempfile.mkdtemp(prefix="fanout-"))
+    per = args.clients // args.loadgens
+    connect_wait = min(5 + args.clients / 1000, 20)
+    procs = [subprocess.Popen([sys.executable, __file__, "--loadgen", str(port), path, str(per),
+                               str(connect_wait + args.duration + 5), str(tmp / f"lg{i}.json")])
+             for i in range(args.loadgens)]
+    time.sleep(connect_wait)        # connect, then measure idle memory
+    rss_idle = sum(_rss_kib(p) for p in server_pids)
+    started = time.time()
+    sent = produce(args.duration)
+    elapsed = time.time() - started
+    for proc in procs:
+        proc.wait(timeout=args.duration + 60)
+    results = [json.loads((tmp / f"lg{i}.json").read_text()) for i in range(args.loadgens)]
+    latencies = sorted(x for r in results for x in r["latencies"])
+    received = sum(r["received"] for r in results)
+
+    def pct(p: float) -> float:
+        return round(latencies[int(p * (len(latencies) - 1))] * 1000, 1) if latencies else -1
+
+    return {"clients": per * args.loadgens,
+            "connected": sum(r["connected"] for r in results),
+            "sent": sent, "expected": sent * per * args.loadgens, "received": received,
+            "deliveries_per_s": round(received / elapsed),
+            "p50_ms": pct(0.5), "p99_ms": pct(0.99),
+            "errors": sum(r["errors"] for r in results),
+            "rss_per_idle_conn_kib": round((rss_idle - rss_before) / max(1, per * args.loadgens),
+                                           1)}
+
+
+def paced(rate: float, duration: float, send) -> int:
+    interval, n, start = 1 / rate, 0, time.time()
+    while time.time() - start < duration:
+        send(n)
+        n += 1
+        time.sleep(max(0, start + n * interval - time.time()))
+    return n
+
+
+def bench_evgate(args) -> dict:
+    from confluent_kafka import Producer
+
+    from tests.support.gateway import GatewayProcess, import_apis
+    from tests.support.kafka_broker import create_topic, ensure_broker
+    from tests.support.streams import kafka_endpoint, stream_api
+    bootstrap = ensure_broker()
+    topic = f"bench-fanout-{uuid.uuid4().hex[:8]}"
+    create_topic(bootstrap, topic)
+    db = f"sqlite:///{tempfile.mkdtemp(prefix='fanout-db-')}/evgate.db"
+    import_apis(db, [stream_api("/fan", [{"type": "sse"}], kafka_endpoint(topic))])
+    gw = GatewayProcess(database_url=db, kafka_bootstrap=bootstrap, workers=args.workers,
+                        log_path=Path(tempfile.mkdtemp()) / "gw.log",
+                        env={"EVGATE_WORKER_CONNECTIONS": str(args.clients + 100)})
+    gw.start()
+    try:
+        time.sleep(1)
+        producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 0})
+
+        def produce(duration):
+            def send(_n):
+                producer.produce(topic, json.dumps({"ts": time.time()}).encode())
+                producer.poll(0)
+            n = paced(args.rate, duration, send)
+            producer.flush(10)
+            return n
+        return run_clients(args, gw.port, "/fan", _children(gw.proc.pid), produce)
+    finally:
+        gw.stop()
+
+
+def bench_baseline(args) -> dict:
+    from tests.support.gateway import free_port
+    port = free_port()
+    server = subprocess.Popen([sys.executable, __file__, "--baseline-server", str(port),
+                               str(args.rate)])
+    try:
+        time.sleep(1.5)
+        def produce(duration):
+            import urllib.request
+            count = round(duration * args.rate)
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/__start?{count}", timeout=10)
+            time.sleep(duration)
+            return count
+        return run_clients(args, port, "/", [server.pid], produce)
+    finally:
+        server.kill()
+        server.wait()
+
+
+def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "--loadgen":
+        _, _, port, path, n, duration, out = sys.argv
+        return loadgen("127.0.0.1", int(port), path, int(n), float(duration), out)
+    if len(sys.argv) > 1 and sys.argv[1] == "--baseline-server":
+        return baseline_server(int(sys.argv[2]), float(sys.argv[3]))
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--clients", type=int, default=1000)
+    parser.add_argument("--rate", type=float, default=10.0, help="records per second")
+    parser.add_argument("--duration", type=float, default=20.0, help="seconds of producing")
+    parser.add_argument("--loadgens", type=int, default=2, help="load-generator processes")
+    parser.add_argument("--workers", type=int, default=1, help="gunicorn workers")
+    args = parser.parse_args()
+    evgate = bench_evgate(args)
+    baseline = bench_baseline(args)
+    print(json.dumps({"params": vars(args), "evgate": evgate, "bare_gevent_broadcaster": baseline,
+                      "evgate_over_baseline": round(evgate["deliveries_per_s"]
+                                                    / max(1, baseline["deliveries_per_s"]), 2)},
+                     indent=2))
+
+
+if __name__ == "__main__":
+    main()

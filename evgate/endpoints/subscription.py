@@ -1,0 +1,151 @@
+"""A client's subscription to an endpoint: a bounded buffer between the fan-out and the client.
+
+The fan-out (a consumer's batch handed to the hub, or the mock's timer) `offer`s each item to
+every subscription without ever blocking: when a client's buffer is full the client is too slow,
+so it is closed with the reason "slow" (logged; it resumes later by its last id) and the
+`on_overflow` hook cuts its connection, which also wakes a greenlet stuck in a socket write.
+Only the hub thread touches a Subscription.
+
+A `StreamItem` is shared by every client of one fan-out: it carries the message, its cursor
+(the wire id) and a cache of encoded frames (`frame()`), so each wire format is encoded once
+per message rather than once per client.
+"""
+from __future__ import annotations
+
+import logging
+from collections import deque
+from typing import Any, Callable
+
+from gevent.event import Event
+
+from ..message import Message
+
+logger = logging.getLogger(__name__)
+
+
+class StreamItem:
+    __slots__ = ("message", "cursor", "frames", "partition_key", "offset")
+
+    def __init__(self, message: Message, cursor: str, partition_key: Any = None,
+                 offset: int = -1):
+        self.message = message
+        self.cursor = cursor
+        self.frames: dict[Any, Any] = {}
+        self.partition_key = partition_key
+        self.offset = offset
+
+    def frame(self, key: Any, encode: Callable[[Message, str], Any]) -> Any:
+        """The encoded frame for `key` (format + options), built by the first client asking."""
+        frame = self.frames.get(key)
+        if frame is None:
+            frame = self.frames[key] = encode(self.message, self.cursor)
+        return frame
+
+    def __repr__(self) -> str:
+        return f"<StreamItem {self.cursor}>"
+
+
+class SubscriptionClosed(Exception):
+    """The subscription ended; `kind` is end | client-gone | slow | goaway | error | closed."""
+
+    def __init__(self, kind: str, detail: str = ""):
+        self.kind = kind
+        self.detail = detail
+        super().__init__(f"{kind}: {detail}" if detail else kind)
+
+
+class Subscription:
+    def __init__(self, capacity: int, label: str, start_cursor: str | None = None):
+        self.capacity = capacity
+        self.label = label
+        self.start_cursor = start_cursor
+        self.last_cursor = start_cursor
+        self._items: deque[StreamItem] = deque()
+        self._ready = Event()
+        self.closed: SubscriptionClosed | None = None
+        self._on_close: list[Callable[["Subscription"], None]] = []
+        #: set by the entrypoint: cut the client connection (called on overflow)
+        self.on_overflow: Callable[[], None] | None = None
+        #: set by the endpoint: called with each item the client has been given (commits)
+        self.on_ack: Callable[[StreamItem], None] | None = None
+        #: set by the endpoint: rewrite or skip (None) an item for this client only, e.g. while
+        #: a client that caught up on its own reader joins a shared tail
+        self.transform: Callable[[StreamItem], StreamItem | None] | None = None
+
+    def __repr__(self) -> str:
+        return f"<Subscription {self.label} buffered={len(self._items)}>"
+
+    # -- producer side (fan-out) ------------------------------------------------------------
+    def offer(self, item: StreamItem) -> bool:
+        if self.closed is not None:
+            return False
+        transform = self.transform
+        if transform is not None:
+            item = transform(item)
+            if item is None:
+                return True  # e.g. already delivered by this client's catch-up reader
+        if len(self._items) >= self.capacity:
+            logger.warning("client %s is too slow (%d messages buffered); disconnecting it, it "
+                           "may resume from %s", self.label, len(self._items), self.last_cursor)
+            self.close("slow", f"more than {self.capacity} messages waiting for the client")
+            hook = self.on_overflow
+            if hook is not None:
+                try:
+                    hook()
+                except Exception:  # noqa: BLE001 - a broken client must not stop the fan-out
+                    logger.debug("overflow hook of %s failed", self.label, exc_info=True)
+            return False
+        self._items.append(item)
+        self._ready.set()
+        return True
+
+    def close(self, kind: str = "closed", detail: str = "") -> None:
+        """Idempotent; wakes the reader, which gets SubscriptionClosed once drained."""
+        if self.closed is not None:
+            return
+        self.closed = SubscriptionClosed(kind, detail)
+        if kind in ("slow", "client-gone"):
+            self._items.clear()  # nobody will read them; free the memory now
+        self._ready.set()
+        callbacks, self._on_close = self._on_close, []
+        for callback in callbacks:
+            try:
+                callback(self)
+            except Exception:  # noqa: BLE001 - close must not raise
+                logger.exception("close callback of %s failed", self.label)
+
+    def add_close_callback(self, callback: Callable[["Subscription"], None]) -> None:
+        if self.closed is not None:
+            callback(self)
+        else:
+            self._on_close.append(callback)
+
+    # -- consumer side (the client's greenlet) ----------------------------------------------
+    def get(self, timeout: float | None = None, limit: int | None = None) -> list[StreamItem]:
+        """Buffered items (at most `limit`); [] after `timeout`; SubscriptionClosed at the end."""
+        if not self._items and self.closed is None:
+            self._ready.wait(timeout)
+        if self._items:
+            if limit is None or limit >= len(self._items):
+                items = list(self._items)
+                self._items.clear()
+            else:
+                items = [self._items.popleft() for _ in range(limit)]
+            if not self._items and self.closed is None:
+                self._ready.clear()
+            return items
+        if self.closed is not None:
+            raise self.closed
+        self._ready.clear()
+        return []
+
+    def delivered(self, item: StreamItem) -> None:
+        """The client has been given `item` (written to its socket / page)."""
+        self.last_cursor = item.cursor
+        if self.on_ack is not None:
+            self.on_ack(item)
+
+    @property
+    def buffered(self) -> int:
+        return len(self._items)
+

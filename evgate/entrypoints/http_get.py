@@ -1,0 +1,175 @@
+"""http-get: pages of messages by polling (GET).
+
+Configuration: `messagesLimitCount` (500) and `messagesLimitDurationMs` (5000): a request
+collects messages until it has `min(limit, messagesLimitCount)` or the duration is over, then
+answers; `headersInPayload`, `metadataInPayload` (false) add those to each item.
+Query: `?limit=N` (a positive integer, capped by messagesLimitCount), `?cursor=C` (resume right
+after the message C; without it: the live tail, or the beginning with
+`autoOffsetReset: earliest`). The answer's `nextCursor` is where the next request continues
+(the last message returned, or the start position when the page is empty), so polling with it
+loses nothing and repeats nothing.
+
+Format by `Accept`: application/json (also `*/*`), application/xml or text/xml, text/plain (also
+when there is no Accept header); anything else is 400. JSON:
+`{"items":[{"id","content","headers"?,"metadata"?}],"pagination":{"nextCursor","limit"}}`.
+"""
+from __future__ import annotations
+
+import json
+import time
+from typing import TYPE_CHECKING, Any, Iterable, Mapping
+from xml.sax.saxutils import escape, quoteattr
+
+from flask import Response
+
+from ..endpoints.subscription import StreamItem, SubscriptionClosed
+from ..errors import BackendUnavailableError, BadRequestError
+from ..message import Message
+from .base import Entrypoint
+from .streaming import SubscribeView, open_subscription
+
+if TYPE_CHECKING:
+    from ..gateway.context import ExecutionContext
+
+_FORMATS = {"application/json": "json", "*/*": "json", "application/*": "json",
+            "application/xml": "xml", "text/xml": "xml", "text/plain": "plain", "text/*": "plain"}
+
+
+def negotiate(accept: str | None) -> str:
+    """json | xml | plain, by the client's Accept header (quality values honoured)."""
+    if accept is None or not accept.strip():
+        return "plain"
+    choices = []
+    for index, part in enumerate(accept.split(",")):
+        fields = [f.strip() for f in part.split(";")]
+        media = fields[0].lower()
+        quality = 1.0
+        for param in fields[1:]:
+            if param.startswith("q="):
+                try:
+                    quality = float(param[2:])
+                except ValueError:
+                    quality = 0.0
+        if media in _FORMATS and quality > 0:
+            choices.append((-quality, index, _FORMATS[media]))
+    if not choices:
+        raise BadRequestError(f"unsupported Accept {accept[:100]!r}: use application/json, "
+                              "application/xml or text/plain", key="UNSUPPORTED_ACCEPT")
+    return min(choices)[2]
+
+
+class HttpGetEntrypoint(Entrypoint):
+    type = "http-get"
+    modes = frozenset({"subscribe"})
+    methods = frozenset({"GET"})
+    priority = 30
+    supported_qos = frozenset({"none", "auto", "at-most-once", "at-least-once"})
+
+    @classmethod
+    def validate_configuration(cls, configuration: Mapping[str, Any],
+                               definition: Any) -> Iterable[tuple[str, str]]:
+        for name, minimum in (("messagesLimitCount", 1), ("messagesLimitDurationMs", 1)):
+            value = configuration.get(name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int)
+                                      or value < minimum):
+                yield f".{name}", f"must be an integer >= {minimum}"
+        for flag in ("headersInPayload", "metadataInPayload"):
+            if flag in configuration and not isinstance(configuration[flag], bool):
+                yield f".{flag}", "must be true or false"
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        conf = self.configuration
+        self.limit_count = conf.get("messagesLimitCount") or 500
+        self.limit_duration = (conf.get("messagesLimitDurationMs") or 5000) / 1000
+        self.headers_in_payload = bool(conf.get("headersInPayload", False))
+        self.metadata_in_payload = bool(conf.get("metadataInPayload", False))
+
+    def handle(self, ctx: "ExecutionContext") -> Response:
+        request = ctx.request
+        fmt = negotiate(request.headers.get("Accept"))
+        limit = self.limit_count
+        raw_limit = request.args.get("limit")
+        if raw_limit is not None:
+            if not raw_limit.strip().isdigit() or int(raw_limit) < 1:
+                raise BadRequestError("limit must be a positive integer", key="INVALID_LIMIT")
+            limit = min(int(raw_limit), self.limit_count)
+        cursor = request.args.get("cursor") or None
+        subscription = open_subscription(self, ctx, cursor)
+        items: list[StreamItem] = []
+        try:
+            deadline = time.monotonic() + self.limit_duration
+            while len(items) < limit:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                try:
+                    items.extend(subscription.get(timeout=remaining, limit=limit - len(items)))
+                except SubscriptionClosed as closed:
+                    if closed.kind == "error" and not items:
+                        raise BackendUnavailableError(closed.detail or "Kafka is unreachable")
+                    break
+            for item in items:
+                subscription.delivered(item)
+        finally:
+            subscription.close("closed")
+        view = SubscribeView(ctx)
+        page = [(message, item.cursor) for item in items
+                for message in view.messages(item.message)]
+        next_cursor = items[-1].cursor if items else subscription.start_cursor
+        return self._render(fmt, page, next_cursor, limit)
+
+    def _item(self, message: Message, cursor: str) -> dict[str, Any]:
+        item: dict[str, Any] = {"id": cursor,
+                                "content": message.content.decode("utf-8", errors="replace")}
+        if self.headers_in_payload:
+            item["headers"] = message.headers
+        if self.metadata_in_payload:
+            item["metadata"] = message.metadata
+        return item
+
+    def _render(self, fmt: str, page: list[tuple[Message, str]], next_cursor: str | None,
+                limit: int) -> Response:
+        items = [self._item(m, c) for m, c in page]
+        pagination = {"nextCursor": next_cursor, "limit": limit}
+        if fmt == "json":
+            body = json.dumps({"items": items, "pagination": pagination})
+            return Response(body, status=200, mimetype="application/json")
+        if fmt == "xml":
+            return Response(_xml(items, pagination), status=200, mimetype="application/xml")
+        return Response(_plain(items, pagination), status=200, mimetype="text/plain")
+
+
+def _xml(items: list[dict[str, Any]], pagination: dict[str, Any]) -> str:
+    out = ["<?xml version=\"1.0\" encoding=\"UTF-8\"?>", "<response><items>"]
+    for item in items:
+        out.append(f"<item><id>{escape(item['id'])}</id><content>{escape(item['content'])}"
+                   "</content>")
+        if "headers" in item:
+            out.append("<headers>" + "".join(
+                f"<header name={quoteattr(name)}>{escape(value)}</header>"
+                for name, values in item["headers"].items() for value in values) + "</headers>")
+        if "metadata" in item:
+            out.append("<metadata>" + "".join(
+                f"<entry key={quoteattr(str(key))}>{escape(str(value))}</entry>"
+                for key, value in item["metadata"].items()) + "</metadata>")
+        out.append("</item>")
+    out.append("</items><pagination>")
+    if pagination["nextCursor"] is not None:
+        out.append(f"<nextCursor>{escape(pagination['nextCursor'])}</nextCursor>")
+    out.append(f"<limit>{pagination['limit']}</limit></pagination></response>")
+    return "".join(out)
+
+
+def _plain(items: list[dict[str, Any]], pagination: dict[str, Any]) -> str:
+    lines = ["items:"]
+    for item in items:
+        lines += ["item:", f"id: {item['id']}", f"content: {item['content']}"]
+        for name, values in (item.get("headers") or {}).items():
+            for value in values:
+                lines.append(f"header: {name}: {value}")
+        for key, value in (item.get("metadata") or {}).items():
+            lines.append(f"metadata: {key}: {value}")
+    lines += ["pagination:", f"nextCursor: {pagination['nextCursor'] or ''}",
+              f"limit: {pagination['limit']}"]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,153 @@
+"""sse: Server-Sent Events (GET with `Accept: text/event-stream`).
+
+Stream: `retry: <sse_retry_ms>` first, then per message
+
+    id: <cursor>
+    event: message
+    :<header>: <value>          (headersAsComment)
+    :<key>: <value>             (metadataAsComment)
+    data: <line 1>
+    data: <line 2>              (content split on CR, LF, CRLF; binary is decoded as UTF-8
+                                 with replacement characters)
+
+`:` heartbeat comments when nothing was written for `heartbeatIntervalInMs` (5000);
+`event: error` then end when Kafka is lost; `event: goaway` then end when the gateway stops.
+Resume with `Last-Event-ID` (the cursor, docs/consumption.md); a malformed one is 400.
+A GET without `Accept: text/event-stream` does not match this entrypoint: 406 if no other
+entrypoint of the API takes it. Long streams are not bound by gunicorn's --timeout (gevent
+workers use it as a heartbeat only); the greenlet never blocks the hub.
+"""
+from __future__ import annotations
+
+import logging
+import re
+import time
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping
+
+from flask import Response, stream_with_context
+
+from ..endpoints.subscription import Subscription, SubscriptionClosed
+from ..message import Message
+from .base import Entrypoint
+from .streaming import SubscribeView, client_socket, cut_connection, open_subscription, \
+    watch_client
+
+if TYPE_CHECKING:
+    from ..gateway.context import ExecutionContext
+
+logger = logging.getLogger(__name__)
+
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+HEARTBEAT = b":\n\n"
+
+
+def _comment_value(value: Any) -> str:
+    return "" if value is None else _LINE_BREAK.sub(" ", str(value))
+
+
+def encode_event(message: Message, event_id: str, *, headers_as_comment: bool = False,
+                 metadata_as_comment: bool = False, event: str = "message") -> bytes:
+    lines = [f"id: {_comment_value(event_id)}", f"event: {event}"]
+    if headers_as_comment:
+        for name, values in message.headers.items():
+            for value in values:
+                lines.append(f":{_comment_value(name)}: {_comment_value(value)}")
+    if metadata_as_comment:
+        for key, value in message.metadata.items():
+            lines.append(f":{_comment_value(key)}: {_comment_value(value)}")
+    text = message.content.decode("utf-8", errors="replace")
+    lines.extend(f"data: {line}" for line in _LINE_BREAK.split(text))
+    return ("\n".join(lines) + "\n\n").encode("utf-8")
+
+
+def encode_control(event: str, data: str) -> bytes:
+    return "".join([f"event: {event}\n"] + [f"data: {line}\n" for line in
+                                             _LINE_BREAK.split(data)] + ["\n"]).encode("utf-8")
+
+
+class SseEntrypoint(Entrypoint):
+    type = "sse"
+    modes = frozenset({"subscribe"})
+    methods = frozenset({"GET"})
+    priority = 20
+    supported_qos = frozenset({"none", "auto", "at-least-once"})
+
+    @classmethod
+    def validate_configuration(cls, configuration: Mapping[str, Any],
+                               definition: Any) -> Iterable[tuple[str, str]]:
+        interval = configuration.get("heartbeatIntervalInMs")
+        if interval is not None and (isinstance(interval, bool) or not isinstance(interval, int)
+                                     or interval < 100):
+            yield ".heartbeatIntervalInMs", "must be an integer >= 100 (milliseconds)"
+        for flag in ("metadataAsComment", "headersAsComment"):
+            if flag in configuration and not isinstance(configuration[flag], bool):
+                yield f".{flag}", "must be true or false"
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        conf = self.configuration
+        self.heartbeat = (conf.get("heartbeatIntervalInMs") or 5000) / 1000
+        self.headers_as_comment = bool(conf.get("headersAsComment", False))
+        self.metadata_as_comment = bool(conf.get("metadataAsComment", False))
+        self._frame_key = ("sse", self.headers_as_comment, self.metadata_as_comment)
+
+    def matches(self, request: Any) -> bool:
+        return request.method == "GET" and "text/event-stream" in request.headers.get("Accept", "")
+
+    def _encode(self, message: Message, event_id: str) -> bytes:
+        return encode_event(message, event_id, headers_as_comment=self.headers_as_comment,
+                            metadata_as_comment=self.metadata_as_comment)
+
+    def handle(self, ctx: "ExecutionContext") -> Response:
+        request = ctx.request
+        last_event_id = request.headers.get("Last-Event-ID")
+        subscription = open_subscription(self, ctx, last_event_id or None)
+        sock = client_socket(request.environ)
+        subscription.on_overflow = cut_connection(sock)
+        view = SubscribeView(ctx)
+        retry = self.api.runtime.config.sse_retry_ms
+        body = stream_with_context(self._stream(subscription, sock, view, retry))
+        response = Response(body, status=200, mimetype="text/event-stream")
+        response.headers["Cache-Control"] = "no-cache"
+        response.headers["Connection"] = "keep-alive"
+        response.headers["X-Accel-Buffering"] = "no"
+        return response
+
+    def _stream(self, subscription: Subscription, sock: Any, view: SubscribeView,
+                retry_ms: int) -> Iterator[bytes]:
+        watcher = watch_client(sock, lambda: subscription.close("client-gone"))
+        encode = self._encode
+        frame_key = self._frame_key
+        try:
+            yield f"retry: {retry_ms}\n\n".encode("ascii")
+            last_write = time.monotonic()
+            while True:
+                wait = self.heartbeat - (time.monotonic() - last_write)
+                try:
+                    items = subscription.get(timeout=max(wait, 0.01)) if wait > 0 else []
+                except SubscriptionClosed as closed:
+                    if closed.kind == "goaway":
+                        yield encode_control("goaway", closed.detail or "the gateway is stopping")
+                    elif closed.kind == "error":
+                        yield encode_control("error", closed.detail or "stream error")
+                    return
+                if not items:
+                    if time.monotonic() - last_write >= self.heartbeat:
+                        yield HEARTBEAT
+                        last_write = time.monotonic()
+                    continue
+                frames = []
+                for item in items:
+                    if view.active:
+                        frames.extend(encode(m, item.cursor) for m in view.messages(item.message))
+                    else:
+                        frames.append(item.frame(frame_key, encode))
+                if frames:
+                    yield b"".join(frames)
+                    last_write = time.monotonic()
+                for item in items:
+                    subscription.delivered(item)
+        finally:
+            if watcher is not None:
+                watcher.kill(block=False)
+            subscription.close("closed")

@@ -1,0 +1,162 @@
+"""What the streaming entrypoints (sse, websocket, http-get) share.
+
+- `open_subscription`: reads the client's resume point and client identifier, asks the API's
+  endpoint for a subscription with a bounded buffer, and registers it with the runtime so that
+  shutdown can say goodbye (`event: goaway`, WebSocket 1001).
+- `client_socket` / `watch_client`: a closed connection must free its greenlet, buffer and (if
+  it was the last) its consumer within a second. `GeneratorExit` only comes when a write fails,
+  seconds later, so a watcher greenlet waits until the client socket is readable and peeks one
+  byte: b"" means the client left. The socket is `environ["gunicorn.sock"]` under gunicorn's
+  `gevent_pywsgi` worker (its PyWSGIHandler.get_environ) and `environ["gunicorn.socket"]` under
+  the `gevent` worker (gunicorn/http/wsgi.py).
+- `SubscribeView`: runs the API's `subscribe` flow phase for one client. Policies may filter
+  per client (they see the client's context), so it runs per client; when no step applies, the
+  message passes unchanged and the frame encoded once for everybody is reused. A message is
+  copied before a policy sees it, so a policy never changes what other clients receive.
+- On SIGTERM gunicorn stops accepting and waits up to graceful_timeout for open connections:
+  long streams would hold it for the whole time and then be cut without a word. The first
+  stream of a worker therefore chains a SIGTERM handler that closes every stream with "goaway"
+  (clients reconnect elsewhere and resume by id).
+"""
+from __future__ import annotations
+
+import logging
+import signal
+import socket
+from typing import TYPE_CHECKING, Any, Callable
+
+import gevent
+
+from ..endpoints.subscription import Subscription
+from ..errors import BadRequestError
+from ..message import Message
+
+if TYPE_CHECKING:
+    from ..gateway.context import ExecutionContext
+    from ..gateway.runtime import GatewayRuntime
+    from .base import Entrypoint
+
+logger = logging.getLogger(__name__)
+
+CLIENT_ID_HEADER = "X-Gravitee-Client-Identifier"
+_CLIENT_ID_MAX = 200
+
+
+def client_identifier(ctx: "ExecutionContext") -> str | None:
+    value = ctx.request.headers.get(CLIENT_ID_HEADER) if ctx.request is not None else None
+    if value is None:
+        return None
+    value = value.strip()
+    if not value or len(value) > _CLIENT_ID_MAX or not value.isprintable():
+        raise BadRequestError(f"{CLIENT_ID_HEADER} must be 1-{_CLIENT_ID_MAX} printable "
+                              "characters", key="INVALID_CLIENT_IDENTIFIER")
+    return value
+
+
+def open_subscription(entrypoint: "Entrypoint", ctx: "ExecutionContext",
+                      cursor: str | None) -> Subscription:
+    api = entrypoint.api
+    runtime = api.runtime
+    client_id = client_identifier(ctx)
+    if client_id is not None:
+        ctx.attributes.setdefault("gravitee.attribute.kafka.groupId",
+                                  f"evgate-{api.id}-{client_id}")
+    subscription = api.endpoint.subscribe(
+        ctx, cursor=cursor, qos=entrypoint.qos, capacity=runtime.config.stream_client_buffer,
+        client_id=client_id)
+    runtime.streams.add(subscription)
+    subscription.add_close_callback(runtime.streams.discard)
+    install_sigterm_goaway(runtime)
+    return subscription
+
+
+def close_streams(runtime: "GatewayRuntime", kind: str, detail: str) -> None:
+    streams = list(getattr(runtime, "streams", ()))
+    if streams:
+        logger.info("closing %d client streams (%s)", len(streams), kind)
+    for subscription in streams:
+        subscription.close(kind, detail)
+
+
+_installed_for: set[int] = set()
+
+
+def install_sigterm_goaway(runtime: "GatewayRuntime") -> None:
+    """Chain a SIGTERM handler that says goaway to every stream (only under a server that has
+    its own handler, i.e. a gunicorn worker; never replaces SIG_DFL in tests)."""
+    if id(runtime) in _installed_for:
+        return
+    _installed_for.add(id(runtime))
+    try:
+        previous = signal.getsignal(signal.SIGTERM)
+    except ValueError:
+        return
+    if not callable(previous):
+        return
+
+    def on_sigterm(signum: int, frame: Any) -> None:
+        previous(signum, frame)
+        gevent.spawn(close_streams, runtime, "goaway", "the gateway is shutting down")
+
+    try:
+        signal.signal(signal.SIGTERM, on_sigterm)
+    except ValueError:  # not the main thread
+        logger.debug("cannot install the SIGTERM goaway handler here")
+
+
+def client_socket(environ: dict[str, Any]) -> Any:
+    for key in ("gunicorn.sock", "gunicorn.socket"):
+        sock = environ.get(key)
+        if sock is not None:
+            return sock
+    return None
+
+
+def watch_client(sock: Any, on_gone: Callable[[], None]) -> gevent.Greenlet | None:
+    """A greenlet calling `on_gone()` as soon as the client closes its side of `sock`."""
+    if sock is None:
+        return None
+
+    def watch() -> None:
+        try:
+            data = sock.recv(1, socket.MSG_PEEK)   # a gevent socket: waits, not the hub
+        except OSError:
+            data = b""
+        if data:
+            return   # the client sent something (a pipelined request?): writes will tell
+        on_gone()
+
+    return gevent.spawn(watch)
+
+
+def cut_connection(sock: Any) -> Callable[[], None]:
+    """An overflow hook: shut the socket down, which also fails a write stuck on it."""
+    def cut() -> None:
+        if sock is not None:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+    return cut
+
+
+class SubscribeView:
+    """The subscribe flow phase for one client (see the module docstring)."""
+
+    def __init__(self, ctx: "ExecutionContext"):
+        self.ctx = ctx
+        api = ctx.api
+        # DeployedApi._chains: API flows, then the flows of the client's plan.
+        self.active = any(chain.steps(ctx, "subscribe") for chain in api._chains(ctx))
+
+    def messages(self, message: Message) -> list[Message]:
+        if not self.active:
+            return [message]
+        return self.ctx.api.subscribe_messages([_copy(message)], self.ctx)
+
+
+def _copy(message: Message) -> Message:
+    return Message(content=message.content,
+                   headers={k: list(v) for k, v in message.headers.items()},
+                   metadata=dict(message.metadata), attributes=dict(message.attributes),
+                   id=message.id, error=message.error)

@@ -1,0 +1,219 @@
+"""websocket: publish and subscribe over one WebSocket (GET with `Upgrade: websocket`).
+
+Configuration: `subscriber: {enabled}` (default true): each message is one frame, text when
+the content is UTF-8, binary otherwise; `publisher: {enabled}` (default true): each inbound
+frame is one message, produced through the API's publish flow and endpoint and acknowledged
+by the broker before the next frame is read; a produce failure closes with 1011.
+Close codes: 1000 when the endpoint ends the stream, 1001 when the gateway shuts down, 1011 on
+an error (Kafka lost, produce failed). A client resumes a subscription with the
+`Last-Event-ID` header or `?cursor=` (the id of the last message it got, docs/consumption.md).
+
+Library: simple-websocket (flask-sock's engine, maintained; gevent-websocket is unmaintained
+since 2017 and needs its own worker class). Its reader runs on `threading.Thread`, which
+gunicorn's gevent workers monkey-patch into a greenlet. See docs/architecture.md.
+"""
+from __future__ import annotations
+
+import logging
+import socket
+from typing import TYPE_CHECKING, Any, Iterable, Mapping
+
+import gevent
+from flask import Response
+from simple_websocket import ConnectionClosed, Server
+
+from ..endpoints.subscription import Subscription, SubscriptionClosed
+from ..errors import BadRequestError
+from ..message import Message
+from .base import Entrypoint
+from .streaming import SubscribeView, cut_connection, open_subscription
+
+if TYPE_CHECKING:
+    from ..gateway.context import ExecutionContext
+
+logger = logging.getLogger(__name__)
+
+NORMAL, GOING_AWAY, INTERNAL_ERROR = 1000, 1001, 1011
+
+
+def ws_payload(message: Message, _cursor: str) -> str | bytes:
+    try:
+        return message.content.decode("utf-8")
+    except UnicodeDecodeError:
+        return message.content
+
+
+class _SendAll:
+    """simple-websocket writes frames with sock.send(), which may write part of a large frame;
+    this proxy makes every send a sendall()."""
+
+    def __init__(self, sock: Any):
+        self._sock = sock
+
+    def send(self, data: bytes) -> int:
+        self._sock.sendall(data)
+        return len(data)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._sock, name)
+
+
+class _HandledResponse(Response):
+    """The connection was taken over by the WebSocket: tell the server not to answer it
+    (flask-sock's way: StopIteration for gunicorn's `gevent` worker, an empty body for
+    gevent's pywsgi, which then finds the socket shut down and ends the connection)."""
+
+    mode = "gevent"
+
+    def __call__(self, environ: Any, start_response: Any) -> Any:
+        if self.mode == "gunicorn":
+            raise StopIteration()
+        return []
+
+
+class WebSocketEntrypoint(Entrypoint):
+    type = "websocket"
+    modes = frozenset({"publish", "subscribe"})
+    methods = frozenset({"GET"})
+    priority = 10
+    supported_qos = frozenset({"none", "auto", "at-least-once"})
+
+    @classmethod
+    def validate_configuration(cls, configuration: Mapping[str, Any],
+                               definition: Any) -> Iterable[tuple[str, str]]:
+        for side in ("publisher", "subscriber"):
+            value = configuration.get(side)
+            if value is None:
+                continue
+            if not isinstance(value, dict):
+                yield f".{side}", "must be an object {\"enabled\": true|false}"
+            elif "enabled" in value and not isinstance(value["enabled"], bool):
+                yield f".{side}.enabled", "must be true or false"
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        conf = self.configuration
+        self.publisher = (conf.get("publisher") or {}).get("enabled", True) is not False
+        self.subscriber = (conf.get("subscriber") or {}).get("enabled", True) is not False
+
+    def matches(self, request: Any) -> bool:
+        return (request.method == "GET"
+                and request.headers.get("Upgrade", "").lower() == "websocket")
+
+    def handle(self, ctx: "ExecutionContext") -> Response:
+        request = ctx.request
+        environ = request.environ
+        subscription = None
+        if self.subscriber:
+            cursor = request.headers.get("Last-Event-ID") or request.args.get("cursor") or None
+            subscription = open_subscription(self, ctx, cursor)
+        try:
+            ws = Server(environ, ping_interval=None,
+                        max_message_size=self.api.runtime.config.max_message_size)
+        except Exception as exc:  # noqa: BLE001 - handshake refused by simple-websocket
+            if subscription is not None:
+                subscription.close("closed")
+            raise BadRequestError(f"invalid WebSocket handshake: {exc}",
+                                  key="INVALID_WEBSOCKET_HANDSHAKE") from None
+        ws.sock = _SendAll(ws.sock)
+        response = _HandledResponse()
+        response.mode = "gunicorn" if ws.mode == "gunicorn" else "gevent"
+        try:
+            self._session(ctx, ws, subscription)
+        finally:
+            if subscription is not None:
+                subscription.close("closed")
+            if ws.connected:
+                try:
+                    ws.close(NORMAL)
+                except (ConnectionClosed, OSError):
+                    pass
+            ws.thread.join(timeout=1)
+            original = environ.get("gunicorn.sock") or environ.get("gunicorn.socket")
+            if original is not None:
+                try:
+                    original.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+        return response
+
+    def _session(self, ctx: "ExecutionContext", ws: Server,
+                 subscription: Subscription | None) -> None:
+        state = {"close": None}
+        reader = gevent.spawn(self._read_frames, ctx, ws, subscription, state)
+        try:
+            if subscription is None:
+                reader.join()
+            else:
+                subscription.on_overflow = cut_connection(ws.sock)
+                self._send_loop(ctx, ws, subscription)
+        finally:
+            reader.kill(block=False)
+        code, reason = state["close"] or (None, None)
+        if code is not None and ws.connected:
+            try:
+                ws.close(code, reason)
+            except (ConnectionClosed, OSError):
+                pass
+
+    def _send_loop(self, ctx: "ExecutionContext", ws: Server, subscription: Subscription) -> None:
+        view = SubscribeView(ctx)
+        while True:
+            try:
+                items = subscription.get(timeout=None)
+            except SubscriptionClosed as closed:
+                code = {"goaway": GOING_AWAY, "error": INTERNAL_ERROR,
+                        "end": NORMAL}.get(closed.kind)
+                if code is not None and ws.connected:
+                    try:
+                        ws.close(code, (closed.detail or closed.kind)[:120])
+                    except (ConnectionClosed, OSError):
+                        pass
+                return
+            try:
+                for item in items:
+                    if view.active:
+                        for message in view.messages(item.message):
+                            ws.send(ws_payload(message, item.cursor))
+                    else:
+                        ws.send(item.frame(("ws",), ws_payload))
+                    subscription.delivered(item)
+            except (ConnectionClosed, OSError):
+                return
+
+    def _read_frames(self, ctx: "ExecutionContext", ws: Server,
+                     subscription: Subscription | None, state: dict) -> None:
+        """Inbound frames (also how a client that left is noticed at once)."""
+        try:
+            while True:
+                data = ws.receive()
+                if data is None:
+                    continue
+                if not self.publisher:
+                    continue
+                content = data.encode("utf-8") if isinstance(data, str) else bytes(data)
+                if not self._publish(ctx, content):
+                    state["close"] = (INTERNAL_ERROR, "the message could not be produced")
+                    break
+        except ConnectionClosed:
+            pass
+        finally:
+            if subscription is not None:
+                subscription.close("client-gone" if state["close"] is None else "closed")
+
+    def _publish(self, ctx: "ExecutionContext", content: bytes) -> bool:
+        message = Message(content=content)
+        try:
+            kept = self.api.publish_messages([message], ctx)
+            if not kept:
+                return True
+            outcome = self.api.endpoint.publish(kept, ctx)[0]
+        except Exception:  # noqa: BLE001 - a failing publish closes this client only
+            logger.exception("websocket publish failed (api %s, tx %s)", self.api.id,
+                             ctx.transaction_id)
+            return False
+        if isinstance(outcome, Exception):
+            logger.warning("websocket publish failed (api %s, tx %s): %s", self.api.id,
+                           ctx.transaction_id, outcome)
+            return False
+        return True

@@ -1,0 +1,242 @@
+"""One confluent-kafka Consumer on its own native OS thread, handing batches to the gevent hub.
+
+The thread does every blocking librdkafka call: the metadata and watermark look-ups that fix
+the start position, `poll(t)` for the first record, then `consume(n, 0)` to drain what is
+already fetched (poll-then-drain: `consume(n, t)` would wait for n records or t). Each batch is
+turned into `StreamItem`s on the thread (content, headers, metadata {key, topic, partition,
+offset}, and the cursor after the record) and handed to the hub with
+`run_callback_threadsafe`; the sink's methods run on the hub only. Never on the hub, never in
+gevent's threadpool (ARCHITECTURE.md, "Hard-won rules").
+
+Start positions (`Start`):
+- tail:    every partition of the topics at its high watermark, as explicit offsets, so the
+           first cursor already names a concrete position;
+- offsets: a cursor's position + 1 on each partition (partitions the cursor does not name start
+           at the beginning), with partition EOF events so the owner knows it caught up;
+- group:   `subscribe()` in a consumer group (clients sharing X-Gravitee-Client-Identifier);
+           Kafka splits the partitions among the members and committed offsets resume it.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from confluent_kafka import OFFSET_END, Consumer, KafkaError, KafkaException, TopicPartition
+from gevent import monkey
+
+from ..endpoints.subscription import StreamItem
+from ..message import Message
+from . import cursor as cursors
+from .client_config import mask
+from .threads import HubHandoff, HubLogger, start_native_thread
+
+logger = logging.getLogger(__name__)
+
+_native_sleep = monkey.get_original("time", "sleep")
+
+
+@dataclass
+class Start:
+    kind: str                                  # tail | offsets | group
+    topics: tuple[str, ...]
+    position: dict[tuple[str, int], int] = field(default_factory=dict)
+    group_id: str | None = None
+
+
+class Sink(Protocol):
+    def on_ready(self, position: dict[tuple[str, int], int]) -> None: ...
+    def on_start_failed(self, error: Exception) -> None: ...
+    def on_batch(self, items: list[StreamItem], position: dict[tuple[str, int], int],
+                 eof: bool) -> None: ...
+    def on_lost(self, reason: str) -> None: ...
+
+
+class StartFailed(Exception):
+    """The consumer could not reach Kafka or the topics when it started."""
+
+
+class KafkaConsumerBridge:
+    POLL_TIMEOUT = 0.1
+    BATCH = 500
+    # Batches handed to the hub and not yet processed. Kept low so that the clients woken by
+    # one batch drain their buffers before the next batch is offered to them.
+    MAX_PENDING_BATCHES = 2
+
+    def __init__(self, conf: dict[str, Any], start: Start, sink: Sink, *, name: str,
+                 setup_timeout: float = 5.0, batch: int | None = None):
+        self.name = name
+        self.batch = batch or self.BATCH
+        self.start_spec = start
+        self.sink = sink
+        self.setup_timeout = setup_timeout
+        self._handoff = HubHandoff()
+        full = dict(conf)
+        full.setdefault("client.id", f"evgate-{name}-{os.getpid()}")
+        if start.kind == "group":
+            full["group.id"] = start.group_id
+        else:
+            # assign() needs no group, but librdkafka wants a group.id; nothing is committed.
+            full.setdefault("group.id", f"evgate-nogroup-{os.getpid()}")
+            full["enable.auto.commit"] = False
+            full["enable.partition.eof"] = start.kind == "offsets"
+        self._safe_conf = mask(full)
+        full["error_cb"] = self._on_error
+        self._consumer = Consumer(full, logger=HubLogger(self._handoff, "evgate.kafka.librdkafka"))
+        self._commands: deque[tuple[str, Any]] = deque()
+        self._running = True
+        self._sent = 0        # batches handed to the hub (thread side)
+        self.processed = 0    # batches the hub processed (hub side)
+        self._lost_reported = False
+        self.position: dict[tuple[str, int], int] = {}
+        start_native_thread(self._loop)
+        logger.debug("kafka consumer %s starting (%s): %s", name, start.kind, self._safe_conf)
+
+    def __repr__(self) -> str:
+        return f"<KafkaConsumerBridge {self.name} {self.start_spec.kind} {self.start_spec.topics}>"
+
+    # -- hub side ---------------------------------------------------------------------------
+    def stop(self) -> None:
+        """Ask the thread to close the consumer (commits stored offsets in a group)."""
+        self._running = False
+
+    def store_offsets(self, offsets: list[tuple[str, int, int]]) -> None:
+        """At-least-once: mark records as delivered (committed by the auto-commit timer)."""
+        self._commands.append(("store", offsets))
+
+    # -- native thread ----------------------------------------------------------------------
+    def _on_error(self, error: KafkaError) -> None:
+        if error.code() in (KafkaError._ALL_BROKERS_DOWN, KafkaError._AUTHENTICATION) \
+                or error.fatal():
+            if not self._lost_reported and self._running:
+                self._lost_reported = True
+                self._handoff.call(self.sink.on_lost, str(error))
+        else:
+            self._handoff.call(logger.debug, "kafka consumer %s: %s", self.name, str(error))
+
+    def _setup(self) -> dict[tuple[str, int], int]:
+        spec = self.start_spec
+        consumer = self._consumer
+        if spec.kind == "group":
+            # Metadata first, so an unreachable cluster fails the stream with 503 now.
+            self._partitions(spec.topics)
+            consumer.subscribe(list(spec.topics))
+            return {}
+        partitions = self._partitions(spec.topics)
+        assignment, position = [], {}
+        for topic, partition in partitions:
+            key = (topic, partition)
+            if spec.kind == "tail":
+                _low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition),
+                                                            timeout=self.setup_timeout)
+                next_offset = high if high >= 0 else OFFSET_END
+            else:
+                next_offset = spec.position.get(key, -1) + 1
+            assignment.append(TopicPartition(topic, partition, next_offset))
+            position[key] = next_offset - 1
+        consumer.assign(assignment)
+        return position
+
+    def _partitions(self, topics: tuple[str, ...]) -> list[tuple[str, int]]:
+        found = []
+        for topic in topics:
+            md = self._consumer.list_topics(topic=topic, timeout=self.setup_timeout)
+            meta = md.topics.get(topic)
+            if meta is None or meta.error is not None or not meta.partitions:
+                reason = meta.error if meta is not None else "no metadata"
+                raise StartFailed(f"topic {topic!r} is not available: {reason}")
+            found.extend((topic, p) for p in sorted(meta.partitions))
+        return found
+
+    def _loop(self) -> None:
+        consumer = self._consumer
+        try:
+            position = self._setup()
+        except (KafkaException, StartFailed, ValueError, RuntimeError) as exc:
+            self._running = False
+            self._close_quietly()
+            self._handoff.call(self.sink.on_start_failed, StartFailed(str(exc)))
+            return
+        self.position = dict(position)
+        self._handoff.call(self.sink.on_ready, dict(position))
+        eof_kind = self.start_spec.kind == "offsets"
+        try:
+            while self._running:
+                self._run_commands()
+                if self._sent - self.processed >= self.MAX_PENDING_BATCHES:
+                    _native_sleep(0.002)   # the hub is behind: do not pile batches on it
+                    continue
+                first = consumer.poll(self.POLL_TIMEOUT)
+                if first is None:
+                    continue
+                records = [first]
+                if self.batch > 1:
+                    records.extend(consumer.consume(self.batch - 1, 0))
+                items, eof = self._items(records, eof_kind)
+                if items or eof:
+                    self._sent += 1
+                    self._handoff.call(self._deliver, items, dict(self.position), eof)
+        except BaseException as exc:  # noqa: BLE001 - reported on the hub, the thread ends
+            self._handoff.call(self.sink.on_lost, f"consumer failed: {exc}")
+        finally:
+            self._run_commands()
+            self._close_quietly()
+
+    def _items(self, records: list[Any], eof_kind: bool) -> tuple[list[StreamItem], bool]:
+        items: list[StreamItem] = []
+        eof = False
+        position = self.position
+        for record in records:
+            error = record.error()
+            if error is not None:
+                if error.code() == KafkaError._PARTITION_EOF:
+                    eof = eof_kind
+                elif error.code() != KafkaError.UNKNOWN_TOPIC_OR_PART:
+                    self._handoff.call(logger.warning, "kafka consumer %s: %s", self.name,
+                                       str(error))
+                continue
+            topic, partition, offset = record.topic(), record.partition(), record.offset()
+            key = (topic, partition)
+            position[key] = offset
+            raw_key = record.key()
+            headers: dict[str, list[str]] = {}
+            for name, value in record.headers() or ():
+                text = value.decode("utf-8", errors="replace") if value is not None else ""
+                headers.setdefault(name, []).append(text)
+            cursor_text = cursors.encode(position)
+            message = Message(
+                content=record.value() or b"", headers=headers, id=cursor_text,
+                metadata={"key": raw_key.decode("utf-8", errors="replace")
+                          if isinstance(raw_key, bytes) else raw_key,
+                          "topic": topic, "partition": partition, "offset": offset})
+            items.append(StreamItem(message, cursor_text, key, offset))
+        return items, eof
+
+    def _run_commands(self) -> None:
+        while self._commands:
+            command, payload = self._commands.popleft()
+            try:
+                if command == "store":
+                    self._consumer.store_offsets(offsets=[
+                        TopicPartition(t, p, o + 1) for t, p, o in payload])
+            except KafkaException as exc:
+                self._handoff.call(logger.debug, "kafka consumer %s: %s failed: %s", self.name,
+                                   command, str(exc))
+
+    def _close_quietly(self) -> None:
+        try:
+            self._consumer.close()
+        except (KafkaException, RuntimeError):
+            pass
+
+    def _deliver(self, items: list[StreamItem], position: dict[tuple[str, int], int],
+                 eof: bool) -> None:
+        self.processed += 1
+        if not self._running:
+            return
+        try:
+            self.sink.on_batch(items, position, eof)
+        except Exception:  # noqa: BLE001 - one broken sink must not kill the hub callback
+            logger.exception("kafka consumer %s: delivering a batch failed", self.name)

@@ -1,0 +1,59 @@
+"""API keys issued to accepted subscriptions of api-key plans (read by gateways on sync)."""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, TYPE_CHECKING
+
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.engine import Connection
+
+from ._rows import now, to_dict
+from .tables import api_keys, subscriptions
+
+if TYPE_CHECKING:
+    from .database import Repository
+
+
+class ApiKeyStore:
+    def __init__(self, repo: "Repository"):
+        self._repo = repo
+
+    def insert(self, key: str, *, subscription_id: str, application_id: str, api_id: str,
+               expire_at: datetime | None = None, conn: Connection | None = None) -> None:
+        with self._repo.write(conn) as tx:
+            tx.execute(insert(api_keys).values(
+                key=key, subscription_id=subscription_id, application_id=application_id,
+                api_id=api_id, revoked=False, expire_at=expire_at, created_at=now()))
+
+    def find(self, key: str) -> dict[str, Any] | None:
+        with self._repo.read() as conn:
+            row = conn.execute(select(api_keys).where(api_keys.c.key == key)).first()
+        return None if row is None else to_dict(row)
+
+    def for_subscription(self, subscription_id: str) -> list[dict[str, Any]]:
+        with self._repo.read() as conn:
+            rows = conn.execute(select(api_keys)
+                                .where(api_keys.c.subscription_id == subscription_id)
+                                .order_by(api_keys.c.created_at)).all()
+        return [to_dict(row) for row in rows]
+
+    def revoke_for_subscription(self, subscription_id: str,
+                                conn: Connection | None = None) -> None:
+        with self._repo.write(conn) as tx:
+            tx.execute(update(api_keys).where(api_keys.c.subscription_id == subscription_id)
+                       .values(revoked=True))
+
+    def delete_for_api(self, api_id: str, conn: Connection | None = None) -> None:
+        with self._repo.write(conn) as tx:
+            tx.execute(delete(api_keys).where(api_keys.c.api_id == api_id))
+
+    def list_usable(self) -> list[dict[str, Any]]:
+        """Keys gateways accept: not revoked, of ACCEPTED subscriptions (expiry is checked at
+        request time, since time passes without a revision bump). Each row carries the
+        subscription's `plan_id`."""
+        query = (select(api_keys, subscriptions.c.plan_id)
+                 .join(subscriptions, subscriptions.c.id == api_keys.c.subscription_id)
+                 .where(api_keys.c.revoked.is_(False), subscriptions.c.status == "ACCEPTED"))
+        with self._repo.read() as conn:
+            rows = conn.execute(query).all()
+        return [to_dict(row) for row in rows]

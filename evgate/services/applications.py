@@ -1,0 +1,81 @@
+"""Applications: consumers that subscribe to plans (Gravitee's `settings.app.type`,
+`settings.app.client_id` for JWT plans)."""
+from __future__ import annotations
+
+import copy
+import logging
+import uuid
+from typing import Any
+
+from ..errors import BadRequestError, ConflictError
+from ..repository import Repository
+
+logger = logging.getLogger(__name__)
+
+
+class ApplicationService:
+    def __init__(self, repo: Repository):
+        self.repo = repo
+
+    def get(self, app_id: str) -> dict[str, Any]:
+        return _entity(self.repo.applications.get(app_id))
+
+    def list(self) -> list[dict[str, Any]]:
+        return [_entity(row) for row in self.repo.applications.list()]
+
+    def create(self, body: Any, owner: str | None = None) -> dict[str, Any]:
+        data = _validated(body)
+        app_id = str(uuid.uuid4())
+        self.repo.applications.insert(app_id, data, owner=owner)
+        logger.info("created application %s (%s)", app_id, data["name"])
+        return self.get(app_id)
+
+    def update(self, app_id: str, body: Any) -> dict[str, Any]:
+        self.repo.applications.get(app_id)
+        data = _validated(body)
+        self.repo.applications.update(app_id, data)
+        return self.get(app_id)
+
+    def delete(self, app_id: str) -> None:
+        self.repo.applications.get(app_id)
+        active = [s for s in self.repo.subscriptions.list(application_id=app_id)
+                  if s["status"] not in ("CLOSED", "REJECTED")]
+        if active:
+            raise ConflictError(f"application {app_id} still has {len(active)} open "
+                                "subscription(s); close them first",
+                                key="application.subscriptions.open")
+        self.repo.applications.delete(app_id)
+
+
+def client_id(application_definition: dict[str, Any]) -> str | None:
+    """The OAuth client id JWT plans match against (`settings.app.client_id`)."""
+    settings = application_definition.get("settings") or {}
+    app = settings.get("app") or {}
+    oauth = settings.get("oauth") or {}
+    return app.get("client_id") or app.get("clientId") or oauth.get("client_id")
+
+
+def _validated(body: Any) -> dict[str, Any]:
+    if not isinstance(body, dict):
+        raise BadRequestError("an application must be a JSON object", key="application.invalid")
+    name = body.get("name")
+    if not isinstance(name, str) or not name.strip():
+        raise BadRequestError("$.name: an application needs a name",
+                              key="application.name.missing")
+    settings = body.get("settings", {})
+    if settings is not None and not isinstance(settings, dict):
+        raise BadRequestError("$.settings: must be an object", key="application.invalid")
+    data = {k: copy.deepcopy(v) for k, v in body.items()
+            if k not in ("id", "createdAt", "updatedAt", "status", "owner")}
+    data["settings"] = settings or {}
+    return data
+
+
+def _entity(row: dict[str, Any]) -> dict[str, Any]:
+    entity = copy.deepcopy(row["definition"])
+    entity.update(id=row["id"], name=row["name"], description=row["description"],
+                  status=row["status"], owner=row["owner"],
+                  createdAt=row["created_at"].isoformat(),
+                  updatedAt=row["updated_at"].isoformat())
+    entity.setdefault("settings", {})
+    return entity

@@ -1,0 +1,292 @@
+"""Subscriptions of applications to plans, and the API keys they carry.
+
+Lifecycle (docs/management-api.md)::
+
+    create --(plan validation auto)----------------> ACCEPTED --pause--> PAUSED --resume--+
+       \\--(plan validation manual)--> PENDING --_process accepted--^     ^---------------+
+                                        \\--_process refused--> REJECTED
+    ACCEPTED/PAUSED/PENDING/FAILURE --close--> CLOSED (keys revoked)
+    ACCEPTED/PAUSED --mark_failure (webhook delivery gave up)--> FAILURE --resume--> ACCEPTED
+
+`consumerStatus` (STARTED/STOPPED) is the consumer's own switch from the portal
+(`_changeConsumerStatus`); a webhook delivers only while the subscription is ACCEPTED and its
+consumer status STARTED. An api-key plan issues a key when the subscription is accepted; the
+key is revoked when it is closed. Every change goes through `repo.write()`, so gateways
+pick it up on their next sync. Rules are checked before anything is written; rows that change
+together (status + key) change in one transaction.
+"""
+from __future__ import annotations
+
+import logging
+import re
+import secrets
+import uuid
+from typing import Any
+
+from .. import plugins
+from ..errors import BadRequestError, ConflictError, NotFoundError
+from ..repository import Repository
+
+logger = logging.getLogger(__name__)
+
+STATUSES = ("PENDING", "ACCEPTED", "REJECTED", "PAUSED", "CLOSED", "FAILURE")
+_CUSTOM_KEY = re.compile(r"^[A-Za-z0-9_.\-]{8,128}$")
+
+
+class SubscriptionService:
+    def __init__(self, repo: Repository):
+        self.repo = repo
+
+    # -- reading -----------------------------------------------------------------------------
+    def get(self, sub_id: str, api_id: str | None = None) -> dict[str, Any]:
+        row = self.repo.subscriptions.get(sub_id)
+        if api_id is not None and row["api_id"] != api_id:
+            raise NotFoundError("Subscription", sub_id)
+        return self._entity(row)
+
+    def list(self, api_id: str | None = None, *, statuses: list[str] | None = None,
+             application_id: str | None = None, plan_id: str | None = None
+             ) -> list[dict[str, Any]]:
+        if api_id is not None:
+            self.repo.apis.get(api_id)
+        wanted = tuple(s.upper() for s in statuses) if statuses else None
+        if wanted:
+            bad = [s for s in wanted if s not in STATUSES]
+            if bad:
+                raise BadRequestError(f"unknown subscription status {bad[0]!r} (one of "
+                                      f"{', '.join(STATUSES)})", key="subscription.status.invalid")
+        rows = self.repo.subscriptions.list(api_id, wanted, plan_id=plan_id,
+                                            application_id=application_id)
+        return [self._entity(row) for row in rows]
+
+    # -- creating ----------------------------------------------------------------------------
+    def create(self, *, plan_id: str, application_id: str, body: Any = None,
+               api_id: str | None = None, api_key: str | None = None) -> dict[str, Any]:
+        """Subscribe `application_id` to `plan_id` (of `api_id` when given). Accepted at once
+        unless the plan's validation is manual (then PENDING until `process`)."""
+        body = {} if body is None else body
+        if not isinstance(body, dict):
+            raise BadRequestError("a subscription must be a JSON object",
+                                  key="subscription.invalid")
+        if not plan_id:
+            raise BadRequestError("the plan to subscribe to is required",
+                                  key="subscription.plan.missing")
+        if not application_id:
+            raise BadRequestError("the subscribing application is required",
+                                  key="subscription.application.missing")
+        plan = self.repo.plans.get(plan_id, api_id)
+        api_id = plan["apiId"]
+        api = self.repo.apis.get(api_id)
+        self.repo.applications.get(application_id)
+        security = plan["security"]["type"]
+        if security == "key-less":
+            raise BadRequestError(f"plan {plan_id} is key-less: key-less plans take no "
+                                  "subscriptions", key="plan.security.keyless")
+        if plan["status"] != "published":
+            raise BadRequestError(f"plan {plan_id} is {plan['status']}: only published plans "
+                                  "take new subscriptions", key="plan.not.published")
+        configuration, metadata = self._checked_payload(body, plan, api["definition"])
+        for other in self.repo.subscriptions.list(plan_id=plan_id,
+                                                  application_id=application_id):
+            if other["status"] in ("PENDING", "ACCEPTED", "PAUSED", "FAILURE"):
+                raise ConflictError(f"application {application_id} already has subscription "
+                                    f"{other['id']} to plan {plan_id}", key="subscription.exists")
+        if api_key is not None:
+            self._check_custom_key(api_key)
+        status = "PENDING" if plan.get("validation") == "manual" else "ACCEPTED"
+        sub_id = str(uuid.uuid4())
+        with self.repo.write() as conn:
+            self.repo.subscriptions.insert({
+                "id": sub_id, "api_id": api_id, "plan_id": plan_id,
+                "application_id": application_id, "status": status,
+                "configuration": configuration, "metadata": metadata}, conn)
+            if status == "ACCEPTED" and security == "api-key":
+                self._issue_key(sub_id, application_id, api_id, api_key, conn)
+        logger.info("subscription %s: application %s -> plan %s of API %s (%s)", sub_id,
+                    application_id, plan_id, api_id, status)
+        return self.get(sub_id)
+
+    # -- transitions -------------------------------------------------------------------------
+    def process(self, api_id: str, sub_id: str, body: Any) -> dict[str, Any]:
+        """Approve or reject a PENDING subscription (`{"accepted": bool, "reason"?,
+        "customApiKey"?}`). Approving an already ACCEPTED one is a no-op (the Postman
+        approval workflow approves twice)."""
+        if not isinstance(body, dict) or not isinstance(body.get("accepted"), bool):
+            raise BadRequestError('the body must be {"accepted": true|false}',
+                                  key="subscription.process.invalid")
+        sub = self.repo.subscriptions.get(sub_id)
+        if sub["api_id"] != api_id:
+            raise NotFoundError("Subscription", sub_id)
+        accepted = body["accepted"]
+        if sub["status"] == "ACCEPTED" and accepted:
+            return self.get(sub_id)
+        if sub["status"] != "PENDING":
+            raise BadRequestError(f"subscription {sub_id} is {sub['status']}, not PENDING",
+                                  key="subscription.not.pending")
+        custom_key = body.get("customApiKey")
+        if custom_key is not None:
+            self._check_custom_key(custom_key)
+        plan = self.repo.plans.get(sub["plan_id"])
+        with self.repo.write() as conn:
+            self.repo.subscriptions.update(sub_id, conn,
+                                           status="ACCEPTED" if accepted else "REJECTED")
+            if accepted and plan["security"]["type"] == "api-key":
+                self._issue_key(sub_id, sub["application_id"], sub["api_id"], custom_key, conn)
+        logger.info("subscription %s %s", sub_id, "accepted" if accepted else "rejected")
+        return self.get(sub_id)
+
+    def change_status(self, api_id: str | None, sub_id: str, status: Any) -> dict[str, Any]:
+        """The publisher's switch: PAUSED, RESUMED (back to ACCEPTED) or CLOSED."""
+        target = str(status or "").strip().upper()
+        sub = self.repo.subscriptions.get(sub_id)
+        if api_id is not None and sub["api_id"] != api_id:
+            raise NotFoundError("Subscription", sub_id)
+        current = sub["status"]
+        if target == "CLOSED":
+            return self.close(sub["api_id"], sub_id)
+        allowed = {"PAUSED": ("ACCEPTED",), "RESUMED": ("PAUSED", "FAILURE")}
+        if target not in allowed:
+            raise BadRequestError("status must be PAUSED, RESUMED or CLOSED",
+                                  key="subscription.status.invalid")
+        if current not in allowed[target]:
+            raise BadRequestError(f"subscription {sub_id} is {current}; it cannot be "
+                                  f"{target.lower()}", key="subscription.status.transition")
+        if target == "PAUSED":
+            self.repo.subscriptions.update(sub_id, status="PAUSED")
+        else:
+            self.repo.subscriptions.update(sub_id, status="ACCEPTED", failure_cause=None)
+        logger.info("subscription %s: %s -> %s", sub_id, current, target)
+        return self.get(sub_id)
+
+    def close(self, api_id: str | None, sub_id: str) -> dict[str, Any]:
+        sub = self.repo.subscriptions.get(sub_id)
+        if api_id is not None and sub["api_id"] != api_id:
+            raise NotFoundError("Subscription", sub_id)
+        if sub["status"] in ("CLOSED", "REJECTED"):
+            raise BadRequestError(f"subscription {sub_id} is already {sub['status']}",
+                                  key="subscription.closed")
+        with self.repo.write() as conn:
+            self.repo.subscriptions.update(sub_id, conn, status="CLOSED")
+            self.repo.api_keys.revoke_for_subscription(sub_id, conn)
+        logger.info("subscription %s closed", sub_id)
+        return self.get(sub_id)
+
+    def change_consumer_status(self, sub_id: str, status: Any) -> dict[str, Any]:
+        """The consumer's own switch (portal `_changeConsumerStatus`): STARTED or STOPPED."""
+        target = str(status or "").strip().upper()
+        if target not in ("STARTED", "STOPPED"):
+            raise BadRequestError("status must be STARTED or STOPPED",
+                                  key="subscription.consumer.status.invalid")
+        sub = self.repo.subscriptions.get(sub_id)
+        if sub["status"] in ("CLOSED", "REJECTED"):
+            raise BadRequestError(f"subscription {sub_id} is {sub['status']}",
+                                  key="subscription.closed")
+        self.repo.subscriptions.update(sub_id, consumer_status=target)
+        return self.get(sub_id)
+
+    def update(self, sub_id: str, body: Any, *, api_id: str | None = None,
+               by_consumer: bool = False) -> dict[str, Any]:
+        """Replace configuration and/or metadata. A consumer's change to a subscription of a
+        manual-validation plan goes back to PENDING (the publisher approves it again)."""
+        if not isinstance(body, dict):
+            raise BadRequestError("a subscription update must be a JSON object",
+                                  key="subscription.invalid")
+        sub = self.repo.subscriptions.get(sub_id)
+        if api_id is not None and sub["api_id"] != api_id:
+            raise NotFoundError("Subscription", sub_id)
+        if sub["status"] in ("CLOSED", "REJECTED"):
+            raise BadRequestError(f"subscription {sub_id} is {sub['status']}",
+                                  key="subscription.closed")
+        plan = self.repo.plans.get(sub["plan_id"])
+        api = self.repo.apis.get(sub["api_id"])
+        merged = {"configuration": body.get("configuration", sub["configuration"]),
+                  "metadata": body.get("metadata", sub["metadata"])}
+        configuration, metadata = self._checked_payload(merged, plan, api["definition"])
+        values: dict[str, Any] = {"configuration": configuration, "metadata": metadata}
+        if by_consumer and plan.get("validation") == "manual" and sub["status"] == "ACCEPTED" \
+                and configuration != sub["configuration"]:
+            values["status"] = "PENDING"
+        self.repo.subscriptions.update(sub_id, **values)
+        return self.get(sub_id)
+
+    def mark_failure(self, sub_id: str, reason: str) -> dict[str, Any]:
+        """Set FAILURE with its cause (the webhook dispatcher calls this when it gives up).
+        Resuming the subscription (status RESUMED) clears it."""
+        sub = self.repo.subscriptions.get(sub_id)
+        if not self.repo.subscriptions.mark_failure(sub_id, reason):
+            raise BadRequestError(f"subscription {sub_id} is {sub['status']}",
+                                  key="subscription.status.transition")
+        logger.warning("subscription %s marked FAILURE: %s", sub_id, reason)
+        return self.get(sub_id)
+
+    # -- helpers -----------------------------------------------------------------------------
+    def _checked_payload(self, body: dict[str, Any], plan: dict[str, Any],
+                         api_definition: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+        configuration = body.get("configuration")
+        metadata = body.get("metadata")
+        if configuration is None:
+            configuration = {}
+        if metadata is None:
+            metadata = {}
+        if not isinstance(configuration, dict):
+            raise BadRequestError("$.configuration: must be an object",
+                                  key="subscription.configuration.invalid")
+        if not isinstance(metadata, dict):
+            raise BadRequestError("$.metadata: must be an object of strings",
+                                  key="subscription.metadata.invalid")
+        push = plan["security"]["type"] == "subscription"
+        if (push or configuration) and not configuration.get("entrypointId"):
+            raise BadRequestError("$.configuration.entrypointId is required",
+                                  key="subscription.entrypoint.missing")
+        if push:
+            entrypoint_id = configuration["entrypointId"]
+            offered = [e.get("type") for listener in api_definition.get("listeners") or []
+                       if str(listener.get("type", "")).lower() == "subscription"
+                       for e in listener.get("entrypoints") or []]
+            if entrypoint_id not in offered:
+                raise BadRequestError(
+                    f"$.configuration.entrypointId: API has no subscription entrypoint "
+                    f"{entrypoint_id!r} (offers: {', '.join(map(str, offered)) or 'none'})",
+                    key="subscription.entrypoint.invalid")
+            problems = _entrypoint_problems(entrypoint_id, configuration)
+            if problems:
+                raise BadRequestError("; ".join(f"$.configuration{sub}: {msg}"
+                                                for sub, msg in problems),
+                                      key="subscription.configuration.invalid")
+        return configuration, metadata
+
+    def _check_custom_key(self, key: Any) -> None:
+        if not isinstance(key, str) or not _CUSTOM_KEY.match(key):
+            raise BadRequestError("a custom API key must be 8-128 characters of letters, "
+                                  "digits, '.', '_' or '-'", key="apikey.invalid")
+        if self.repo.api_keys.find(key) is not None:
+            raise BadRequestError("this API key is already in use", key="apikey.exists")
+
+    def _issue_key(self, sub_id: str, application_id: str, api_id: str, key: str | None,
+                   conn: Any) -> None:
+        self.repo.api_keys.insert(key or secrets.token_urlsafe(24), subscription_id=sub_id,
+                                  application_id=application_id, api_id=api_id, conn=conn)
+
+    def _entity(self, row: dict[str, Any]) -> dict[str, Any]:
+        keys = self.repo.api_keys.for_subscription(row["id"])
+        return {
+            "id": row["id"], "api": row["api_id"], "plan": row["plan_id"],
+            "application": row["application_id"], "status": row["status"],
+            "consumerStatus": row["consumer_status"], "configuration": row["configuration"],
+            "metadata": row["metadata"], "failureCause": row["failure_cause"],
+            "createdAt": row["created_at"].isoformat(), "updatedAt": row["updated_at"].isoformat(),
+            "keys": [{"key": k["key"], "revoked": bool(k["revoked"]),
+                      "expireAt": k["expire_at"].isoformat() if k["expire_at"] else None,
+                      "createdAt": k["created_at"].isoformat()} for k in keys],
+        }
+
+
+def _entrypoint_problems(entrypoint_type: str, configuration: dict[str, Any]
+                         ) -> list[tuple[str, str]]:
+    """An entrypoint class may check subscription configurations it will run with
+    (`validate_subscription_configuration(configuration)` -> (sub-path, message) pairs)."""
+    if not plugins.is_known("entrypoints", entrypoint_type):
+        return []
+    cls = plugins.load("entrypoints", entrypoint_type)
+    check = getattr(cls, "validate_subscription_configuration", None)
+    return list(check(configuration)) if check else []
