@@ -2,4 +2,5 @@
 itself when started from the project root). The settings live in evgate/gunicorn_settings.py,
 so an installed evgate (`evgate serve`) uses the very same ones."""
 from evgate.gunicorn_settings import *  # noqa: F401,F403
-from evgate.gunicorn_settings import on_starting, worker_exit  # noqa: F401
+from evgate.gunicorn_settings import (child_exit, on_exit, on_starting,  # noqa: F401
+                                      post_worker_init, worker_exit)

@@ -96,6 +96,7 @@ class GunicornServer:
         self.env = dict(os.environ)
         self.env.update({
             "EVGATE_GATEWAY_BIND": f"127.0.0.1:{self.port}",
+            "EVGATE_NODE_BIND": f"127.0.0.1:{free_port()}",  # node endpoints (health, metrics)
             "EVGATE_WORKERS": str(workers),
             "EVGATE_LOG_LEVEL": "warning",
             "PYTHONPATH": os.pathsep.join(filter(None, [str(self.root),

@@ -166,6 +166,17 @@ SETTINGS: tuple[Setting, ...] = (
             section="serving"),
     Setting("management_bind", "127.0.0.1:8083",
             "Address the management API listens on.", _bind, section="serving"),
+    Setting("node_bind", "127.0.0.1:18082",
+            "Address of the node endpoints (/_node/health, /_node/metrics), served by the "
+            "gateway workers on their own port, never on the public one (Gravitee's 18082). "
+            "Keep it on a private interface: it is not authenticated.", _bind,
+            section="serving"),
+    Setting("health_check_timeout_ms", 2000,
+            "How long the readiness check waits for a Kafka metadata answer.", _positive_int,
+            section="serving"),
+    Setting("health_cache_ms", 2000,
+            "How long a readiness result is reused (probes and scrapes stay cheap).",
+            _non_negative_int, section="serving"),
     Setting("workers", 0,
             "gunicorn worker processes; 0 means one per CPU core.", _non_negative_int,
             section="serving"),
@@ -199,6 +210,9 @@ SETTINGS: tuple[Setting, ...] = (
             _choice("debug", "info", "warning", "error"), section="logging"),
     Setting("log_format", "plain", "Log format: plain or json.", _choice("plain", "json"),
             section="logging"),
+    Setting("access_log", True,
+            "One access-log line per gateway request (logger evgate.access; streams when they "
+            "close).", _bool, section="logging"),
 )
 
 _BY_NAME = {s.name: s for s in SETTINGS}

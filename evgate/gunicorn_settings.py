@@ -8,8 +8,29 @@ The top-level gunicorn.conf.py re-exports these, so `gunicorn -c gunicorn.conf.p
 Production defaults: gevent workers (gevent_pywsgi measured ~1.5x `gevent` here), one per
 core, many connections per worker (SSE/WebSocket clients are long-lived), a heartbeat timeout
 that long streams do not trip, no preload (Kafka clients must be created after the fork).
+
+Hooks (docs/deployment.md, docs/observability.md):
+- `on_starting` (master): logging, repository schema, a fresh PROMETHEUS_MULTIPROC_DIR, and for
+  the gateway app the node port (EVGATE_NODE_BIND) added to the listeners, so every worker
+  accepts on both the gateway and the node address (`--bind` on the command line replaces
+  `bind`, the node address is still added).
+- `post_worker_init` (worker): create the producers of the deployed APIs before the first
+  request, and chain the worker's SIGTERM handler with the drain (runtime.drain in a greenlet).
+- `worker_exit` (worker): runtime.stop() - consumers closed, producers flushed.
+- `child_exit` (master): the dead worker's live gauges are dropped.
+- `on_exit` (master): the metrics directory is removed if evgate created it.
+
+Drain timeline on SIGTERM (budget = graceful_timeout, 30 s by default): the master closes its
+listeners and signals the workers; in each worker gunicorn marks itself not alive and within a
+second closes its listening sockets, while evgate's drain refuses new requests on connections
+already open (503 + Connection: close), stops webhook deliveries (commits), sends goaway to
+streams, waits up to DRAIN_SHARE of the budget for in-flight requests, then closes idle
+keep-alive connections; gunicorn sees no connection left and ends the worker; `worker_exit`
+flushes the producers within FLUSH_SHARE of the budget.
 """
+import logging
 import multiprocessing
+import signal
 
 from .config import Config
 
@@ -24,22 +45,101 @@ graceful_timeout = _config.graceful_timeout
 keepalive = 75
 preload_app = False
 control_socket_disable = True   # else gunicorn 27 writes ~/.gunicorn/gunicorn.ctl
-accesslog = None
+accesslog = None                # evgate writes its own access log (logger evgate.access)
 errorlog = "-"
 loglevel = _config.log_level
 
+DRAIN_SHARE = 0.6
+FLUSH_SHARE = 0.25
+
+_metrics_dir = {"path": None, "created": False}
+
+
+def _is_gateway(server) -> bool:
+    """The node port belongs to the gateway app, not to the management API's server."""
+    uri = str(getattr(server.app, "app_uri", None) or server.cfg.wsgi_app or "")
+    return "management" not in uri
+
 
 def on_starting(server):
-    """Master: create or migrate the repository schema once, before workers start."""
+    """Master: logging, schema, metrics directory, node listener; before workers exist."""
     from .logs import configure
+    from .observability.multiproc import prepare_multiprocess_dir
     from .repository.database import upgrade
     configure(_config)
     upgrade(_config.database_url)
+    path, created = prepare_multiprocess_dir()
+    _metrics_dir.update(path=path, created=created)
+    if _is_gateway(server) and _config.node_bind:
+        addresses = list(server.cfg.bind)
+        if _config.node_bind not in addresses:
+            server.cfg.set("bind", addresses + [_config.node_bind])
+        logging.getLogger("evgate.gunicorn").info(
+            "node endpoints (/_node/health, /_node/metrics) on %s", _config.node_bind)
+
+
+def post_worker_init(worker):
+    """Worker, app loaded, before serving: warm the Kafka producers and wire the drain."""
+    runtime = _gateway_runtime()
+    if runtime is None:
+        return
+    _warm_producers(runtime)
+    previous = signal.getsignal(signal.SIGTERM)
+    budget = DRAIN_SHARE * _config.graceful_timeout
+
+    def on_sigterm(signum, frame):
+        # A signal handler may run on the hub: only flip flags and spawn (gunicorn's own
+        # handle_exit just sets worker.alive = False).
+        if callable(previous):
+            previous(signum, frame)
+        import gevent
+        gevent.spawn(runtime.drain, budget)
+
+    signal.signal(signal.SIGTERM, on_sigterm)
 
 
 def worker_exit(server, worker):
-    """Worker: drain the runtime (flush producers) before the process ends."""
+    """Worker: close the consumers and flush the producers before the process ends."""
+    runtime = _gateway_runtime()
+    if runtime is not None:
+        runtime.stop(timeout=max(1.0, FLUSH_SHARE * _config.graceful_timeout))
+        try:
+            from .observability import metrics
+            metrics.flush()
+        except Exception:  # noqa: BLE001
+            pass
+
+
+def child_exit(server, worker):
+    """Master: a worker ended; drop its live gauges from the metrics."""
+    from .observability.multiproc import mark_process_dead
+    mark_process_dead(worker.pid)
+
+
+def on_exit(server):
+    """Master: remove the metrics directory evgate created."""
+    from .observability.multiproc import remove_multiprocess_dir
+    if _metrics_dir["created"] and _metrics_dir["path"]:
+        remove_multiprocess_dir(_metrics_dir["path"])
+
+
+def _gateway_runtime():
     from .wsgi_apps import gateway_app
-    if gateway_app.cache_info().currsize:
-        runtime = gateway_app().extensions["evgate.runtime"]
-        runtime.stop(timeout=max(1, _config.graceful_timeout - 5))
+    if not gateway_app.cache_info().currsize:
+        return None  # the management app, or the app never loaded
+    return gateway_app().extensions["evgate.runtime"]
+
+
+def _warm_producers(runtime) -> None:
+    """One producer per deployed kafka endpoint configuration, created now rather than on the
+    first request (librdkafka connects in the background meanwhile)."""
+    from .kafka.client_config import producer_config
+    for api in list(runtime.apis.values()):
+        endpoint = getattr(api, "endpoint", None)
+        if endpoint is None or endpoint.type != "kafka" or not endpoint.can_publish:
+            continue
+        try:
+            runtime.producers.get(producer_config(endpoint.configuration, runtime.config))
+        except Exception:  # noqa: BLE001 - the first request reports it properly
+            logging.getLogger("evgate.gunicorn").warning(
+                "could not create the producer of API %s", api.id, exc_info=True)

@@ -1,46 +1,155 @@
-"""Logging setup: plain or JSON lines on stderr, level from settings.
+"""Logging setup: the application log and the access log, plain or JSON lines on stderr.
 
-Call `configure(config)` once per process (CLI, gunicorn master, each worker). Secrets never
-reach a log through evgate's own messages (connector reprs and client configs are masked).
+Call `configure(config)` once per process (CLI, gunicorn master, each worker).
+
+- Context: every record made while a gateway request is handled carries `api_id`,
+  `entrypoint` and `transaction_id` (`RequestContextFilter` reads them from `flask.g`, which
+  lives in a contextvar: greenlet-local under gevent, so concurrent requests never mix).
+- Access log: logger `evgate.access`, one line per request when its response ends (a stream
+  when it closes), with method, path, status, duration, bytes, API, entrypoint, transaction
+  id and client address as record attributes (`ACCESS_FIELDS`; JSON keys in JSON format).
+  Written by evgate/observability/access.py; off with EVGATE_ACCESS_LOG=false.
+- Secrets: both formatters pass their whole output (message, exception text) through
+  `mask_secrets`, which masks Authorization values, Basic/Bearer credentials,
+  `password=`/`secret=`/`api-key=`/`token=`-style pairs (also as JSON or query parameters),
+  SASL JAAS passwords and the password of URLs such as `postgresql://user:pass@host`.
+  Connector reprs and client configs are masked where they are built, too
+  (evgate/kafka/client_config.py `mask`); this is the last line of defence.
 """
 from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 from datetime import datetime, timezone
+from typing import Any
 
 from .config import Config
 
+CONTEXT_FIELDS = ("api_id", "entrypoint", "transaction_id")
+ACCESS_FIELDS = ("method", "path", "status", "duration_ms", "bytes", "api_id", "entrypoint",
+                 "transaction_id", "client")
+MASK = "****"
 
+# -- secrets -------------------------------------------------------------------------------
+_SECRET_KEYS = (r"[\w.-]*(?:password|passwd|pwd|secret|api[-_]?key|apikey|token|credentials?"
+                r"|signature|sasl\.jaas\.config|jaas)")
+_PATTERNS = (
+    # Authorization: Basic xxx / "authorization": "Bearer xxx" / proxy-authorization=xxx
+    (re.compile(r"(?i)\b((?:proxy-)?authorization[\"']?\s*[:=]\s*[\"']?)"
+                r"(?:(basic|bearer|digest|negotiate|apikey)\s+)?[^\s\"',;&]+"),
+     lambda m: f"{m.group(1)}{m.group(2) + ' ' if m.group(2) else ''}{MASK}"),
+    # a credential on its own: "Basic dXNlcjpwYXNz", "Bearer eyJ..."
+    (re.compile(r"(?i)\b(basic|bearer)\s+(?!\*\*\*\*)[A-Za-z0-9._~+/=-]{4,}"),
+     lambda m: f"{m.group(1)} {MASK}"),
+    # key=value, key: value, "key": "value", ?api-key=value&... for secret-looking keys
+    (re.compile(r"(?i)(\b" + _SECRET_KEYS + r"[\"']?\s*[=:]\s*[\"']?)(?!\*\*\*\*)"
+                r"([^\s\"'&,;}\]]+)"),
+     lambda m: f"{m.group(1)}{MASK}"),
+    # scheme://user:password@host
+    (re.compile(r"(\b[a-zA-Z][\w+.-]*://[^/\s:@]+:)[^@\s/]+@"),
+     lambda m: f"{m.group(1)}{MASK}@"),
+)
+_TRIGGERS = ("auth", "basic", "bearer", "pass", "pwd", "secret", "key", "token", "credential",
+             "signature", "jaas", "://")
+
+
+def mask_secrets(text: str) -> str:
+    """`text` with every credential-looking value replaced by ****."""
+    lowered = text.lower()
+    if not any(trigger in lowered for trigger in _TRIGGERS):
+        return text  # the common case costs one lower() and a few substring tests
+    for pattern, replace in _PATTERNS:
+        text = pattern.sub(replace, text)
+    return text
+
+
+# -- context --------------------------------------------------------------------------------
+class RequestContextFilter(logging.Filter):
+    """Adds api_id / entrypoint / transaction_id of the current gateway request, if any."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if getattr(record, "transaction_id", None) is None:
+            try:
+                from flask import g, has_app_context
+                if has_app_context():
+                    for name, attribute in (("api_id", "api_id"), ("entrypoint", "entrypoint"),
+                                            ("transaction_id", "transaction_id")):
+                        value = g.get(attribute)
+                        if value is not None and getattr(record, name, None) is None:
+                            setattr(record, name, value)
+            except Exception:  # noqa: BLE001 - logging must never fail a request
+                pass
+        return True
+
+
+# -- formatters -----------------------------------------------------------------------------
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        entry = {
+        entry: dict[str, Any] = {
             "time": datetime.fromtimestamp(record.created, timezone.utc).isoformat(),
             "level": record.levelname.lower(),
             "logger": record.name,
             "message": record.getMessage(),
             "process": record.process,
         }
-        for attribute in ("api_id", "entrypoint", "transaction_id"):
+        fields = ACCESS_FIELDS if record.name == ACCESS_LOGGER else CONTEXT_FIELDS
+        for attribute in fields:
             value = getattr(record, attribute, None)
             if value is not None:
                 entry[attribute] = value
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry)
+        return mask_secrets(json.dumps(entry))
 
 
 PLAIN_FORMAT = "%(asctime)s %(levelname)s [%(process)d] %(name)s: %(message)s"
 
 
+class PlainFormatter(logging.Formatter):
+    """PLAIN_FORMAT, then ` [api=... entrypoint=... tx=...]` for records made in a request."""
+
+    def __init__(self) -> None:
+        super().__init__(PLAIN_FORMAT)
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = super().format(record)
+        if record.name != ACCESS_LOGGER:
+            context = " ".join(f"{label}={value}" for label, value in (
+                ("api", getattr(record, "api_id", None)),
+                ("entrypoint", getattr(record, "entrypoint", None)),
+                ("tx", getattr(record, "transaction_id", None))) if value is not None)
+            if context:
+                first, sep, rest = text.partition("\n")
+                text = f"{first} [{context}]{sep}{rest}"
+        return mask_secrets(text)
+
+
+ACCESS_LOGGER = "evgate.access"
+
+
+def format_access(fields: dict[str, Any]) -> str:
+    """The plain access line: `client "METHOD path" status duration bytes api= entrypoint= tx=`."""
+    size = fields.get("bytes")
+    return (f'{fields.get("client") or "-"} "{fields.get("method")} {fields.get("path")}" '
+            f'{fields.get("status")} {fields.get("duration_ms"):.1f}ms '
+            f'{"-" if size is None else size}B api={fields.get("api_id") or "-"} '
+            f'entrypoint={fields.get("entrypoint") or "-"} tx={fields.get("transaction_id") or "-"}')
+
+
 def configure(config: Config) -> None:
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter() if config.log_format == "json"
-                         else logging.Formatter(PLAIN_FORMAT))
+    handler.setFormatter(JsonFormatter() if config.log_format == "json" else PlainFormatter())
+    handler.addFilter(RequestContextFilter())
     root = logging.getLogger()
     for existing in list(root.handlers):
         root.removeHandler(existing)
     root.addHandler(handler)
     root.setLevel(config.log_level.upper())
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    access_enabled = getattr(config, "access_log", True)
+    access = logging.getLogger(ACCESS_LOGGER)
+    # The access log is INFO lines: kept at level info even when the application log is
+    # quieter, and silenced only by EVGATE_ACCESS_LOG=false.
+    access.setLevel(logging.INFO if access_enabled else logging.CRITICAL + 1)

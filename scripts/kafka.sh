@@ -22,6 +22,8 @@
 #   KAFKA_STOP_TIMEOUT     seconds to wait after SIGTERM before SIGKILL       (30)
 #   KAFKA_EXTRA_PROPERTIES file whose lines are appended to server.properties (later wins)
 #   KAFKA_SCRAM_USERS      "name:password ..." SCRAM-SHA-256 and -512 users, added at format
+#   KAFKA_OWNER_PID        stop this broker when that process is gone (private test brokers)
+#   KAFKA_OWNER_CLEANUP    1: then also delete the data dir (only if named evgate-kafka-*)
 #   PYTHON                 Python with confluent_kafka for the readiness check
 #                                                                 (<repo>/.venv/bin/python)
 set -euo pipefail
@@ -319,10 +321,33 @@ launch() {
         -cp "$LIBS_DIR/*" kafka.Kafka "$PROPS" >"$LOG_FILE" 2>&1 </dev/null 9>&- &
     local i
     for ((i = 0; i < 50; i++)); do
-        [[ -s $PID_FILE ]] && return 0
+        if [[ -s $PID_FILE ]]; then
+            if [[ -n ${KAFKA_OWNER_PID:-} ]]; then
+                setsid nohup bash "$SCRIPT_DIR/kafka.sh" _watch "$KAFKA_OWNER_PID" "$(cat "$PID_FILE")" \
+                    >>"$DATA_DIR/watchdog.log" 2>&1 </dev/null 9>&- &
+            fi
+            return 0
+        fi
         sleep 0.1
     done
     die "the broker process did not start (no $PID_FILE)"
+}
+
+# Internal (`kafka.sh _watch OWNER KAFKA_PID`, started by launch when KAFKA_OWNER_PID is set):
+# once the owner process is gone (e.g. a test session killed by a timeout before its cleanup
+# ran), stop the broker and, with KAFKA_OWNER_CLEANUP=1, delete a data dir named evgate-kafka-*.
+cmd_watch() {
+    local owner=$1 kafka_pid=$2
+    while kill -0 "$owner" 2>/dev/null; do
+        kill -0 "$kafka_pid" 2>/dev/null || return 0
+        sleep 2
+    done
+    [[ $(our_pid) == "$kafka_pid" ]] || return 0
+    echo "evgate: owner process $owner is gone; stopping Kafka (PID $kafka_pid)"
+    with_lock "$DATA_DIR/.lock" do_stop || true
+    if [[ ${KAFKA_OWNER_CLEANUP:-} == 1 && $(basename "$DATA_DIR") == evgate-kafka-* ]]; then
+        rm -rf "$DATA_DIR"
+    fi
 }
 
 wait_ready() {
@@ -443,6 +468,7 @@ case ${1:-} in
     stop) cmd_stop ;;
     status) cmd_status ;;
     fetch) require_java && cmd_fetch ;;
+    _watch) cmd_watch "$2" "$3" ;;
     *)
         echo "usage: $0 {start|stop|status|fetch}" >&2
         exit 2

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
 import gevent
@@ -17,7 +18,9 @@ import gevent
 from ..errors import BackendUnavailableError, BadRequestError
 from ..kafka import cursor as cursors
 from ..kafka.client_config import producer_config
+from ..kafka.security import problems as security_problems
 from ..kafka.producer import Delivery, ProduceError
+from ..observability import metrics
 from .base import Endpoint
 from .subscription import Subscription
 
@@ -30,7 +33,6 @@ logger = logging.getLogger(__name__)
 RECORD_KEY_ATTRIBUTE = "gravitee.attribute.kafka.recordKey"
 TOPICS_ATTRIBUTE = "gravitee.attribute.kafka.topics"
 GROUP_ID_ATTRIBUTE = "gravitee.attribute.kafka.groupId"
-_SECURITY_PROTOCOLS = ("PLAINTEXT", "SASL_PLAINTEXT", "SASL_SSL", "SSL")
 
 
 class KafkaEndpoint(Endpoint):
@@ -51,9 +53,9 @@ class KafkaEndpoint(Endpoint):
             value = configuration.get(side)
             if value is not None and not isinstance(value, dict):
                 yield f".{side}", "must be an object"
-        protocol = ((configuration.get("security") or {}).get("protocol") or "PLAINTEXT")
-        if str(protocol).upper() not in _SECURITY_PROTOCOLS:
-            yield ".security.protocol", f"must be one of {', '.join(_SECURITY_PROTOCOLS)}"
+        # protocol, SASL mechanism + parsed saslJaasConfig, store shapes (no file access here:
+        # the files live on the gateways); evgate/kafka/security.py
+        yield from security_problems(configuration.get("security"))
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
@@ -113,10 +115,14 @@ class KafkaEndpoint(Endpoint):
         if not records:
             return results
         timeout = self.runtime.config.produce_timeout_ms / 1000 + 2
+        started = time.monotonic()
         try:
             outcomes = self._producer().produce_many(records).get(timeout=timeout)
         except gevent.Timeout:
             outcomes = [ProduceError("no acknowledgement from Kafka in time")] * len(records)
+        failed = sum(1 for outcome in outcomes if isinstance(outcome, Exception))
+        metrics.record_produce(self.api_id, ctx.entrypoint_type, time.monotonic() - started,
+                               len(outcomes) - failed, failed)
         # A message succeeds when every topic acknowledged it; the first failure wins.
         for index, outcome in zip(owners, outcomes):
             current = results[index]

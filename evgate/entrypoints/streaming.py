@@ -30,6 +30,7 @@ import gevent
 from ..endpoints.subscription import Subscription
 from ..errors import BadRequestError
 from ..message import Message
+from ..observability.metrics import observe_stream
 
 if TYPE_CHECKING:
     from ..gateway.context import ExecutionContext
@@ -66,6 +67,7 @@ def open_subscription(entrypoint: "Entrypoint", ctx: "ExecutionContext",
         client_id=client_id)
     runtime.streams.add(subscription)
     subscription.add_close_callback(runtime.streams.discard)
+    observe_stream(subscription, api.id, entrypoint.type)  # metrics: gauge, records out
     install_sigterm_goaway(runtime)
     return subscription
 

@@ -60,7 +60,8 @@ class DeployedApi:
         self.plans = plans
         self.plan_handlers = build_handlers(plans, self)
         self.flows = FlowChain(self.definition.flows, self)
-        self.plan_flows = {p["id"]: FlowChain(_plan_flows(p), self) for p in plans}
+        self.plan_flows = {p["id"]: FlowChain(_plan_flows(p), self, f"plan {p['id']} $.flows")
+                           for p in plans}
 
     def __repr__(self) -> str:
         return f"<DeployedApi {self.id} {self.name!r} paths={self.paths}>"

@@ -47,6 +47,10 @@ class GatewayRuntime:
         #: open client streams (sse, websocket, http-get); closed with "goaway" on stop()
         self.streams: set[Any] = set()
         self._consumer_pool: Any = None
+        #: client connections and requests in flight (evgate/observability/access.py)
+        from ..observability.access import ConnectionTracker
+        self.connections = ConnectionTracker()
+        self._quiesced = False
 
     @property
     def consumer_pool(self) -> Any:
@@ -102,15 +106,47 @@ class GatewayRuntime:
             self.sync = RepositorySync(self)
             self.sync.start()
 
-    def stop(self, timeout: float = 10.0) -> None:
-        """Drain: stop syncing, stop every API, flush the producers."""
+    def drain(self, timeout: float = 10.0) -> bool:
+        """SIGTERM, first phase, while gunicorn still serves (evgate/gunicorn_settings.py):
+        refuse new requests (503 + Connection: close), stop the sync, stop webhook deliveries
+        (delivered offsets committed), say goaway to every stream, wait up to `timeout` for
+        the requests in flight (a POST waiting for its ack still gets its 202), then close
+        idle keep-alive connections so gunicorn can end the worker without waiting out its
+        graceful timeout. Producers stay open: `stop()` flushes them afterwards. True when
+        every in-flight request finished in time. Must not raise."""
+        try:
+            self._quiesce()
+            quiet = self.connections.wait_quiet(timeout)
+            if not quiet:
+                logger.warning("drain: %d requests still in flight after %.1fs",
+                               self.connections.active, timeout)
+            closed = self.connections.close_idle()
+            logger.info("drain: in-flight requests %s; %d idle connections closed",
+                        "finished" if quiet else "cut short", closed)
+            return quiet
+        except Exception:  # noqa: BLE001
+            logger.exception("drain failed")
+            return False
+
+    def _quiesce(self) -> None:
+        """Idempotent: the part of draining that stops new work and says goodbye."""
         self.draining = True
+        if self._quiesced:
+            return
+        self._quiesced = True
         if self.sync is not None:
             self.sync.stop()
         if self.webhooks is not None:  # commit what was delivered, before producers close
             self.webhooks.stop()
         from ..entrypoints.streaming import close_streams
         close_streams(self, "goaway", "the gateway is shutting down")
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Last phase (gunicorn's worker_exit, once it stopped serving; also alone, e.g. in
+        tests): everything `drain` does if it did not run, then close the consumers, stop
+        every API and flush the producers (records already handed to librdkafka are sent
+        within `timeout`)."""
+        self._quiesce()
         if self._consumer_pool is not None:
             self._consumer_pool.close()
         for api in list(self.apis.values()):

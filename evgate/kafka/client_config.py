@@ -1,14 +1,18 @@
 """librdkafka configuration built from a kafka endpoint definition and the gateway settings.
 
 The definition speaks Gravitee (bootstrapServers, security.protocol, saslJaasConfig, ...);
-librdkafka speaks its own property names. Only this module translates between the two, so
-secrets are handled (and masked) in one place.
+librdkafka speaks its own property names. Only this module (and evgate/kafka/security.py for
+the `security` object) translates between the two, so secrets are handled (and masked) in one
+place. EVERY Kafka client evgate creates starts from `common_config`: the producer, the shared
+and private consumers (consumer_pool.py), the webhook group members (group_consumer.py) and
+`evgate kafka check --api` (cli.py), so they all get the API's security settings.
 """
 from __future__ import annotations
 
 from typing import Any, Mapping
 
 from ..config import Config
+from .security import librdkafka_security, mask_conf
 
 
 def bootstrap_servers(endpoint_conf: Mapping[str, Any], config: Config) -> str:
@@ -32,9 +36,10 @@ def common_config(endpoint_conf: Mapping[str, Any], config: Config) -> dict[str,
 
 
 def security_config(security: Mapping[str, Any]) -> dict[str, Any]:
-    """PLAINTEXT for now; SASL/SSL mapping lands with the Kafka security work."""
-    protocol = str(security.get("protocol") or "PLAINTEXT").upper()
-    return {"security.protocol": protocol} if protocol != "PLAINTEXT" else {}
+    """security.protocol, sasl.*, ssl.* from the definition's `security` object (see
+    evgate/kafka/security.py and docs/kafka-security.md); {} for PLAINTEXT. Raises
+    KafkaSecurityError (a 503 GatewayError) when a store cannot be used on this gateway."""
+    return librdkafka_security(security)
 
 
 def producer_config(endpoint_conf: Mapping[str, Any], config: Config) -> dict[str, Any]:
@@ -52,6 +57,5 @@ def producer_config(endpoint_conf: Mapping[str, Any], config: Config) -> dict[st
 
 
 def mask(conf: Mapping[str, Any]) -> dict[str, Any]:
-    """A copy safe to log: every password/secret/key value is replaced."""
-    secret_words = ("password", "secret", "sasl.jaas", "key.pem", "token")
-    return {k: ("****" if any(w in k for w in secret_words) else v) for k, v in conf.items()}
+    """A copy safe to log: passwords and private keys replaced, PEM blobs summarised."""
+    return mask_conf(conf)

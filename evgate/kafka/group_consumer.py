@@ -24,6 +24,7 @@ from typing import Any, Callable, Sequence
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 from gevent.event import AsyncResult
 
+from ..observability import metrics
 from .client_config import common_config, mask
 from .threads import HubHandoff, HubLogger, native_lock, start_native_thread
 
@@ -96,6 +97,10 @@ class GroupConsumer:
         self._running = True
         self._closed = AsyncResult()
         self._last_commit_failure = 0.0
+        #: metrics: offsets committed by this member, the lag gauge's label and last sample
+        self._committed: dict[TP, int] = {}
+        self._lag_label = str(conf.get("group.id") or name)
+        self._lag_sampled = 0.0
         start_native_thread(self._loop)
         logger.info("group consumer %s started on %s: %s", name, self.topics, self._safe_conf)
 
@@ -140,6 +145,7 @@ class GroupConsumer:
             while self._running:
                 self._commit_pending()
                 self._flow_control()
+                self._sample_lag()
                 msg = consumer.poll(self.POLL_TIMEOUT)
                 if msg is None or not self._running:
                     continue
@@ -149,6 +155,7 @@ class GroupConsumer:
                 self._hand_over(batch)
             self._commit_pending(final=True)
             consumer.close()
+            self._handoff.call(metrics.set_consumer_lag, self._lag_label, 0)
             self._handoff.call(self._closed.set, None)
         except BaseException as exc:  # noqa: BLE001 - reported on the hub, the thread ends
             try:
@@ -205,6 +212,7 @@ class GroupConsumer:
         offsets = [TopicPartition(t, p, off) for (t, p), off in taken.items()]
         try:
             self._consumer.commit(offsets=offsets, asynchronous=False)
+            self._committed.update(taken)
         except KafkaException as exc:
             err = exc.args[0] if exc.args else None
             code = err.code() if isinstance(err, KafkaError) else None
@@ -219,6 +227,20 @@ class GroupConsumer:
                         self._pending[tp] = off
             self._last_commit_failure = time.monotonic()
             self._handoff.call(self._on_error, f"commit failed, will retry: {err}")
+
+    LAG_SAMPLE_S = 2.0
+
+    def _sample_lag(self) -> None:
+        """Every LAG_SAMPLE_S, this member's lag (cached high watermarks minus committed
+        offsets: no broker round trip) to the hub's gauge (evgate/observability/metrics.py)."""
+        now = time.monotonic()
+        if now - self._lag_sampled < self.LAG_SAMPLE_S:
+            return
+        self._lag_sampled = now
+        # paused partitions are not fetched, so their cached watermark would go stale
+        lag = metrics.sample_lag(self._consumer, list(self._assignment), self._committed,
+                                 fresh=self._paused)
+        self._handoff.call(metrics.set_consumer_lag, self._lag_label, lag)
 
     def _assigned(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         with self._lock:

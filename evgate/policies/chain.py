@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 from .. import plugins
 from ..el import ExpressionError, Template, compile_template
+from ..errors import DefinitionError
 from .base import ALL_PHASES, MESSAGE_PHASES, BurstLog, as_boolean
 
 if TYPE_CHECKING:
@@ -225,10 +226,17 @@ class CompiledFlow:
 class FlowChain:
     """The compiled flows of an API (or of one plan)."""
 
-    def __init__(self, flows: Sequence["Flow"], api: Any):
+    def __init__(self, flows: Sequence["Flow"], api: Any, path: str = "$.flows"):
         self.api_id = getattr(api, "id", None)
-        self.flows = [CompiledFlow(flow, api) for flow in flows]
-        self.burst = BurstLog(logger)
+        self.flows = []
+        for index, flow in enumerate(flows):
+            try:
+                self.flows.append(CompiledFlow(flow, api))
+            except ExpressionError as exc:
+                # Definitions are validated before they are stored; this guards rows stored
+                # by older versions, so that the worker skips the API instead of crashing.
+                raise DefinitionError([{"path": f"{path}[{index}]", "message": str(exc)}]) \
+                    from None
 
     def steps(self, ctx: "ExecutionContext", phase: str) -> list[CompiledStep]:
         """The steps of `phase` for this context: selected once per context and phase."""

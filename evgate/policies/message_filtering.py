@@ -21,6 +21,7 @@ from collections import OrderedDict
 from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
 from ..el import ExpressionError, Template, compile_template
+from ..observability import metrics
 from .base import MESSAGE_PHASES, Policy, as_boolean, template_problem
 
 if TYPE_CHECKING:
@@ -75,6 +76,8 @@ class MessageFilteringPolicy(Policy):
         if keep:
             return message
         self.dropped += 1
+        metrics.message_filtered(getattr(self.api, "id", None),
+                                 getattr(ctx, "entrypoint_type", None))
         return None
 
     def _context_value(self, ctx: "ExecutionContext") -> Any:

@@ -34,6 +34,7 @@ from ..kafka.client_config import producer_config
 from ..kafka.group_consumer import GroupConsumer, group_consumer_config
 from ..kafka.producer import ProduceError
 from ..message import Message
+from ..observability import metrics
 from .http import AuthError, pinned_session
 from .retry import Backoff
 from .signing import signature_headers
@@ -184,7 +185,13 @@ class DeliveryLoop:
         for generation, record in records:
             tp = (record.topic(), record.partition())
             part = self._partitions.get(tp)
-            if part is None or part.generation != generation:
+            if part is not None and part.generation != generation:
+                if generation < part.generation:  # fetched before a rebalance: not ours now
+                    consumer.release(1)
+                    continue
+                self._discard(part)  # reassigned since: restart from the committed offset
+                part = None
+            if part is None:
                 part = self._partitions[tp] = _Partition(tp, generation)
             part.records.append(record)
             if part.greenlet is None:
@@ -192,13 +199,20 @@ class DeliveryLoop:
 
     def _on_revoked(self, partitions: list[tuple[str, int]]) -> None:
         for tp in partitions:
-            part = self._partitions.pop(tp, None)
-            if part is None:
-                continue
-            if part.greenlet is not None:
-                part.greenlet.kill(block=False)
-            if self.consumer is not None:
-                self.consumer.release(len(part.records))
+            part = self._partitions.get(tp)
+            if part is not None:
+                self._discard(part)
+
+    def _discard(self, part: _Partition) -> None:
+        """Forget a partition's held records (and its in-flight one): every handed-over
+        record is released exactly once, or the consumer would stay paused for good."""
+        if self._partitions.get(part.tp) is part:
+            del self._partitions[part.tp]
+        if part.greenlet is not None:
+            part.greenlet.kill(block=False)
+        if self.consumer is not None and part.records:
+            self.consumer.release(len(part.records))
+        part.records.clear()
 
     def _on_consumer_error(self, text: str) -> None:
         logger.warning("webhook subscription %s: kafka: %s", self.id, text)
@@ -236,6 +250,7 @@ class DeliveryLoop:
         kept = self.api.subscribe_messages([message], self._context())
         if not kept:
             self.stats["filtered"] += 1
+            metrics.webhook_outcome(self.id, "filtered")
             return  # dropped by a policy: acknowledged so the lag does not grow
         message = kept[0]
         attempt = 0
@@ -244,6 +259,8 @@ class DeliveryLoop:
             outcome = self._attempt(message, record, attempt)
             if outcome.ok:
                 self.stats["delivered"] += 1
+                metrics.webhook_outcome(self.id, "delivered")
+                metrics.records_out_tally(self.api.id, "webhook").n += 1
                 if self._failing_since is not None:
                     logger.info("webhook subscription %s: delivering again after %.1fs",
                                 self.id, time.monotonic() - self._failing_since)
@@ -251,6 +268,7 @@ class DeliveryLoop:
                 return
             if outcome.retriable and not self.backoff.exhausted(attempt):
                 self.stats["retried"] += 1
+                metrics.webhook_retry(self.id)
                 delay = self.backoff.delay(attempt)
                 if outcome.retry_after is not None:
                     delay = max(delay, min(outcome.retry_after, self.backoff.max_s))
@@ -361,6 +379,7 @@ class DeliveryLoop:
                 outcome = ProduceError("no acknowledgement from Kafka in time")
             if not isinstance(outcome, Exception):
                 self.stats["dlq"] += 1
+                metrics.webhook_outcome(self.id, "dlq")
                 logger.warning("webhook subscription %s: %s; record %s@%d#%d sent to DLQ "
                                "topic %s", self.id, reason, record.topic(), record.partition(),
                                record.offset(), topic)

@@ -60,13 +60,15 @@ def test_eventsource_resumes_after_server_side_disconnect(gateway_factory, kafka
     try:
         _wait_for(lambda: "subscriptions=1" in gw.log_path.read_text(), 30)
         produce(kafka_bootstrap, unique_topic, [f"e{i}" for i in range(3)])
-        _wait_for(lambda: _last_report(kafka_bootstrap, report_topic) == ["e0", "e1", "e2"], 30)
+        _wait_for(lambda: _last_report(kafka_bootstrap, report_topic) == ["e0", "e1", "e2"], 30,
+                  lambda: f"last report: {_last_report(kafka_bootstrap, report_topic)}")
         # Server-side disconnect: kill the worker holding the stream; gunicorn forks another.
         worker = _worker_pids(gw.proc.pid)[0]
         os.kill(worker, signal.SIGKILL)
         produce(kafka_bootstrap, unique_topic, [f"e{i}" for i in range(3, 6)])
         expected = [f"e{i}" for i in range(6)]
-        _wait_for(lambda: _last_report(kafka_bootstrap, report_topic) == expected, 60)
+        _wait_for(lambda: _last_report(kafka_bootstrap, report_topic) == expected, 60,
+                  lambda: f"last report: {_last_report(kafka_bootstrap, report_topic)}")
     finally:
         browser.kill()
         browser.wait()
@@ -153,24 +155,31 @@ def _worker_pids(master):
 
 
 def _last_report(bootstrap, topic):
+    """The page's longest report (reports are concurrent POSTs: they may land out of order)."""
     from confluent_kafka import Consumer, TopicPartition
     consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "unused",
                          "enable.auto.commit": False})
     try:
-        low, high = consumer.get_watermark_offsets(TopicPartition(topic, 0), timeout=10)
+        _low, high = consumer.get_watermark_offsets(TopicPartition(topic, 0), timeout=10)
         if high <= 0:
             return None
-        consumer.assign([TopicPartition(topic, 0, high - 1)])
-        msg = consumer.poll(10)
-        return json.loads(msg.value()) if msg is not None and msg.error() is None else None
+        consumer.assign([TopicPartition(topic, 0, 0)])
+        reports = []
+        while len(reports) < high:
+            msg = consumer.poll(10)
+            if msg is None:
+                break
+            if msg.error() is None:
+                reports.append(json.loads(msg.value()))
+        return max(reports, key=len) if reports else None
     finally:
         consumer.close()
 
 
-def _wait_for(condition, timeout):
+def _wait_for(condition, timeout, describe=lambda: ""):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if condition():
             return
         time.sleep(0.2)
-    raise AssertionError("condition not met in time")
+    raise AssertionError(f"condition not met in time {describe()}")

@@ -271,8 +271,6 @@ def test_kill_worker_mid_delivery_loses_nothing(env, repo, unique_topic):
     create_topic(bootstrap, unique_topic, partitions=4)
     api_id, plan_id = deploy(env, webhook_api(unique_topic))
     with Receiver() as rx:
-        pids = set()
-
         def slow_ok(handler, body):
             time.sleep(0.02)
             return 200
@@ -281,8 +279,11 @@ def test_kill_worker_mid_delivery_loses_nothing(env, repo, unique_topic):
         produce(bootstrap, unique_topic, 200, partitions=4)
         assert rx.wait_for(lambda r: len(r.ok()) >= 20, WAIT), gateway.log()
         pids = _worker_pids(gateway)
-        assert pids
-        os.kill(sorted(pids)[0], signal.SIGKILL)
+        assert len(pids) == 2
+        for pid in pids:  # every worker, so the one delivering surely dies mid-delivery
+            os.kill(pid, signal.SIGKILL)
+        delivered_before_kill = len(rx.ok())
+        assert delivered_before_kill < 200  # the kill really happened mid-delivery
         assert rx.wait_for(lambda r: set(numbers(r)) >= set(range(200)), 90), gateway.log()
         assert_in_order_per_partition(rx)
 

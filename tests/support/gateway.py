@@ -49,6 +49,8 @@ class GatewayProcess:
                  env: dict[str, str] | None = None, log_path: str | Path | None = None):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        self.node_port = free_port()   # /_node/health, /_node/metrics (EVGATE_NODE_BIND)
+        self.node_url = f"http://127.0.0.1:{self.node_port}"
         self.database_url = database_url
         self.log_path = Path(log_path or f"/tmp/evgate-test-{self.port}.log")
         self.env = dict(os.environ)
@@ -57,6 +59,7 @@ class GatewayProcess:
             "EVGATE_KAFKA_BOOTSTRAP": kafka_bootstrap,
             "EVGATE_GATEWAY_BIND": f"127.0.0.1:{self.port}",
             "EVGATE_MANAGEMENT_BIND": f"127.0.0.1:{self.port}",
+            "EVGATE_NODE_BIND": f"127.0.0.1:{self.node_port}",
             "EVGATE_WORKERS": str(workers),
             "EVGATE_SYNC_INTERVAL_MS": "500",
             "EVGATE_LOG_LEVEL": "info",
@@ -109,6 +112,16 @@ class GatewayProcess:
         data = body.encode() if isinstance(body, str) else body
         req = urllib.request.Request(self.url + path, data=data, method=method,
                                      headers=headers or {})
+        try:
+            with urllib.request.urlopen(req, timeout=timeout) as resp:
+                return resp.status, dict(resp.headers), resp.read()
+        except urllib.error.HTTPError as exc:
+            return exc.code, dict(exc.headers), exc.read()
+
+    def node_request(self, path: str, timeout: float = 30.0
+                     ) -> tuple[int, dict[str, str], bytes]:
+        """GET on the node port (health, metrics)."""
+        req = urllib.request.Request(self.node_url + path)
         try:
             with urllib.request.urlopen(req, timeout=timeout) as resp:
                 return resp.status, dict(resp.headers), resp.read()

@@ -44,8 +44,12 @@ class KafkaUnavailable(RuntimeError):
 
 
 def _run_script(command: str, port: int, data_dir: str | Path | None = None,
-                timeout: float = START_TIMEOUT, check: bool = True) -> subprocess.CompletedProcess:
+                timeout: float = START_TIMEOUT, check: bool = True,
+                extra_env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     env = dict(os.environ)
+    for name in ("KAFKA_OWNER_PID", "KAFKA_OWNER_CLEANUP"):
+        env.pop(name, None)
+    env.update(extra_env or {})  # e.g. KAFKA_EXTRA_PROPERTIES, KAFKA_SCRAM_USERS
     env["KAFKA_PORT"] = str(port)
     env.pop("KAFKA_CONTROLLER_PORT", None)  # always port + 1 here
     if data_dir is not None:
@@ -103,9 +107,10 @@ def ensure_broker() -> str:
     return f"127.0.0.1:{port}"
 
 
-def start_broker(port: int, data_dir: str | Path | None = None) -> str:
+def start_broker(port: int, data_dir: str | Path | None = None,
+                 extra_env: dict[str, str] | None = None) -> str:
     """``scripts/kafka.sh start`` on ``port``; returns its bootstrap once metadata answers."""
-    _run_script("start", port, data_dir)
+    _run_script("start", port, data_dir, extra_env=extra_env)
     bootstrap = f"127.0.0.1:{port}"
     wait_for_metadata(bootstrap, timeout=30)
     return bootstrap
@@ -141,13 +146,17 @@ def free_port_pair(host: str = "127.0.0.1") -> int:
 class BrokerHandle:
     """A private broker on its own port and data dir (see ``private_broker``)."""
 
-    def __init__(self, port: int, data_dir: Path):
+    def __init__(self, port: int, data_dir: Path, extra_env: dict[str, str] | None = None):
         self.port = port
         self.data_dir = data_dir
         self.bootstrap = f"127.0.0.1:{port}"
+        self.extra_env = dict(extra_env or {})
 
     def start(self) -> str:
-        return start_broker(self.port, self.data_dir)
+        # If this process dies before private_broker's cleanup runs (a test session killed by
+        # a timeout), kafka.sh's watchdog stops the broker and deletes its data dir.
+        owner = {"KAFKA_OWNER_PID": str(os.getpid()), "KAFKA_OWNER_CLEANUP": "1"}
+        return start_broker(self.port, self.data_dir, {**self.extra_env, **owner})
 
     def stop(self) -> None:
         stop_broker(self.port, self.data_dir)
@@ -164,14 +173,23 @@ class BrokerHandle:
 
 
 @contextlib.contextmanager
-def private_broker(port: int | None = None) -> Iterator[tuple[str, BrokerHandle]]:
+def private_broker(port: int | None = None, *, extra_properties: str | Path | None = None,
+                   scram_users: str | None = None) -> Iterator[tuple[str, BrokerHandle]]:
     """Start a separate broker on a free port (or ``port``) with a temporary data dir.
 
     Yields ``(bootstrap, handle)``; ``handle.stop()`` / ``handle.start()`` take this broker down
     and up again (its topics survive). At exit it is stopped and its data dir deleted.
+    ``extra_properties`` (a file appended to server.properties) and ``scram_users``
+    ("name:password ...") are scripts/kafka.sh's KAFKA_EXTRA_PROPERTIES / KAFKA_SCRAM_USERS
+    (tests/support/kafka_security.py builds a SASL/SSL broker with them).
     """
     data_dir = Path(tempfile.mkdtemp(prefix="evgate-kafka-"))
-    handle = BrokerHandle(port or free_port_pair(), data_dir)
+    extra_env = {}
+    if extra_properties is not None:
+        extra_env["KAFKA_EXTRA_PROPERTIES"] = str(extra_properties)
+    if scram_users:
+        extra_env["KAFKA_SCRAM_USERS"] = scram_users
+    handle = BrokerHandle(port or free_port_pair(), data_dir, extra_env)
     try:
         handle.start()
         yield handle.bootstrap, handle

@@ -207,3 +207,11 @@ def test_flow_problems_name_the_path(flow, path, fragment):
     found = problems([flow])
     assert path in found, found
     assert fragment in found[path]
+
+
+def test_a_stored_plan_with_a_broken_expression_fails_the_deploy_cleanly():
+    plan = {"id": "old", "name": "p", "security": {"type": "key-less"}, "status": "published",
+            "flows": [steps("publish", {**MARK, "condition": "{#a ==}"})]}
+    with pytest.raises(DefinitionError) as info:
+        deploy(plans=[plan])
+    assert info.value.problems[0]["path"] == "plan old $.flows[0]"
