@@ -33,12 +33,14 @@ ENV EVGATE_GATEWAY_BIND=0.0.0.0:8082 \
     EVGATE_MANAGEMENT_BIND=0.0.0.0:8083 \
     EVGATE_DATABASE_URL=sqlite:////data/evgate.db
 VOLUME ["/data"]
-EXPOSE 8082 8083
+# 18082: the node endpoints (/_node/health, /_node/metrics; docs/observability.md). Bound to
+# 127.0.0.1 inside the container unless EVGATE_NODE_BIND=0.0.0.0:18082 (for a scraper or a
+# load balancer's readiness probe from outside; keep that port off public networks).
+EXPOSE 8082 8083 18082
 
-# Alive = the gateway answers HTTP at all (GET / is the JSON 404 of an unknown path; an
-# HTTPError is an answer, a refused connection is not). A dedicated health endpoint on a
-# node port (18082) is planned; switch this check to it when it lands.
+# Liveness of the gateway worker on the node port (readiness, which also checks Kafka and the
+# repository, is for load balancers: /_node/health/readiness).
 HEALTHCHECK --interval=10s --timeout=5s --start-period=20s --retries=3 \
-    CMD ["python", "-c", "import urllib.request as r, urllib.error as e\ntry: r.urlopen('http://127.0.0.1:8082/', timeout=3)\nexcept e.HTTPError: pass"]
+    CMD ["python", "-c", "import urllib.request as r; r.urlopen('http://127.0.0.1:18082/_node/health/liveness', timeout=3)"]
 
 CMD ["gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"]

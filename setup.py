@@ -25,6 +25,9 @@ setup(
         "flask-sock>=0.7",
         "simple-websocket>=1.0",
         "PyJWT[crypto]>=2.8",
+        # Kafka PKCS#12/PEM stores (evgate/kafka/security.py); 45 for the tests'
+        # pkcs12.serialize_java_truststore.
+        "cryptography>=45",
         "prometheus-client>=0.20",
         "requests>=2.31",
         "psycopg[binary]>=3.1",

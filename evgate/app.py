@@ -100,7 +100,7 @@ def create_app(config: Config | None = None, *, repository: Any = None,
             response = entrypoint.handle(ctx)
             response = api.run_response_phase(ctx, response)
         except GatewayError as exc:
-            if exc.status >= 500:
+            if exc.status >= 500 and not isinstance(exc, _Stopping):  # drain: expected
                 logger.warning("%s %s -> %s: %s (tx %s)", request.method, request.path,
                                exc.status, exc.message, transaction_id)
             response = error_response(exc)

@@ -544,14 +544,29 @@ def kafka() -> None:
 
 @kafka.command("check")
 @click.option("--bootstrap", help="Bootstrap servers (default EVGATE_KAFKA_BOOTSTRAP).")
+@click.option("--api", "api_id", help="Use this API's kafka endpoint: its bootstrapServers "
+                                      "and security (SASL/SSL) settings.")
 @click.option("--timeout", type=float, default=5.0, show_default=True, help="Seconds.")
 @pass_state
-def kafka_check(state: _State, bootstrap: str | None, timeout: float) -> None:
+def kafka_check(state: _State, bootstrap: str | None, api_id: str | None, timeout: float) -> None:
     """Check that the Kafka cluster answers metadata requests."""
     from confluent_kafka import KafkaException
     from confluent_kafka.admin import AdminClient
-    servers = bootstrap or state.config.kafka_bootstrap_override or state.config.kafka_bootstrap
-    admin = AdminClient({"bootstrap.servers": servers, "socket.timeout.ms": int(timeout * 1000),
+    from .errors import GatewayError
+    from .kafka.client_config import common_config
+    endpoint_conf: dict[str, Any] = {}
+    if api_id:
+        endpoint_conf = _kafka_endpoint_configuration(state, api_id)
+    if bootstrap:
+        endpoint_conf = {**endpoint_conf, "bootstrapServers": bootstrap}
+    try:  # the same builder as the gateway's clients: security settings included
+        conf = common_config(endpoint_conf, state.config)
+    except GatewayError as exc:
+        _fail(exc.message)
+    if bootstrap:
+        conf["bootstrap.servers"] = bootstrap
+    servers = conf["bootstrap.servers"]
+    admin = AdminClient({**conf, "socket.timeout.ms": int(timeout * 1000),
                          "logger": _QuietKafkaLog()})
     try:
         metadata = admin.list_topics(timeout=timeout)
@@ -562,6 +577,20 @@ def kafka_check(state: _State, bootstrap: str | None, timeout: float) -> None:
               "clusterId": metadata.cluster_id}
     state.emit(result, f"Kafka at {servers}: {len(brokers)} broker(s) "
                        f"({', '.join(brokers)}), {len(metadata.topics)} topic(s)")
+
+
+def _kafka_endpoint_configuration(state: _State, api_id: str) -> dict[str, Any]:
+    """The effective configuration of the API's first kafka endpoint (deployed, else saved)."""
+    from .definition import parse_definition
+    from .definition.validate import _effective_configuration
+    row = state.repo.apis.get(api_id)
+    raw = row.get("deployed_definition") or row["definition"]
+    for group in parse_definition(raw, check_connectors=False).endpointGroups:
+        for endpoint in group.endpoints:
+            if endpoint.type in ("kafka", "kafka-advanced"):
+                return _effective_configuration(group, endpoint)
+    _fail(f"API {api_id} has no kafka endpoint")
+    return {}
 
 
 class _QuietKafkaLog:

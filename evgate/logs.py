@@ -91,17 +91,18 @@ class JsonFormatter(logging.Formatter):
             "time": datetime.fromtimestamp(record.created, timezone.utc).isoformat(),
             "level": record.levelname.lower(),
             "logger": record.name,
-            "message": record.getMessage(),
+            "message": mask_secrets(record.getMessage()),
             "process": record.process,
         }
         fields = ACCESS_FIELDS if record.name == ACCESS_LOGGER else CONTEXT_FIELDS
         for attribute in fields:
             value = getattr(record, attribute, None)
             if value is not None:
-                entry[attribute] = value
+                entry[attribute] = mask_secrets(value) if isinstance(value, str) else value
         if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
-        return mask_secrets(json.dumps(entry))
+            entry["exception"] = mask_secrets(self.formatException(record.exc_info))
+        # masked field by field, before encoding: masking the JSON text could eat an escape
+        return json.dumps(entry)
 
 
 PLAIN_FORMAT = "%(asctime)s %(levelname)s [%(process)d] %(name)s: %(message)s"

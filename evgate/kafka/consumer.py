@@ -108,11 +108,17 @@ class KafkaConsumerBridge:
 
     # -- native thread ----------------------------------------------------------------------
     def _on_error(self, error: KafkaError) -> None:
+        """librdkafka's error_cb, served by poll() on this thread. Losing Kafka is reported
+        once as `_ALL_BROKERS_DOWN`: every known broker's connection failed (a stopped broker
+        resets its connections, so this comes within a second; single transport errors and
+        one broker of many going down are retried by librdkafka and only logged). A network
+        that silently drops packets is noticed only when requests time out
+        (`socket.timeout.ms`, 60 s by default)."""
         if error.code() in (KafkaError._ALL_BROKERS_DOWN, KafkaError._AUTHENTICATION) \
                 or error.fatal():
             if not self._lost_reported and self._running:
                 self._lost_reported = True
-                self._handoff.call(self.sink.on_lost, str(error))
+                self._handoff.call(self.sink.on_lost, error.str())
         else:
             self._handoff.call(logger.debug, "kafka consumer %s: %s", self.name, str(error))
 

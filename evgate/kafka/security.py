@@ -28,6 +28,7 @@ import copy
 import hashlib
 import json
 import os
+import re
 import tempfile
 import threading
 from dataclasses import dataclass
@@ -53,6 +54,7 @@ LOGIN_MODULES = {
     "org.apache.kafka.common.security.scram.ScramLoginModule": ("SCRAM-SHA-256", "SCRAM-SHA-512"),
 }
 _CONTROL_FLAGS = ("required", "requisite", "sufficient", "optional")
+_CLASS_NAME = re.compile(r"[A-Za-z_$][\w$]*(\.[A-Za-z_$][\w$]*)*\Z")
 STORE_TYPES = ("PEM", "PKCS12", "JKS", "NONE")
 JKS_ADVICE = ("JKS stores are not supported (librdkafka reads PEM and PKCS#12): convert it with "
               "`keytool -importkeystore -srckeystore x.jks -destkeystore x.p12 "
@@ -157,8 +159,10 @@ def parse_jaas(text: Any) -> JaasConfig:
         raise JaasError("must be a non-empty string "
                         "'<LoginModule> required username=\"...\" password=\"...\";'")
     tokens = list(_jaas_tokens(text))
-    if not tokens or tokens[0][0] != "word":
-        raise JaasError("must start with a login module class name")
+    if not tokens or tokens[0][0] != "word" or (len(tokens) > 1 and tokens[1][0] == "=") \
+            or not _CLASS_NAME.match(tokens[0][1]):
+        raise JaasError("must start with a login module class name "
+                        "(org.apache.kafka.common.security.plain.PlainLoginModule, ...)")
     module = tokens[0][1]
     if len(tokens) < 2 or tokens[1][0] != "word" or tokens[1][1].lower() not in _CONTROL_FLAGS:
         raise JaasError(f"the login module {module} must be followed by a control flag "
@@ -557,22 +561,23 @@ def _key_store(store: Mapping[str, Any], where: str) -> dict[str, Any]:
     return conf
 
 
+_PEM_KEY = re.compile(rb"-----BEGIN ([A-Z0-9 ]*)PRIVATE KEY-----.*?-----END \1PRIVATE KEY-----",
+                      re.S)
+
+
 def _check_pem_key(data: bytes, password: Any, where: str) -> None:
+    """Open the PEM private key now, so a wrong or missing key password is a clear message
+    rather than librdkafka's generic failure when the client is created."""
     from cryptography.hazmat.primitives.serialization import load_pem_private_key
-    if b"PRIVATE KEY-----" not in data:
+    block = _PEM_KEY.search(data)
+    if block is None:
         raise KafkaSecurityError(where, "contains no PEM private key")
-    start = data.find(b"-----BEGIN")
-    while start >= 0 and b"PRIVATE KEY-----" not in data[start:data.find(b"\n", start)]:
-        start = data.find(b"-----BEGIN", start + 1)
-    end = data.find(b"-----END", start)
-    end = data.find(b"\n", end) if end >= 0 else -1
-    block = data[start:] if end < 0 else data[start:end + 1]
     try:
-        load_pem_private_key(block, password.encode() if password else None)
+        load_pem_private_key(block.group(0), password.encode() if password else None)
     except TypeError:
         raise KafkaSecurityError(where, "the private key is encrypted: give keyPassword"
-                                 if not password else
-                                 "the private key is not encrypted: remove keyPassword") from None
+                                 if not password else "the private key is not encrypted: "
+                                 "remove keyPassword / password") from None
     except ValueError:
         raise KafkaSecurityError(where, "the private key cannot be read (wrong keyPassword, "
                                         "or not a PEM key)") from None

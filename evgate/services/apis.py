@@ -14,6 +14,7 @@ from typing import Any
 
 from ..definition import parse_definition
 from ..errors import ConflictError, DefinitionError
+from ..kafka.security import mask_definition, restore_masked
 from ..repository import Repository
 from .plans import validated_plan
 
@@ -38,7 +39,8 @@ class ApiService:
 
     # -- writing -----------------------------------------------------------------------------
     def create(self, definition: Any) -> dict[str, Any]:
-        data = self._validated(definition)
+        # A masked secret ("****") has nothing stored to keep on create: 400.
+        data = self._validated(restore_masked(definition, None))
         api_id = data.get("id") or str(uuid.uuid4())
         if self.repo.apis.find(api_id) is not None:
             raise ConflictError(f"an API with id {api_id} already exists", key="api.exists")
@@ -56,8 +58,10 @@ class ApiService:
         return self.get(api_id)
 
     def update(self, api_id: str, definition: Any) -> dict[str, Any]:
-        self.repo.apis.get(api_id)  # 404 first
-        data = self._validated(definition)
+        stored = self.repo.apis.get(api_id)  # 404 first
+        # Responses mask Kafka secrets; "****" sent back keeps the stored secret
+        # (docs/kafka-security.md, "Masking").
+        data = self._validated(restore_masked(definition, stored["definition"]))
         data["id"] = api_id
         self._check_paths(data, api_id)
         data.pop("plans", None)  # plans are managed through their own resource
@@ -153,7 +157,7 @@ class ApiService:
                 self._insert_plan(api_id, raw, plan)
 
     def _entity(self, row: dict[str, Any]) -> dict[str, Any]:
-        entity = copy.deepcopy(row["definition"])
+        entity = mask_definition(row["definition"])  # a deep copy, Kafka secrets as ****
         entity.update(
             id=row["id"], state=row["state"],
             deployedAt=row["deployed_at"].isoformat() if row["deployed_at"] else None,

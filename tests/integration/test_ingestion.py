@@ -155,7 +155,12 @@ def test_broker_down_gives_503_never_202(database_url, tmp_path):
                                  workers=1, log_path=tmp_path / "gw.log",
                                  env={"EVGATE_PRODUCE_TIMEOUT_MS": "1500"})
         with gateway:
-            assert gateway.request("POST", "/data/ingestion", b"before")[0] == 202
+            # A fresh broker may answer "coordinator load in progress" for a while: wait
+            # until the gateway's producer is really through before taking the broker down.
+            deadline = time.monotonic() + 60
+            while gateway.request("POST", "/data/ingestion", b"before")[0] != 202:
+                assert time.monotonic() < deadline, "the fresh broker never acknowledged"
+                time.sleep(0.5)
             broker.stop()
             status, headers, body = gateway.request("POST", "/data/ingestion", b"during")
             assert status == 503, body
@@ -166,8 +171,8 @@ def test_broker_down_gives_503_never_202(database_url, tmp_path):
             while gateway.request("POST", "/data/ingestion", b"after")[0] != 202:
                 assert time.monotonic() < deadline, "gateway did not recover with the broker"
                 time.sleep(0.5)
-        values = [r.value() for r in consume_all(bootstrap, "down-test", 3, timeout=10)]
-        assert values[0] == b"before" and b"after" in values
+        values = [r.value() for r in consume_all(bootstrap, "down-test", 100, timeout=10)]
+        assert b"before" in values and b"after" in values
 
 
 def test_plain_gunicorn_k_gevent_works(kafka_bootstrap, topic, database_url, tmp_path):
