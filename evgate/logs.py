@@ -9,8 +9,8 @@ Call `configure(config)` once per process (CLI, gunicorn master, each worker).
   when it closes), with method, path, status, duration, bytes, API, entrypoint, transaction
   id and client address as record attributes (`ACCESS_FIELDS`; JSON keys in JSON format).
   Written by evgate/observability/access.py; off with EVGATE_ACCESS_LOG=false.
-- Secrets: both formatters pass their whole output (message, exception text) through
-  `mask_secrets`, which masks Authorization values, Basic/Bearer credentials,
+- Secrets: both formatters pass what they write (message, exception text, each JSON field)
+  through `mask_secrets`, which masks Authorization values, Basic/Bearer credentials,
   `password=`/`secret=`/`api-key=`/`token=`-style pairs (also as JSON or query parameters),
   SASL JAAS passwords and the password of URLs such as `postgresql://user:pass@host`.
   Connector reprs and client configs are masked where they are built, too

@@ -55,7 +55,7 @@ def gateway(gateway_factory, kafka_bootstrap, unique_topic):
     return gw
 
 
-def test_requests_and_records_in_are_summed_across_workers(gateway):
+def test_requests_and_records_in_are_summed_across_workers_node_port_only(gateway):
     api = gateway.api_id
     for index in range(24):   # one connection per request: both workers take some
         assert gateway.request("POST", "/metered", f"m{index}".encode())[0] == 202
@@ -73,6 +73,13 @@ def test_requests_and_records_in_are_summed_across_workers(gateway):
         assert value(samples, "evgate_requests_total", api="-", status="404") >= 1
     text = gateway.node_request("/_node/metrics")[2].decode()
     assert "127.0.0.1" not in text   # no client address as a label
+
+    # node paths are not served on the public port, and the node port serves nothing else
+    for path in ("/_node/metrics", "/_node/health", "/_node/health/liveness"):
+        status, _headers, body = gateway.request("GET", path)
+        assert status == 404, path
+        assert b"evgate_" not in body and b"UP" not in body
+    assert gateway.node_request("/metered")[0] == 404
 
 
 def test_open_connections_and_records_out_follow_an_sse_client(gateway):
@@ -95,12 +102,3 @@ def test_open_connections_and_records_out_follow_an_sse_client(gateway):
     # the stream is counted as a request once it ended
     assert value(samples, "evgate_requests_total", api=api, entrypoint="sse",
                  status="200") == 1
-
-
-def test_node_paths_are_not_served_on_the_public_port(gateway):
-    for path in ("/_node/metrics", "/_node/health", "/_node/health/liveness"):
-        status, _headers, body = gateway.request("GET", path)
-        assert status == 404, path
-        assert b"evgate_" not in body and b"UP" not in body
-    # and the node port serves nothing but the node endpoints
-    assert gateway.node_request("/metered")[0] == 404

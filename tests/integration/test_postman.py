@@ -132,6 +132,7 @@ class _Receiver(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def receiver():
+    _Receiver.received.clear()
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Receiver)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -231,6 +232,20 @@ def test_postman_collection(kafka_bootstrap, database_url, unique_topic, tmp_pat
             assert [r["code"] for r in results] == [202] * len(post_requests), results
         records = [m.value() for m in consume_all(kafka_bootstrap, unique_topic, 2)]
         assert any(b'"feature": "cloud2"' in r for r in records), records
+
+        # The webhook folders' subscriptions push the record to the local receiver: plain
+        # (Webhook), wrapped as a CloudEvent (Cloud-Events folder).
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            bodies = [body for _path, body in _Receiver.received]
+            plain = [b for b in bodies if b'"feature": "cloud2"' in b and b"specversion" not in b]
+            cloud_events = [b for b in bodies if b"specversion" in b and b"cloud2" in b]
+            if plain and cloud_events:
+                break
+            time.sleep(0.3)
+        else:
+            raise AssertionError(f"webhook deliveries missing: {_Receiver.received!r}\n"
+                                 f"{gateway.log()}")
 
         if plugins.is_known("entrypoints", "sse"):
             _assert_sse_streams(gateway.url + "/demo/sse/kafka")
