@@ -127,6 +127,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("sse_retry_ms", 1000,
             "The `retry:` value sent first on every SSE stream (client reconnection delay).",
             _non_negative_int, section="streaming"),
+    Setting("sse_direct_write", True,
+            "SSE fast path: the fan-out writes each pre-encoded frame straight to the client's "
+            "non-blocking socket and wakes the client's greenlet only when the socket would "
+            "block (docs/consumption.md); false routes every frame through the greenlet.",
+            _bool, section="streaming"),
     Setting("stream_stats_interval_ms", 0,
             "If > 0, each worker logs a `stream stats` line (greenlets, RSS, consumers, "
             "subscriptions) at this interval; for tests and diagnosis.", _non_negative_int,

@@ -6,6 +6,15 @@ so it is closed with the reason "slow" (logged; it resumes later by its last id)
 `on_overflow` hook cuts its connection, which also wakes a greenlet stuck in a socket write.
 Only the hub thread touches a Subscription.
 
+Fast path (`direct`): an entrypoint that can write a frame to the client's socket without
+blocking (SSE, evgate/entrypoints/sse_writer.py) sets `direct`; while the buffer is empty the
+fan-out hands each item to it instead of waking the client's greenlet, which then only runs
+when the socket would block, for heartbeats and at the end (ARCHITECTURE.md, "Hard-won
+rules": the publisher writes the pre-encoded frame straight to each non-blocking socket).
+
+Per idle client this is a small object (slots, an empty list, an Event): thousands of idle
+streams per worker are the normal case (docs/benchmarks.md, memory per idle connection).
+
 A `StreamItem` is shared by every client of one fan-out: it carries the message, its cursor
 (the wire id) and a cache of encoded frames (`frame()`), so each wire format is encoded once
 per message rather than once per client.
@@ -13,7 +22,6 @@ per message rather than once per client.
 from __future__ import annotations
 
 import logging
-from collections import deque
 from typing import Any, Callable
 
 from gevent.event import Event
@@ -55,12 +63,21 @@ class SubscriptionClosed(Exception):
 
 
 class Subscription:
+    __slots__ = ("capacity", "label", "start_cursor", "last_cursor", "_items", "_ready",
+                 "closed", "_on_close", "on_overflow", "on_ack", "transform", "direct",
+                 "__weakref__",
+                 # created only if someone adds an attribute (evgate/observability/metrics.py
+                 # wraps `delivered` per instance)
+                 "__dict__")
+
     def __init__(self, capacity: int, label: str, start_cursor: str | None = None):
         self.capacity = capacity
         self.label = label
         self.start_cursor = start_cursor
         self.last_cursor = start_cursor
-        self._items: deque[StreamItem] = deque()
+        # A list, not a deque: an empty deque already holds a 64-slot block (~600 bytes), and
+        # the reader takes everything at once (swap) far more often than a limited page.
+        self._items: list[StreamItem] = []
         self._ready = Event()
         self.closed: SubscriptionClosed | None = None
         self._on_close: list[Callable[["Subscription"], None]] = []
@@ -71,6 +88,9 @@ class Subscription:
         #: set by the endpoint: rewrite or skip (None) an item for this client only, e.g. while
         #: a client that caught up on its own reader joins a shared tail
         self.transform: Callable[[StreamItem], StreamItem | None] | None = None
+        #: set by the entrypoint: write an item straight to the client without blocking; True
+        #: when it took the item (written, or owned until its greenlet finishes the write)
+        self.direct: Callable[[StreamItem], bool] | None = None
 
     def __repr__(self) -> str:
         return f"<Subscription {self.label} buffered={len(self._items)}>"
@@ -84,9 +104,12 @@ class Subscription:
             item = transform(item)
             if item is None:
                 return True  # e.g. already delivered by this client's catch-up reader
-        if len(self._items) >= self.capacity:
+        items = self._items
+        if not items and self.direct is not None and self.direct(item):
+            return self.closed is None
+        if len(items) >= self.capacity:
             logger.warning("client %s is too slow (%d messages buffered); disconnecting it, it "
-                           "may resume from %s", self.label, len(self._items), self.last_cursor)
+                           "may resume from %s", self.label, len(items), self.last_cursor)
             self.close("slow", f"more than {self.capacity} messages waiting for the client")
             hook = self.on_overflow
             if hook is not None:
@@ -95,7 +118,7 @@ class Subscription:
                 except Exception:  # noqa: BLE001 - a broken client must not stop the fan-out
                     logger.debug("overflow hook of %s failed", self.label, exc_info=True)
             return False
-        self._items.append(item)
+        items.append(item)
         self._ready.set()
         return True
 
@@ -104,8 +127,9 @@ class Subscription:
         if self.closed is not None:
             return
         self.closed = SubscriptionClosed(kind, detail)
+        self.direct = None
         if kind in ("slow", "client-gone"):
-            self._items.clear()  # nobody will read them; free the memory now
+            self._items = []  # nobody will read them; free the memory now
         self._ready.set()
         callbacks, self._on_close = self._on_close, []
         for callback in callbacks:
@@ -125,12 +149,12 @@ class Subscription:
         """Buffered items (at most `limit`); [] after `timeout`; SubscriptionClosed at the end."""
         if not self._items and self.closed is None:
             self._ready.wait(timeout)
-        if self._items:
-            if limit is None or limit >= len(self._items):
-                items = list(self._items)
-                self._items.clear()
+        items = self._items
+        if items:
+            if limit is None or limit >= len(items):
+                self._items = []
             else:
-                items = [self._items.popleft() for _ in range(limit)]
+                items, self._items = items[:limit], items[limit:]
             if not self._items and self.closed is None:
                 self._ready.clear()
             return items
@@ -138,6 +162,10 @@ class Subscription:
             raise self.closed
         self._ready.clear()
         return []
+
+    def wake(self) -> None:
+        """Wake the reader without an item (e.g. the `direct` writer left bytes to flush)."""
+        self._ready.set()
 
     def delivered(self, item: StreamItem) -> None:
         """The client has been given `item` (written to its socket / page)."""

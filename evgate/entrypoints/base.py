@@ -26,6 +26,10 @@ class Entrypoint:
     #: HTTP methods this entrypoint serves (for the 405 Allow header).
     methods: ClassVar[frozenset[str]] = frozenset()
     supported_qos: ClassVar[frozenset[str]] = frozenset({"none", "auto"})
+    #: True when `handle` needs no Flask request context (it uses `ctx.request`, never
+    #: `flask.request` / `stream_with_context`): the gateway then serves it on its raw-WSGI
+    #: fast path (evgate/gateway/wsgi_dispatch.py). Off by default (safe for plugins).
+    raw_wsgi: ClassVar[bool] = False
 
     def __init__(self, definition: "EntrypointDefinition", api: "DeployedApi"):
         self.definition = definition

@@ -45,6 +45,7 @@ class HttpPostEntrypoint(Entrypoint):
     methods = frozenset({"POST"})
     priority = 40
     supported_qos = frozenset({"none", "auto", "at-most-once", "at-least-once"})
+    raw_wsgi = True  # served without Flask's request context (evgate/gateway/wsgi_dispatch.py)
 
     @classmethod
     def validate_configuration(cls, configuration: Mapping[str, Any],

@@ -16,6 +16,12 @@ Resume with `Last-Event-ID` (the cursor, docs/consumption.md); a malformed one i
 A GET without `Accept: text/event-stream` does not match this entrypoint: 406 if no other
 entrypoint of the API takes it. Long streams are not bound by gunicorn's --timeout (gevent
 workers use it as a heartbeat only); the greenlet never blocks the hub.
+
+Two ways to write a stream: the fast path (evgate/entrypoints/direct_writer.py: the fan-out
+writes each frame to the non-blocking socket, the greenlet only handles what would block;
+HTTP/1.1, no subscribe-phase policy, EVGATE_SSE_DIRECT_WRITE) and the generator path (every
+frame yielded to the WSGI server by the client's greenlet). Without subscribe-phase policies
+the stream keeps no Flask request context alive (memory per idle client).
 """
 from __future__ import annotations
 
@@ -29,6 +35,7 @@ from flask import Response, stream_with_context
 from ..endpoints.subscription import Subscription, SubscriptionClosed
 from ..message import Message
 from .base import Entrypoint
+from .direct_writer import DirectWriter, chunk
 from .streaming import SubscribeView, client_socket, cut_connection, open_subscription, \
     watch_client
 
@@ -90,6 +97,7 @@ class SseEntrypoint(Entrypoint):
         self.headers_as_comment = bool(conf.get("headersAsComment", False))
         self.metadata_as_comment = bool(conf.get("metadataAsComment", False))
         self._frame_key = ("sse", self.headers_as_comment, self.metadata_as_comment)
+        self._chunk_key = ("sse-chunk", self.headers_as_comment, self.metadata_as_comment)
 
     def matches(self, request: Any) -> bool:
         return request.method == "GET" and "text/event-stream" in request.headers.get("Accept", "")
@@ -98,15 +106,27 @@ class SseEntrypoint(Entrypoint):
         return encode_event(message, event_id, headers_as_comment=self.headers_as_comment,
                             metadata_as_comment=self.metadata_as_comment)
 
+    def _encode_chunk(self, message: Message, event_id: str) -> bytes:
+        return chunk(self._encode(message, event_id))
+
     def handle(self, ctx: "ExecutionContext") -> Response:
         request = ctx.request
         last_event_id = request.headers.get("Last-Event-ID")
         subscription = open_subscription(self, ctx, last_event_id or None)
-        sock = client_socket(request.environ)
+        environ = request.environ
+        sock = client_socket(environ)
         subscription.on_overflow = cut_connection(sock)
         view = SubscribeView(ctx)
-        retry = self.api.runtime.config.sse_retry_ms
-        body = stream_with_context(self._stream(subscription, sock, view, retry))
+        config = self.api.runtime.config
+        retry = config.sse_retry_ms
+        writer = None
+        if (config.sse_direct_write and sock is not None and not view.active
+                and environ.get("SERVER_PROTOCOL") == "HTTP/1.1"):
+            writer = DirectWriter(subscription, sock, self._chunk_key, self._encode_chunk,
+                                  self.heartbeat)
+        body = self._stream(subscription, sock, view, retry, writer)
+        if view.active:   # subscribe-phase policies may use the request context
+            body = stream_with_context(body)
         response = Response(body, status=200, mimetype="text/event-stream")
         response.headers["Cache-Control"] = "no-cache"
         response.headers["Connection"] = "keep-alive"
@@ -114,22 +134,25 @@ class SseEntrypoint(Entrypoint):
         return response
 
     def _stream(self, subscription: Subscription, sock: Any, view: SubscribeView,
-                retry_ms: int) -> Iterator[bytes]:
+                retry_ms: int, writer: DirectWriter | None) -> Iterator[bytes]:
         watcher = watch_client(sock, lambda: subscription.close("client-gone"))
         encode = self._encode
         frame_key = self._frame_key
         try:
+            # Through the server: it sends the response headers with this first chunk.
             yield f"retry: {retry_ms}\n\n".encode("ascii")
+            if writer is not None:
+                writer.run(_control_frame)
+                return
             last_write = time.monotonic()
             while True:
                 wait = self.heartbeat - (time.monotonic() - last_write)
                 try:
                     items = subscription.get(timeout=max(wait, 0.01)) if wait > 0 else []
                 except SubscriptionClosed as closed:
-                    if closed.kind == "goaway":
-                        yield encode_control("goaway", closed.detail or "the gateway is stopping")
-                    elif closed.kind == "error":
-                        yield encode_control("error", closed.detail or "stream error")
+                    last = _control_frame(closed)
+                    if last is not None:
+                        yield last
                     return
                 if not items:
                     if time.monotonic() - last_write >= self.heartbeat:
@@ -149,5 +172,14 @@ class SseEntrypoint(Entrypoint):
                     subscription.delivered(item)
         finally:
             if watcher is not None:
-                watcher.kill(block=False)
+                watcher.stop()
             subscription.close("closed")
+
+
+def _control_frame(closed: SubscriptionClosed) -> bytes | None:
+    """The last frame of a stream that ends for `closed.kind` (None: just end)."""
+    if closed.kind == "goaway":
+        return encode_control("goaway", closed.detail or "the gateway is stopping")
+    if closed.kind == "error":
+        return encode_control("error", closed.detail or "stream error")
+    return None

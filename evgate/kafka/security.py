@@ -22,6 +22,7 @@ Three jobs, all here so that secrets are handled in one place (docs/kafka-securi
 """
 from __future__ import annotations
 
+import atexit
 import base64
 import binascii
 import copy
@@ -29,6 +30,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import tempfile
 import threading
 from dataclasses import dataclass
@@ -505,9 +507,11 @@ _bundle_dir: str | None = None
 
 
 def _ca_bundle_file(pem: bytes) -> str:
+    """A file holding these CA certificates, in a per-process directory removed at exit."""
     global _bundle_dir
     if _bundle_dir is None:
-        _bundle_dir = tempfile.mkdtemp(prefix="evgate-kafka-ca-")
+        _bundle_dir = tempfile.mkdtemp(prefix="evgate-ca-bundle-")
+        atexit.register(shutil.rmtree, _bundle_dir, True)
     path = Path(_bundle_dir) / f"{hashlib.sha256(pem).hexdigest()[:24]}.pem"
     if not path.exists():
         tmp = path.with_suffix(f".{os.getpid()}.tmp")

@@ -13,7 +13,7 @@ import pytest
 from evgate.kafka import cursor as cursors
 from tests.support.gateway import free_port
 from tests.support.kafka_broker import create_topic
-from tests.support.streams import (SseClient, kafka_endpoint, produce, stream_api,
+from tests.support.streams import (SseClient, kafka_endpoint, produce, producer, stream_api,
                                    stream_stats)
 
 pytestmark = pytest.mark.integration
@@ -172,12 +172,21 @@ def test_slow_client_is_cut_while_a_fast_one_keeps_streaming(gateway_factory, ka
     slow.connect(("127.0.0.1", gw.port))
     slow.sendall(b"GET /s HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n")
     fast = SseClient(gw.url, "/s")
+    # Rounds smaller than the buffer, each read by the fast client before the next is
+    # produced: the fast client can never fall 50 behind however the machine schedules this
+    # test, while the slow one (which never reads) exceeds its socket buffers (the server's
+    # send buffer grows to 4 MiB on loopback) plus 50 messages well before the end.
+    rounds, per_round, payload = 20, 30, "x" * 16000
+    out = producer(kafka_bootstrap)
+    events = []
     try:
         _wait_subscribed(gw, 2)
-        payload = "x" * 16000
-        produce(kafka_bootstrap, unique_topic, [f"{i} {payload}" for i in range(400)])
-        events = fast.events(400, deadline=60)
-        assert [int(e["data"].split()[0]) for e in events] == list(range(400))
+        for r in range(rounds):
+            for i in range(r * per_round, (r + 1) * per_round):
+                out.produce(unique_topic, f"{i} {payload}".encode())
+            assert out.flush(15) == 0
+            events += fast.events(per_round, deadline=60)
+        assert [int(e["data"].split()[0]) for e in events] == list(range(rounds * per_round))
     finally:
         fast.close()
     log = gw.log_path.read_text()
@@ -190,4 +199,4 @@ def test_slow_client_is_cut_while_a_fast_one_keeps_streaming(gateway_factory, ka
             break
         received += chunk
     slow.close()
-    assert len(received) < 400 * 16000
+    assert len(received) < rounds * per_round * 16000

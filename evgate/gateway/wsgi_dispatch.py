@@ -1,0 +1,145 @@
+"""The gateway's request dispatcher, and the raw-WSGI fast path that serves it without Flask.
+
+Every gateway request goes through `GatewayDispatcher.dispatch`: listener path match (longest
+prefix) -> entrypoint negotiation -> plan security -> request-phase policies -> the entrypoint
+-> response-phase policies. Gateway errors become `{"message", "http_status_code"}` JSON
+bodies; anything unexpected is logged with the transaction id and answered 500 without a
+stack trace. Every response carries X-Gravitee-Transaction-Id / X-Gravitee-Request-Id.
+
+Why a fast path: Flask's per-request machinery (URL map bind + match, request context push and
+pop, signals, `process_response`, `finalize_request`) cost about as much worker CPU as the
+whole bare route the ingestion benchmark compares against, and the gateway uses none of it
+(one catch-all rule). `GatewayWsgi` is a plain WSGI callable that builds the (lazy) request
+object itself and calls the same `dispatch`; it enters Flask only for what needs Flask's
+request context: entrypoints whose class says `raw_wsgi = False` (streams use
+`stream_with_context`, WebSocket upgrades go through flask-sock's `websocket=True` rules) and
+methods the catch-all rule does not take (Flask answers those 405). The fallback is decided
+right after entrypoint negotiation, before plan security or any policy ran, so nothing runs
+twice. An app context is pushed on the fast path too, so `flask.g` (the log records' api_id /
+entrypoint / transaction_id, evgate/logs.py) behaves the same on both paths.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import time
+from typing import TYPE_CHECKING, Any, Callable, Iterable
+
+from flask import Response, g
+
+from ..errors import GatewayError, NotFoundGatewayError
+from .context import ExecutionContext
+from .ids import new_id
+
+if TYPE_CHECKING:
+    from flask import Flask
+
+    from .runtime import GatewayRuntime
+
+logger = logging.getLogger(__name__)
+
+TRANSACTION_HEADER = "X-Gravitee-Transaction-Id"
+REQUEST_ID_HEADER = "X-Gravitee-Request-Id"
+#: the methods of the gateway's catch-all Flask rules (others: Flask's own 405)
+METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
+_METHODS = frozenset(METHODS)
+_TRANSACTION_ENVIRON = "HTTP_" + TRANSACTION_HEADER.upper().replace("-", "_")
+
+
+def error_response(error: GatewayError, transaction_id: str | None = None) -> Response:
+    response = Response(json.dumps(error.body()), status=error.status,
+                        mimetype="application/json")
+    for name, value in error.headers.items():
+        response.headers[name] = value
+    if transaction_id:
+        response.headers[TRANSACTION_HEADER] = transaction_id
+    return response
+
+
+class Stopping(GatewayError):
+    """503 for a request that arrives while the worker drains (SIGTERM)."""
+
+    status = 503
+
+    def __init__(self) -> None:
+        super().__init__("The gateway is stopping; retry on another node.",
+                         headers={"Connection": "close", "Retry-After": "1"})
+
+
+class GatewayDispatcher:
+    """One per gateway app; `dispatch(request)` answers one request (never raises)."""
+
+    def __init__(self, runtime: "GatewayRuntime"):
+        self.runtime = runtime
+
+    def dispatch(self, request: Any, *, raw: bool = False) -> Response | None:
+        """The response to `request`. With `raw` (no Flask request context), None when the
+        selected entrypoint needs Flask's: the caller then hands the request to Flask."""
+        runtime = self.runtime
+        environ = request.environ
+        # set by the fast path when it handed this request over: one id per request
+        transaction_id = (environ.get("evgate.transaction_id")
+                          or environ.get(_TRANSACTION_ENVIRON) or new_id())
+        g.transaction_id = transaction_id
+        g.started = time.monotonic()
+        environ["evgate.transaction_id"] = transaction_id
+        try:
+            if runtime.draining:
+                raise Stopping()
+            match = runtime.router.match(request.path)
+            if match is None:
+                raise NotFoundGatewayError("No context-path matches the request URI.")
+            api, relative = match
+            g.api_id = environ["evgate.api_id"] = api.id
+            entrypoint = api.select_entrypoint(request)
+            if raw and not entrypoint.raw_wsgi:
+                return None
+            api.check_qos(entrypoint)
+            ctx = ExecutionContext(api=api, request=request, transaction_id=transaction_id,
+                                   entrypoint_type=entrypoint.type)
+            ctx.attributes["gravitee.attribute.request.relativePath"] = relative
+            ctx.attributes["gravitee.attribute.api"] = api.id
+            g.entrypoint = environ["evgate.entrypoint"] = entrypoint.type
+            api.admit(ctx)
+            api.run_request_phase(ctx)
+            response = entrypoint.handle(ctx)
+            response = api.run_response_phase(ctx, response)
+        except GatewayError as exc:
+            if exc.status >= 500 and not isinstance(exc, Stopping):  # drain: expected
+                logger.warning("%s %s -> %s: %s (tx %s)", request.method, request.path,
+                               exc.status, exc.message, transaction_id)
+            response = error_response(exc)
+        except Exception:  # noqa: BLE001 - never a stack trace to the client
+            logger.exception("unexpected error on %s %s (tx %s)", request.method, request.path,
+                             transaction_id)
+            response = error_response(GatewayError("Internal Server Error"))
+        response.headers[TRANSACTION_HEADER] = transaction_id
+        response.headers.setdefault(REQUEST_ID_HEADER, transaction_id)
+        if runtime.draining:
+            response.headers["Connection"] = "close"
+        return response
+
+
+class GatewayWsgi:
+    """The gateway as a plain WSGI callable; `flask_wsgi` (the Flask app's own `wsgi_app`)
+    serves what needs Flask's request context (see the module docstring)."""
+
+    def __init__(self, dispatcher: GatewayDispatcher, app: "Flask",
+                 flask_wsgi: Callable[[dict, Callable], Iterable[bytes]]):
+        self.dispatcher = dispatcher
+        self.app = app
+        self.flask_wsgi = flask_wsgi
+        self.request_class = app.request_class
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable) -> Iterable[bytes]:
+        if environ.get("REQUEST_METHOD") not in _METHODS or "HTTP_UPGRADE" in environ:
+            return self.flask_wsgi(environ, start_response)
+        app_context = self.app.app_context()
+        app_context.push()
+        try:
+            response = self.dispatcher.dispatch(self.request_class(environ), raw=True)
+        finally:
+            app_context.pop()
+        if response is None:
+            return self.flask_wsgi(environ, start_response)
+        return response(environ, start_response)
