@@ -7,14 +7,19 @@ broadcaster (no Kafka, no gateway logic) in the same run.
 
 N SSE clients are opened by separate load-generator processes (gevent, loopback only); a
 producer writes R records/s with a send timestamp in the payload. Reported per target:
-deliveries/s, produce->receive p50/p99 (ms), errors, and RSS per idle connection (worker RSS
-growth after connecting the clients, before any record). Not a test: no thresholds here.
+deliveries/s, produce->receive p50/p99 (ms), errors, RSS per idle connection (server RSS
+growth after connecting the clients, before any record) and server CPU per delivery (user +
+sys of the server processes while producing: steadier than latency on a shared machine).
+`--direct both` runs evgate twice, with and without the SSE fast path
+(EVGATE_SSE_DIRECT_WRITE). Not a test: no thresholds here. Temporary files (load-generator
+results, the gateway's database and log) live in one directory removed at the end.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -123,6 +128,15 @@ def _rss_kib(pid: int) -> int:
     return 0
 
 
+def _cpu_seconds(pid: int) -> float:
+    """user + sys CPU time of a process (clock ticks in /proc/<pid>/stat)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _children(pid: int) -> list[int]:
     try:
         return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
@@ -132,7 +146,7 @@ def _children(pid: int) -> list[int]:
 
 def run_clients(args, port: int, path: str, server_pids: list[int], produce) -> dict:
     rss_before = sum(_rss_kib(p) for p in server_pids)
-    tmp = Path(tempfile.mkdtemp(prefix="fanout-"))
+    tmp = Path(tempfile.mkdtemp(prefix="loadgen-", dir=args.tmp))
     per = args.clients // args.loadgens
     connect_wait = min(5 + args.clients / 1000, 20)
     procs = [subprocess.Popen([sys.executable, __file__, "--loadgen", str(port), path, str(per),
@@ -140,9 +154,11 @@ def run_clients(args, port: int, path: str, server_pids: list[int], produce) -> 
              for i in range(args.loadgens)]
     time.sleep(connect_wait)        # connect, then measure idle memory
     rss_idle = sum(_rss_kib(p) for p in server_pids)
+    cpu_before = sum(_cpu_seconds(p) for p in server_pids)
     started = time.time()
     sent = produce(args.duration)
     elapsed = time.time() - started
+    cpu = sum(_cpu_seconds(p) for p in server_pids) - cpu_before
     for proc in procs:
         proc.wait(timeout=args.duration + 60)
     results = [json.loads((tmp / f"lg{i}.json").read_text()) for i in range(args.loadgens)]
@@ -158,6 +174,8 @@ def run_clients(args, port: int, path: str, server_pids: list[int], produce) -> 
             "deliveries_per_s": round(received / elapsed),
             "p50_ms": pct(0.5), "p99_ms": pct(0.99),
             "errors": sum(r["errors"] for r in results),
+            "server_cpu_s": round(cpu, 1),
+            "cpu_us_per_delivery": round(cpu * 1e6 / max(1, received), 1),
             "rss_per_idle_conn_kib": round((rss_idle - rss_before) / max(1, per * args.loadgens),
                                            1)}
 
@@ -171,7 +189,7 @@ def paced(rate: float, duration: float, send) -> int:
     return n
 
 
-def bench_evgate(args) -> dict:
+def bench_evgate(args, direct: bool) -> dict:
     from confluent_kafka import Producer
 
     from tests.support.gateway import GatewayProcess, import_apis
@@ -180,11 +198,14 @@ def bench_evgate(args) -> dict:
     bootstrap = ensure_broker()
     topic = f"bench-fanout-{uuid.uuid4().hex[:8]}"
     create_topic(bootstrap, topic)
-    db = f"sqlite:///{tempfile.mkdtemp(prefix='fanout-db-')}/evgate.db"
+    run_dir = Path(tempfile.mkdtemp(prefix="evgate-", dir=args.tmp))
+    db = f"sqlite:///{run_dir}/evgate.db"
     import_apis(db, [stream_api("/fan", [{"type": "sse"}], kafka_endpoint(topic))])
     gw = GatewayProcess(database_url=db, kafka_bootstrap=bootstrap, workers=args.workers,
-                        log_path=Path(tempfile.mkdtemp()) / "gw.log",
-                        env={"EVGATE_WORKER_CONNECTIONS": str(args.clients + 100)})
+                        log_path=run_dir / "gw.log",
+                        env={"EVGATE_WORKER_CONNECTIONS": str(args.clients + 100),
+                             "EVGATE_SSE_DIRECT_WRITE": "true" if direct else "false",
+                             "EVGATE_ACCESS_LOG": "false"})
     gw.start()
     try:
         time.sleep(1)
@@ -200,6 +221,8 @@ def bench_evgate(args) -> dict:
         return run_clients(args, gw.port, "/fan", _children(gw.proc.pid), produce)
     finally:
         gw.stop()
+        from confluent_kafka.admin import AdminClient
+        AdminClient({"bootstrap.servers": bootstrap}).delete_topics([topic])
 
 
 def bench_baseline(args) -> dict:
@@ -233,13 +256,24 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=20.0, help="seconds of producing")
     parser.add_argument("--loadgens", type=int, default=2, help="load-generator processes")
     parser.add_argument("--workers", type=int, default=1, help="gunicorn workers")
+    parser.add_argument("--direct", choices=("true", "false", "both"), default="true",
+                        help="EVGATE_SSE_DIRECT_WRITE for the evgate run(s)")
     args = parser.parse_args()
-    evgate = bench_evgate(args)
-    baseline = bench_baseline(args)
-    print(json.dumps({"params": vars(args), "evgate": evgate, "bare_gevent_broadcaster": baseline,
-                      "evgate_over_baseline": round(evgate["deliveries_per_s"]
-                                                    / max(1, baseline["deliveries_per_s"]), 2)},
-                     indent=2))
+    args.tmp = tempfile.mkdtemp(prefix="fanout-")
+    try:
+        report: dict = {"params": {k: v for k, v in vars(args).items() if k != "tmp"}}
+        variants = {"true": [True], "false": [False], "both": [True, False]}[args.direct]
+        for direct in variants:
+            name = "evgate" if direct else "evgate_without_direct_write"
+            report[name] = bench_evgate(args, direct)
+        baseline = report["bare_gevent_broadcaster"] = bench_baseline(args)
+        for name in ("evgate", "evgate_without_direct_write"):
+            if name in report:
+                report[f"{name}_over_baseline"] = round(
+                    report[name]["deliveries_per_s"] / max(1, baseline["deliveries_per_s"]), 2)
+        print(json.dumps(report, indent=2))
+    finally:
+        shutil.rmtree(args.tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":

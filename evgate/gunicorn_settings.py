@@ -16,7 +16,8 @@ Hooks (docs/deployment.md, docs/observability.md):
   `bind`, the node address is still added).
 - `post_worker_init` (worker): create the producers of the deployed APIs before the first
   request, and chain the worker's SIGTERM handler with the drain (runtime.drain in a greenlet).
-- `worker_exit` (worker): runtime.stop() - consumers closed, producers flushed.
+- `worker_exit` (worker): runtime.stop() - consumers closed, producers flushed; logging's
+  module lock made native again (logs.release_gevent_lock: no gevent at interpreter exit).
 - `child_exit` (master): the dead worker's live gauges are dropped.
 - `on_exit` (master): the metrics directory is removed if evgate created it.
 
@@ -108,6 +109,8 @@ def worker_exit(server, worker):
             metrics.flush()
         except Exception:  # noqa: BLE001
             pass
+    from .logs import release_gevent_lock
+    release_gevent_lock()   # else "Exception ignored in _removeHandlerRef" at interpreter exit
 
 
 def child_exit(server, worker):

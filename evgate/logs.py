@@ -139,6 +139,26 @@ def format_access(fields: dict[str, Any]) -> str:
             f'entrypoint={fields.get("entrypoint") or "-"} tx={fields.get("transaction_id") or "-"}')
 
 
+def release_gevent_lock() -> None:
+    """Give `logging` back a native module lock, for the end of a gevent worker's life.
+
+    gevent's monkey-patching (gunicorn's gevent workers) replaces `logging._lock` with an RLock
+    that asks gevent for the current greenlet. Handlers that are still alive when the
+    interpreter tears down (gunicorn's and the master's, inherited across the fork) are freed
+    after gevent's modules were cleared, and their weakref callback (`_removeHandlerRef`) takes
+    that lock: "Exception ignored in _removeHandlerRef ... TypeError: 'NoneType' object is not
+    callable" on every worker exit. Called from gunicorn's `worker_exit` hook, when no other
+    greenlet logs any more: a native RLock serves the rest of the process (one thread) and
+    does not depend on gevent. The lock is swapped while not held (we hold it to swap).
+    """
+    import _thread
+    current = logging._lock  # type: ignore[attr-defined]
+    if current is None or isinstance(current, type(_thread.RLock())):
+        return
+    with current:
+        logging._lock = _thread.RLock()  # type: ignore[attr-defined]
+
+
 def configure(config: Config) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if config.log_format == "json" else PlainFormatter())

@@ -16,17 +16,18 @@ from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 import gevent
 
 from ..errors import BackendUnavailableError, BadRequestError
+from ..gateway.ids import new_id
 from ..kafka import cursor as cursors
 from ..kafka.client_config import producer_config
 from ..kafka.security import problems as security_problems
 from ..kafka.producer import Delivery, ProduceError
+from ..message import Message
 from ..observability import metrics
 from .base import Endpoint
 from .subscription import Subscription
 
 if TYPE_CHECKING:
     from ..gateway.context import ExecutionContext
-    from ..message import Message
 
 logger = logging.getLogger(__name__)
 
@@ -114,6 +115,43 @@ class KafkaEndpoint(Endpoint):
                 owners.append(index)
         if not records:
             return results
+        outcomes = self._produce(records, ctx)
+        # A message succeeds when every topic acknowledged it; the first failure wins.
+        for index, outcome in zip(owners, outcomes):
+            current = results[index]
+            if isinstance(current, Exception):
+                continue
+            results[index] = outcome if isinstance(outcome, Exception) else (current or outcome)
+        return results
+
+    def publish_contents(self, contents: Sequence[bytes], ctx: "ExecutionContext", *,
+                         key: str | None, headers: Sequence[tuple[str, str]]) -> list[Any]:
+        """`publish` for payloads that share one key and header list and carry no message
+        attributes (batch ingestion when no publish-phase policy runs): the same records as
+        `publish` of one Message per payload, without building the Messages (bench/ingest.py).
+        Without `key`, each record is keyed by a fresh message id, as `publish` does."""
+        topics = self.topics
+        if not self.producer_enabled or len(topics) != 1:
+            messages = []
+            for content in contents:
+                message = Message(content=content, id=new_id())
+                for name, value in headers:
+                    message.headers.setdefault(name, []).append(value)
+                if key:
+                    message.attributes[RECORD_KEY_ATTRIBUTE] = key
+                messages.append(message)
+            return self.publish(messages, ctx)
+        topic = topics[0]
+        record_headers = [(name, value.encode("utf-8")) for name, value in headers] or None
+        if key:
+            records = [(topic, content, key, record_headers) for content in contents]
+        else:
+            records = [(topic, content, new_id(), record_headers) for content in contents]
+        return self._produce(records, ctx)
+
+    def _produce(self, records: list[tuple[str, bytes, Any, Any]],
+                 ctx: "ExecutionContext") -> list[Any]:
+        """Produce and wait for every acknowledgement (or the timeout); one outcome per record."""
         timeout = self.runtime.config.produce_timeout_ms / 1000 + 2
         started = time.monotonic()
         try:
@@ -123,13 +161,7 @@ class KafkaEndpoint(Endpoint):
         failed = sum(1 for outcome in outcomes if isinstance(outcome, Exception))
         metrics.record_produce(self.api_id, ctx.entrypoint_type, time.monotonic() - started,
                                len(outcomes) - failed, failed)
-        # A message succeeds when every topic acknowledged it; the first failure wins.
-        for index, outcome in zip(owners, outcomes):
-            current = results[index]
-            if isinstance(current, Exception):
-                continue
-            results[index] = outcome if isinstance(outcome, Exception) else (current or outcome)
-        return results
+        return outcomes
 
     # -- consume side -------------------------------------------------------------------------
     def subscribe(self, ctx: "ExecutionContext", *, cursor: str | None, qos: str,

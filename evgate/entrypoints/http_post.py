@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
 
 from flask import Response
 
@@ -83,12 +83,7 @@ class HttpPostEntrypoint(Entrypoint):
     def _message_factory(self, ctx: "ExecutionContext") -> Callable[[bytes], Message]:
         """Builds the request's messages: headers and key are read from the request once, not
         once per record of a batch (that showed up in bench/ingest.py's profile)."""
-        request = ctx.request
-        headers: list[tuple[str, str]] = []
-        if self.headers_to_message:
-            headers = [(name, value) for name, value in request.headers.items()
-                       if name.lower() not in _HOP_BY_HOP and name.lower() not in _SENSITIVE]
-        key = request.headers.get(RECORD_KEY_HEADER)
+        headers, key = self._request_headers_and_key(ctx)
 
         def build(content: bytes) -> Message:
             message = Message(content=content, id=new_id())
@@ -98,6 +93,17 @@ class HttpPostEntrypoint(Entrypoint):
                 message.attributes[RECORD_KEY_ATTRIBUTE] = key
             return message
         return build
+
+    def _request_headers_and_key(self, ctx: "ExecutionContext"
+                                 ) -> tuple[list[tuple[str, str]], str | None]:
+        """The headers copied into each message (`requestHeadersToMessage`) and the record
+        key (X-Kafka-Key), read from the request once, not once per record of a batch."""
+        request = ctx.request
+        headers: list[tuple[str, str]] = []
+        if self.headers_to_message:
+            headers = [(name, value) for name, value in request.headers.items()
+                       if name.lower() not in _HOP_BY_HOP and name.lower() not in _SENSITIVE]
+        return headers, request.headers.get(RECORD_KEY_HEADER)
 
     @staticmethod
     def _raise_on_failure(outcome: Any) -> None:
@@ -122,14 +128,31 @@ class HttpPostEntrypoint(Entrypoint):
         for index, item in enumerate(items):
             if len(item) > config.max_message_size:
                 raise PayloadTooLargeError(f"record {index} exceeds {config.max_message_size} bytes")
+        publish_contents = getattr(self.api.endpoint, "publish_contents", None)
+        if publish_contents is not None and not self.api.has_message_steps(ctx, "publish"):
+            # no publish-phase step: the payloads go to Kafka as they are, no Message each
+            headers, key = self._request_headers_and_key(ctx)
+            outcomes = publish_contents(items, ctx, key=key, headers=headers) if items else []
+            return self._batch_response(outcomes, filtered=())
         build = self._message_factory(ctx)
         messages = [build(item) for item in items]
         kept_ids = {id(m) for m in self.api.publish_messages(messages, ctx)}
         to_send = [m for m in messages if id(m) in kept_ids]
-        outcomes = iter(self.api.endpoint.publish(to_send, ctx) if to_send else [])
+        outcomes = self.api.endpoint.publish(to_send, ctx) if to_send else []
+        filtered = [index for index, message in enumerate(messages)
+                    if id(message) not in kept_ids]
+        return self._batch_response(outcomes, filtered)
+
+    @staticmethod
+    def _batch_response(sent_outcomes: Sequence[Any], filtered: Sequence[int]) -> Response:
+        """The per-record results: one outcome per record sent, in order, the `filtered`
+        indexes (dropped by a publish-phase policy) in between."""
+        outcomes = iter(sent_outcomes)
+        dropped = set(filtered)
+        total = len(sent_outcomes) + len(dropped)
         results, failed = [], 0
-        for index, message in enumerate(messages):
-            if id(message) not in kept_ids:
+        for index in range(total):
+            if index in dropped:
                 results.append({"index": index, "status": "filtered"})
                 continue
             outcome = next(outcomes)
@@ -140,8 +163,8 @@ class HttpPostEntrypoint(Entrypoint):
             else:
                 results.append({"index": index, "status": "accepted", "topic": outcome.topic,
                                 "partition": outcome.partition, "offset": outcome.offset})
-        status = 202 if failed == 0 else (503 if failed == len(messages) else 207)
-        body_out = {"accepted": len(messages) - failed, "failed": failed, "results": results}
+        status = 202 if failed == 0 else (503 if failed == total else 207)
+        body_out = {"accepted": total - failed, "failed": failed, "results": results}
         response = Response(json.dumps(body_out), status=status, mimetype="application/json")
         if status == 503:
             response.headers["Retry-After"] = "1"

@@ -127,7 +127,11 @@ class SseEntrypoint(Entrypoint):
         body = self._stream(subscription, sock, view, retry, writer)
         if view.active:   # subscribe-phase policies may use the request context
             body = stream_with_context(body)
-        response = Response(body, status=200, mimetype="text/event-stream")
+        # direct_passthrough: the server iterates our generator itself, without werkzeug's
+        # ClosingIterator + iter_encoded around it (two generator levels on every idle
+        # client's saved greenlet stack, and the Response kept alive for its close()).
+        response = Response(body, status=200, mimetype="text/event-stream",
+                            direct_passthrough=True)
         response.headers["Cache-Control"] = "no-cache"
         response.headers["Connection"] = "keep-alive"
         response.headers["X-Accel-Buffering"] = "no"

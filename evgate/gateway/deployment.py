@@ -124,6 +124,11 @@ class DeployedApi:
             kept = chain.run_messages(kept, ctx, "publish")
         return kept
 
+    def has_message_steps(self, ctx: "ExecutionContext", phase: str) -> bool:
+        """True when a `phase` ("publish"/"subscribe") step applies to this context: without
+        one, messages pass unchanged (batch ingestion then skips building Messages)."""
+        return any(chain.steps(ctx, phase) for chain in self._chains(ctx))
+
     def subscribe_messages(self, messages: Sequence["Message"],
                            ctx: "ExecutionContext") -> list["Message"]:
         kept = list(messages)
