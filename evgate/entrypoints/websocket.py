@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
 import gevent
 from flask import Response
+from gevent.lock import Semaphore
 from simple_websocket import ConnectionClosed, Server
 
 from ..endpoints.subscription import Subscription, SubscriptionClosed
@@ -45,13 +46,18 @@ def ws_payload(message: Message, _cursor: str) -> str | bytes:
 
 class _SendAll:
     """simple-websocket writes frames with sock.send(), which may write part of a large frame;
-    this proxy makes every send a sendall()."""
+    this proxy makes every send a sendall(), one at a time: the handler's greenlet (messages,
+    close) and simple-websocket's reader (pong and close replies) both write, and two
+    greenlets waiting to write on one gevent socket raise ConcurrentObjectUseError (and kill
+    the reader) as soon as a slow client fills the socket buffer."""
 
     def __init__(self, sock: Any):
         self._sock = sock
+        self._writing = Semaphore()
 
     def send(self, data: bytes) -> int:
-        self._sock.sendall(data)
+        with self._writing:
+            self._sock.sendall(data)
         return len(data)
 
     def __getattr__(self, name: str) -> Any:
@@ -116,6 +122,7 @@ class WebSocketEntrypoint(Entrypoint):
             raise BadRequestError(f"invalid WebSocket handshake: {exc}",
                                   key="INVALID_WEBSOCKET_HANDSHAKE") from None
         ws.sock = _SendAll(ws.sock)
+        environ["evgate.close_connection"] = True   # observability/access.py: no keep-alive
         response = _HandledResponse()
         response.mode = "gunicorn" if ws.mode == "gunicorn" else "gevent"
         try:
@@ -128,13 +135,16 @@ class WebSocketEntrypoint(Entrypoint):
                     ws.close(NORMAL)
                 except (ConnectionClosed, OSError):
                     pass
-            ws.thread.join(timeout=1)
+            ws.thread.join(timeout=1)   # the client's answer to our close frame
             original = environ.get("gunicorn.sock") or environ.get("gunicorn.socket")
             if original is not None:
-                try:
+                try:   # EOF for the reader and for the server: no keep-alive after a WebSocket
                     original.shutdown(socket.SHUT_RDWR)
                 except OSError:
                     pass
+            # The reader must be done before the server gets the connection back: under the
+            # `gevent` worker it reads the server's own socket object (ConcurrentObjectUseError).
+            ws.thread.join(timeout=5)
         return response
 
     def _session(self, ctx: "ExecutionContext", ws: Server,

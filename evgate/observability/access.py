@@ -104,6 +104,8 @@ class RequestObserver:
             self._finish(environ, sock, started, status[0] or ("101" if upgraded else "500"),
                          None)
             raise
+        if environ.get("evgate.close_connection"):
+            _end_keep_alive(start_response)
         return _ObservedBody(result, lambda size: self._finish(environ, sock, started,
                                                                status[0], size))
 
@@ -134,6 +136,17 @@ class RequestObserver:
                 access_logger.info("%s", format_access(fields), extra=fields)
         except Exception:  # noqa: BLE001 - observing must never fail a response
             logger.debug("access log / metrics failed", exc_info=True)
+
+
+def _end_keep_alive(start_response: Callable) -> None:
+    """No further request on this connection (`evgate.close_connection` in the environ: a
+    WebSocket took it over). gevent's pywsgi would otherwise read what the client sends next
+    (its close frame, say) as a new HTTP request; its `start_response` is a method of the
+    connection's handler, whose `close_connection` ends keep-alive. gunicorn's `gevent`
+    worker closes after the WebSocket's StopIteration by itself."""
+    handler = getattr(start_response, "__self__", None)
+    if handler is not None and hasattr(handler, "close_connection"):
+        handler.close_connection = True
 
 
 def _status_code(status_line: Any, environ: dict[str, Any]) -> int:

@@ -36,11 +36,15 @@ def _wait_subscribed(gw, count=1, timeout=15.0):
 STATS_ENV = {"EVGATE_STREAM_STATS_INTERVAL_MS": "200"}
 
 
-def test_curl_streams_kafka_records(gateway_factory, kafka_bootstrap, unique_topic):
+# HTTP/1.1: the fast path writes chunks straight to the socket; HTTP/1.0 (no chunking): every
+# frame goes through the WSGI server (evgate/entrypoints/direct_writer.py).
+@pytest.mark.parametrize("http_version", ["--http1.1", "--http1.0"])
+def test_curl_streams_kafka_records(gateway_factory, kafka_bootstrap, unique_topic,
+                                    http_version):
     create_topic(kafka_bootstrap, unique_topic)
     gw = gateway_factory([stream_api("/s", [SSE], kafka_endpoint(unique_topic))], workers=1,
                          env=STATS_ENV)
-    curl = subprocess.Popen(["curl", "-sN", "--max-time", "20", "-H",
+    curl = subprocess.Popen(["curl", http_version, "-sN", "--max-time", "20", "-H",
                              "Accept: text/event-stream", gw.url + "/s"],
                             stdout=subprocess.PIPE, text=True)
     try:

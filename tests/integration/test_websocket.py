@@ -73,3 +73,38 @@ def test_shutdown_closes_with_going_away(gateway_factory):
     finally:
         ws.close()
     assert int.from_bytes(data[:2], "big") == 1001
+
+
+@pytest.mark.parametrize("worker_class", ["gevent_pywsgi", "gevent"])
+def test_clients_leaving_leave_a_clean_log(gateway_factory, worker_class):
+    """A slow client makes the server block writing while simple-websocket's reader answers
+    its pings (two writers on one socket: ConcurrentObjectUseError before the fix), then
+    leaves with a close frame (which pywsgi must not read as a next HTTP request) or by
+    aborting. After SIGTERM, the log has no error, traceback or interpreter-exit noise."""
+    import socket
+
+    gw = gateway_factory([stream_api("/ws", [{"type": "websocket"}], {
+        "messageInterval": 5, "messageContent": "x" * 60000}, endpoint_type="mock")],
+        workers=1, worker_class=worker_class)
+    for leave in ("close", "abort"):
+        ws = websocket.create_connection(f"ws://127.0.0.1:{gw.port}/ws", timeout=15)
+        ws.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        assert ws.recv().startswith("x")
+        time.sleep(0.5)   # not reading: the server's writes block
+        for _ in range(5):
+            ws.ping(b"p")
+        time.sleep(0.3)
+        if leave == "close":
+            ws.close()
+        else:
+            ws.sock.shutdown(socket.SHUT_RDWR)
+            ws.sock.close()
+    # the gateway still serves WebSockets on the same worker
+    ws = websocket.create_connection(f"ws://127.0.0.1:{gw.port}/ws", timeout=15)
+    assert ws.recv().startswith("x")
+    ws.close()
+    assert gw.stop() == 0
+    log = gw.log_path.read_text(errors="replace")
+    for noise in ("ConcurrentObjectUseError", "Traceback", "Exception ignored",
+                  "Invalid HTTP method", "Exception in thread"):
+        assert noise not in log, log[-3000:]

@@ -1,0 +1,94 @@
+"""The gateway's raw-WSGI fast path (evgate/gateway/wsgi_dispatch.py): what it serves itself,
+what it hands to Flask, and that both answer alike."""
+from __future__ import annotations
+
+import json
+import uuid
+
+import pytest
+
+from evgate.app import create_app
+from evgate.gateway.runtime import GatewayRuntime, Snapshot
+
+
+def _api(path: str, entrypoints: list[dict]) -> dict:
+    return {
+        "id": str(uuid.uuid4()), "name": f"api {path}", "apiVersion": "1.0",
+        "definitionVersion": "4.0.0", "type": "async",
+        "listeners": [{"type": "http", "paths": [{"path": path}], "entrypoints": entrypoints}],
+        "endpointGroups": [{"name": "default", "type": "mock", "endpoints": [{
+            "name": "default", "type": "mock",
+            "configuration": {"messageInterval": 1, "messageCount": 1}}]}],
+        "flows": [],
+    }
+
+
+@pytest.fixture()
+def gateway(config):
+    runtime = GatewayRuntime(config, None)
+    apis = [_api("/ingest", [{"type": "http-post"}]),
+            _api("/stream", [{"type": "sse"}])]
+    plans = {a["id"]: [{"id": f"keyless-{a['id']}", "name": "Keyless",
+                        "security": {"type": "key-less"}, "status": "published"}] for a in apis}
+    runtime.apply(Snapshot(1, [{"id": a["id"], "deployed_definition": a} for a in apis], plans))
+    app = create_app(config, runtime=runtime, start=False)
+    flask_calls: list[str] = []
+    view = app.view_functions["dispatch"]
+
+    def counting_view(path: str):
+        flask_calls.append(path)
+        return view(path)
+    app.view_functions["dispatch"] = counting_view
+    yield app, flask_calls
+    runtime.stop(timeout=1)
+
+
+def test_http_post_is_served_without_flask_routing(gateway):
+    app, flask_calls = gateway
+    response = app.test_client().post("/ingest", data=b'{"a": 1}',
+                                      headers={"X-Gravitee-Transaction-Id": "tx-1"})
+    assert response.status_code == 202
+    assert response.headers["X-Gravitee-Transaction-Id"] == "tx-1"
+    assert response.headers["X-Gravitee-Request-Id"] == "tx-1"
+    assert flask_calls == []
+
+
+def test_errors_on_the_fast_path_keep_their_json_bodies(gateway):
+    app, flask_calls = gateway
+    client = app.test_client()
+    missing = client.post("/nowhere", data=b"x")
+    assert missing.status_code == 404
+    assert missing.get_json() == {"message": "No context-path matches the request URI.",
+                                  "http_status_code": 404}
+    assert missing.headers["X-Gravitee-Transaction-Id"]
+    wrong_method = client.put("/ingest", data=b"x")
+    assert wrong_method.status_code == 405
+    assert wrong_method.headers["Allow"] == "POST"
+    assert flask_calls == []
+
+
+def test_streaming_entrypoints_are_handed_to_flask_with_one_transaction_id(gateway):
+    app, flask_calls = gateway
+    response = app.test_client().get("/stream", headers={"Accept": "text/event-stream"})
+    try:
+        assert response.status_code == 200
+        assert flask_calls == ["stream"]
+        assert response.headers["X-Gravitee-Transaction-Id"]
+    finally:
+        response.close()
+
+
+def test_methods_outside_the_catch_all_rule_get_flask_405(gateway):
+    app, _ = gateway
+    response = app.test_client().open("/ingest", method="PROPFIND")
+    assert response.status_code == 405
+
+
+def test_draining_answers_503_with_connection_close(gateway):
+    app, _ = gateway
+    app.extensions["evgate.runtime"].draining = True
+    response = app.test_client().post("/ingest", data=b"x")
+    assert response.status_code == 503
+    assert response.headers["Connection"] == "close"
+    assert response.headers["Retry-After"] == "1"
+    assert json.loads(response.data)["http_status_code"] == 503
