@@ -37,6 +37,9 @@ from .config import Config
 
 _config = Config.from_env()
 
+from .logs import mask_gunicorn_logs  # noqa: E402
+mask_gunicorn_logs()   # before gunicorn logs its configuration (with raw_env) at debug
+
 bind = [_config.gateway_bind]
 workers = _config.workers or multiprocessing.cpu_count()
 worker_class = _config.worker_class

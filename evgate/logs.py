@@ -14,7 +14,8 @@ Call `configure(config)` once per process (CLI, gunicorn master, each worker).
   `password=`/`secret=`/`api-key=`/`token=`-style pairs (also as JSON or query parameters),
   SASL JAAS passwords and the password of URLs such as `postgresql://user:pass@host`.
   Connector reprs and client configs are masked where they are built, too
-  (evgate/kafka/client_config.py `mask`); this is the last line of defence.
+  (evgate/kafka/client_config.py `mask`); this is the last line of defence. gunicorn's own
+  loggers, which evgate does not format, get the same masking from `MaskingFilter`.
 """
 from __future__ import annotations
 
@@ -137,6 +138,38 @@ def format_access(fields: dict[str, Any]) -> str:
             f'{fields.get("status")} {fields.get("duration_ms"):.1f}ms '
             f'{"-" if size is None else size}B api={fields.get("api_id") or "-"} '
             f'entrypoint={fields.get("entrypoint") or "-"} tx={fields.get("transaction_id") or "-"}')
+
+
+class MaskingFilter(logging.Filter):
+    """For loggers whose handlers evgate does not format (gunicorn's `gunicorn.error`, which
+    logs e.g. "Error handling request /path?api-key=..." and, at debug, its whole
+    configuration with `raw_env`): masks the message and the exception text of each record
+    before any handler sees it. A filter on the logger survives gunicorn's handler setup."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+            masked = mask_secrets(message)
+            if masked != message:
+                record.msg, record.args = masked, None
+            if record.exc_info and not record.exc_text:
+                record.exc_text = mask_secrets(
+                    logging.Formatter().formatException(record.exc_info))
+        except Exception:  # noqa: BLE001 - logging must never fail
+            pass
+        return True
+
+
+GUNICORN_LOGGERS = ("gunicorn.error", "gunicorn.access")
+
+
+def mask_gunicorn_logs() -> None:
+    """Idempotent: install MaskingFilter on gunicorn's own loggers (evgate/gunicorn_settings.py
+    calls it when gunicorn loads its configuration, before gunicorn logs anything)."""
+    for name in GUNICORN_LOGGERS:
+        target = logging.getLogger(name)
+        if not any(isinstance(f, MaskingFilter) for f in target.filters):
+            target.addFilter(MaskingFilter())
 
 
 def release_gevent_lock() -> None:

@@ -20,7 +20,8 @@ from confluent_kafka import KafkaError, KafkaException, Producer
 from gevent.event import AsyncResult
 
 from .client_config import mask
-from .threads import HubHandoff, HubLogger, native_lock, start_native_thread
+from .threads import (HubHandoff, HubLogger, RepeatLimiter, native_lock, start_native_thread,
+                      suppressed_note)
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +57,7 @@ class KafkaProducerBridge:
         full.setdefault("client.id", f"evgate-{name}-{self.pid}")
         self._safe_conf = mask(full)
         full["error_cb"] = self._on_error  # called on the poll thread
+        self._error_repeats = RepeatLimiter()  # a persistent error is logged once per 10 s
         self._producer = Producer(full, logger=HubLogger(self._handoff, "evgate.kafka.librdkafka"))
         self._running = True
         #: (AsyncResult, outcomes) settled during the current poll; only the poll thread
@@ -98,13 +100,17 @@ class KafkaProducerBridge:
             self._handoff.call(_set_results, settled)
 
     def _on_error(self, error: KafkaError) -> None:
-        self._handoff.call(self._record_error, error)
+        self._handoff.call(self._record_error, error, self._error_repeats.admit(str(error)))
 
     # -- on the hub -------------------------------------------------------------------------
-    def _record_error(self, error: KafkaError) -> None:
+    def _record_error(self, error: KafkaError, suppressed: int | None = 0) -> None:
+        """`suppressed`: None for a repeat not to log, else the repeats held back before."""
         self.last_error = str(error)
+        if suppressed is None and not error.fatal():
+            return
         level = logging.ERROR if error.fatal() else logging.WARNING
-        logger.log(level, "kafka producer %s: %s", self.name, error)
+        logger.log(level, "kafka producer %s: %s%s", self.name, error,
+                   suppressed_note(suppressed or 0, self._error_repeats.interval))
 
     def produce_many(self, records: Sequence[tuple[str, bytes, Any, Any]]) -> AsyncResult:
         """Enqueue many records (topic, value, key, headers); one AsyncResult for all.

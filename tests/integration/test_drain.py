@@ -149,6 +149,8 @@ def test_sigterm_under_load_loses_nothing_and_streams_resume(
     assert "drain: in-flight requests finished" in log
     assert drain_seconds < 20, "the drain should not wait out the graceful timeout"
     assert "idle connections closed" in log
+    for noise in ("Traceback", "Exception ignored", "ConcurrentObjectUseError"):
+        assert noise not in log, f"{noise!r} in the log of the drained gateway"
     for conn in idle:
         conn.close()
 

@@ -54,3 +54,31 @@ def test_readiness_flips_with_the_broker(gateway_factory, unique_topic):
         broker.start()
         report = wait_status(gw, 200, 60)
         assert report["checks"]["kafka"]["healthy"] is True
+
+
+def test_readiness_flips_with_the_repository(gateway_factory):
+    """A private PostgreSQL (the session's shared one must stay up), halted and resumed."""
+    from tests.support.postgres import PostgresServer, PostgresUnavailable
+    try:
+        server = PostgresServer().start()
+    except PostgresUnavailable as exc:
+        pytest.fail(str(exc), pytrace=False)
+    try:
+        gw = gateway_factory((), db=server.create_database(), workers=1,
+                             env={"EVGATE_HEALTH_CACHE_MS": "0"})
+        report = wait_status(gw, 200, 20)
+        assert report["checks"]["repository"]["healthy"] is True
+
+        server.halt()
+        report = wait_status(gw, 503, 30)
+        assert report["status"] == "DOWN"
+        assert report["checks"]["repository"] == {
+            "healthy": False, "message": "the repository does not answer"}
+        assert report["checks"]["kafka"]["healthy"] is True
+        assert gw.node_request("/_node/health/liveness")[0] == 200
+
+        server.resume()
+        report = wait_status(gw, 200, 30)
+        assert report["checks"]["repository"]["healthy"] is True
+    finally:
+        server.stop()

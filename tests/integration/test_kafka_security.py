@@ -187,6 +187,30 @@ def test_cli_kafka_check_uses_the_apis_security(setup, monkeypatch):
     assert WRONG_PASSWORD not in bad.output
 
 
+def test_a_persistent_kafka_error_is_logged_once_per_interval(setup):
+    """The wrong-password API stays deployed; its clients retry about twice a second. Each
+    client logs a distinct error at most once per 10 s (evgate/kafka/threads.py
+    RepeatLimiter), so two lines of one message from one client are >= 10 s apart."""
+    import re
+    from collections import defaultdict
+    from datetime import datetime
+    line_pattern = re.compile(r"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) \w+ \[(\d+)\] "
+                              r"(evgate\.kafka\.\S+): (.*)")
+    seen: dict[tuple, list[datetime]] = defaultdict(list)
+    for line in setup["gateway"].log_path.read_text(errors="replace").splitlines():
+        match = line_pattern.match(line)
+        if match is None or "Authentication failed" not in match[4]:
+            continue
+        message = re.sub(r"\(\d+ similar message\(s\) suppressed in the last 10s\)", "",
+                         match[4])
+        key = (match[2], match[3], re.sub(r"\d+", "#", message))
+        seen[key].append(datetime.strptime(match[1], "%Y-%m-%d %H:%M:%S,%f"))
+    assert seen, "the wrong password's authentication error should be logged"
+    for key, times in seen.items():
+        gaps = [(later - earlier).total_seconds() for earlier, later in zip(times, times[1:])]
+        assert all(gap >= 9 for gap in gaps), (key, gaps)
+
+
 def test_no_secret_reaches_the_gateway_log(setup):
     """Last in the module: every API above has connected (or failed to) by now."""
     log = setup["gateway"].log_path.read_text(errors="replace")

@@ -133,3 +133,30 @@ def test_configure_selects_the_format_and_the_access_switch(monkeypatch):
         root.handlers[:] = saved[0]
         root.setLevel(saved[1])
         logging.getLogger(ACCESS_LOGGER).setLevel(logging.NOTSET)
+
+
+def test_gunicorn_logs_are_masked_too():
+    """gunicorn formats its own records (evgate's formatters never see them): the filter on
+    its loggers masks the message and the exception text first."""
+    from evgate.logs import GUNICORN_LOGGERS, mask_gunicorn_logs
+    mask_gunicorn_logs()
+    mask_gunicorn_logs()   # idempotent
+    target = logging.getLogger(GUNICORN_LOGGERS[0])
+    assert len(target.filters) == 1
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    target.addHandler(handler)
+    try:
+        try:
+            raise ValueError("cannot reach postgresql://evgate:db-pa55@db.internal/evgate")
+        except ValueError:
+            target.exception("Error handling request %s", "/orders?api-key=k3y-v4lue")
+        target.error("raw_env: %s", ["EVGATE_ADMIN_PASSWORD=adm1n-s3cret"])
+    finally:
+        target.removeHandler(handler)
+    text = stream.getvalue()
+    assert "Error handling request /orders?api-key=****" in text
+    assert "ValueError" in text
+    for secret in ("k3y-v4lue", "db-pa55", "adm1n-s3cret"):
+        assert secret not in text
