@@ -22,7 +22,6 @@ setup(
         "pydantic>=2.7",
         "SQLAlchemy>=2.0",
         "alembic>=1.13",
-        "flask-sock>=0.7",
         "simple-websocket>=1.0",
         "PyJWT[crypto]>=2.8",
         # Kafka PKCS#12/PEM stores (evgate/kafka/security.py); 45 for the tests'

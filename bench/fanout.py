@@ -145,20 +145,21 @@ def _children(pid: int) -> list[int]:
 
 
 def run_clients(args, port: int, path: str, server_pids: list[int], produce) -> dict:
+    """Connect the clients with the chosen load generator, measure idle RSS, produce, and
+    report what the clients received (one dict per target)."""
     rss_before = sum(_rss_kib(p) for p in server_pids)
     tmp = Path(tempfile.mkdtemp(prefix="loadgen-", dir=args.tmp))
     per = args.clients // args.loadgens
+    if args.loadgen == "node":
+        return _run_node_clients(args, port, path, server_pids, produce, rss_before, tmp, per)
     connect_wait = min(5 + args.clients / 1000, 20)
-    procs = [subprocess.Popen([sys.executable, __file__, "--loadgen", str(port), path, str(per),
-                               str(connect_wait + args.duration + 5), str(tmp / f"lg{i}.json")])
+    procs = [subprocess.Popen([sys.executable, __file__, "--run-python-loadgen", str(port), path,
+                               str(per), str(connect_wait + args.duration + 5),
+                               str(tmp / f"lg{i}.json")])
              for i in range(args.loadgens)]
     time.sleep(connect_wait)        # connect, then measure idle memory
     rss_idle = sum(_rss_kib(p) for p in server_pids)
-    cpu_before = sum(_cpu_seconds(p) for p in server_pids)
-    started = time.time()
-    sent = produce(args.duration)
-    elapsed = time.time() - started
-    cpu = sum(_cpu_seconds(p) for p in server_pids) - cpu_before
+    measured = _measure(server_pids, [p.pid for p in procs], produce, args.duration)
     for proc in procs:
         proc.wait(timeout=args.duration + 60)
     results = [json.loads((tmp / f"lg{i}.json").read_text()) for i in range(args.loadgens)]
@@ -168,16 +169,104 @@ def run_clients(args, port: int, path: str, server_pids: list[int], produce) -> 
     def pct(p: float) -> float:
         return round(latencies[int(p * (len(latencies) - 1))] * 1000, 1) if latencies else -1
 
-    return {"clients": per * args.loadgens,
-            "connected": sum(r["connected"] for r in results),
+    return _report(args, per, measured, received, pct(0.5), pct(0.99),
+                   connected=sum(r["connected"] for r in results),
+                   errors=sum(r["errors"] for r in results),
+                   rss_per_conn=(rss_idle - rss_before) / max(1, per * args.loadgens))
+
+
+def _measure(server_pids: list[int], loadgen_pids: list[int], produce, duration: float) -> dict:
+    """Produce for `duration`; server and load-generator CPU seconds spent meanwhile."""
+    cpu_before = sum(_cpu_seconds(p) for p in server_pids)
+    lg_before = sum(_cpu_seconds(p) for p in loadgen_pids)
+    started = time.time()
+    sent = produce(duration)
+    return {"sent": sent, "elapsed": time.time() - started,
+            "cpu": sum(_cpu_seconds(p) for p in server_pids) - cpu_before,
+            "loadgen_cpu": sum(_cpu_seconds(p) for p in loadgen_pids) - lg_before}
+
+
+def _report(args, per: int, measured: dict, received: int, p50: float, p99: float, *,
+            connected: int, errors: int, rss_per_conn: float, **extra) -> dict:
+    sent, cpu = measured["sent"], measured["cpu"]
+    return {"clients": per * args.loadgens, "connected": connected,
             "sent": sent, "expected": sent * per * args.loadgens, "received": received,
-            "deliveries_per_s": round(received / elapsed),
-            "p50_ms": pct(0.5), "p99_ms": pct(0.99),
-            "errors": sum(r["errors"] for r in results),
+            "deliveries_per_s": round(received / measured["elapsed"]),
+            "p50_ms": p50, "p99_ms": p99, "errors": errors, **extra,
             "server_cpu_s": round(cpu, 1),
             "cpu_us_per_delivery": round(cpu * 1e6 / max(1, received), 1),
-            "rss_per_idle_conn_kib": round((rss_idle - rss_before) / max(1, per * args.loadgens),
-                                           1)}
+            "loadgen_cpu_s": round(measured["loadgen_cpu"], 1),
+            "rss_per_idle_conn_kib": round(rss_per_conn, 1)}
+
+
+NODE_LOADGEN = ROOT / "bench" / "loadgen" / "sse_clients.js"
+NODE_MAX_CLIENTS = 18000     # per process: the open-files limit here is 20000
+
+
+def _run_node_clients(args, port: int, path: str, server_pids: list[int], produce,
+                      rss_before: int, tmp: Path, per: int) -> dict:
+    """Node load generators (bench/loadgen/sse_clients.js): each reports when its clients are
+    connected (a ready file), is stopped with SIGTERM after the drain time and prints one JSON
+    line with counts and a 1 ms histogram, merged here for exact percentiles."""
+    if per > NODE_MAX_CLIENTS:
+        raise SystemExit(f"{per} clients per load generator: use --loadgens "
+                         f">= {-(-args.clients // NODE_MAX_CLIENTS)}")
+    connect_timeout = min(10 + args.clients / 250, 90)
+    procs, outputs = [], []
+    try:
+        for i in range(args.loadgens):
+            out = open(tmp / f"lg{i}.json", "wb")
+            outputs.append(out)
+            procs.append(subprocess.Popen(
+                [args.node, str(NODE_LOADGEN), "--port", str(port), "--path", path,
+                 "--clients", str(per), "--ready-file", str(tmp / f"ready{i}"),
+                 "--duration", str(round(connect_timeout + args.duration + args.drain + 30))],
+                stdout=out))
+        started = time.time()
+        while time.time() - started < connect_timeout and not all(
+                (tmp / f"ready{i}").exists() for i in range(args.loadgens)):
+            time.sleep(0.2)
+        connect_s = time.time() - started
+        time.sleep(2)                # let the server settle, then measure idle memory
+        rss_idle = sum(_rss_kib(p) for p in server_pids)
+        measured = _measure(server_pids, [p.pid for p in procs], produce, args.duration)
+        time.sleep(args.drain)       # late deliveries still count; later ones are missing
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.terminate()
+        for proc in procs:
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(5)
+        for out in outputs:
+            out.close()
+    results = [json.loads((tmp / f"lg{i}.json").read_text()) for i in range(args.loadgens)]
+    histogram: dict[int, float] = {}
+    for result in results:
+        for bucket, count in result["histogram_ms"].items():
+            histogram[int(bucket)] = histogram.get(int(bucket), 0) + count
+
+    def pct(p: float) -> float:
+        total = sum(histogram.values())
+        if not total:
+            return -1
+        seen, rank = 0.0, p * total
+        for bucket in sorted(histogram):
+            seen += histogram[bucket]
+            if seen >= rank:
+                return bucket + 0.5      # 1 ms buckets: the midpoint
+        return max(histogram) + 0.5
+
+    def total(key: str) -> int:
+        return sum(r[key] for r in results)
+    return _report(args, per, measured, total("received"), pct(0.5), pct(0.99),
+                   connected=total("connected"), errors=total("errors"),
+                   rss_per_conn=(rss_idle - rss_before) / max(1, per * args.loadgens),
+                   disconnects=total("disconnects"), connect_s=round(connect_s, 1),
+                   max_latency_ms=max(r["max_bucket_ms"] for r in results))
 
 
 def paced(rate: float, duration: float, send) -> int:
@@ -245,7 +334,7 @@ def bench_baseline(args) -> dict:
 
 
 def main() -> None:
-    if len(sys.argv) > 1 and sys.argv[1] == "--loadgen":
+    if len(sys.argv) > 1 and sys.argv[1] == "--run-python-loadgen":
         _, _, port, path, n, duration, out = sys.argv
         return loadgen("127.0.0.1", int(port), path, int(n), float(duration), out)
     if len(sys.argv) > 1 and sys.argv[1] == "--baseline-server":
@@ -256,12 +345,21 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=20.0, help="seconds of producing")
     parser.add_argument("--loadgens", type=int, default=2, help="load-generator processes")
     parser.add_argument("--workers", type=int, default=1, help="gunicorn workers")
+    parser.add_argument("--loadgen", choices=("node", "python"),
+                        default="node" if shutil.which("node") else "python",
+                        help="SSE client implementation (default: node when on PATH)")
+    parser.add_argument("--drain", type=float, default=5.0,
+                        help="node: seconds after the last record before the clients stop")
     parser.add_argument("--direct", choices=("true", "false", "both"), default="true",
                         help="EVGATE_SSE_DIRECT_WRITE for the evgate run(s)")
     args = parser.parse_args()
+    args.node = shutil.which("node")
+    if args.loadgen == "node" and args.node is None:
+        parser.error("--loadgen node: node is not on PATH")
     args.tmp = tempfile.mkdtemp(prefix="fanout-")
     try:
-        report: dict = {"params": {k: v for k, v in vars(args).items() if k != "tmp"}}
+        report: dict = {"params": {k: v for k, v in vars(args).items()
+                                   if k not in ("tmp", "node")}}
         variants = {"true": [True], "false": [False], "both": [True, False]}[args.direct]
         for direct in variants:
             name = "evgate" if direct else "evgate_without_direct_write"

@@ -99,12 +99,21 @@ class Repository:
                        .scalar_one())
 
     def ping(self) -> bool:
+        """Readiness: True when the repository answers. Logs when the state changes, not on
+        every probe (a load balancer probing every second would flood the log)."""
         try:
             self.revision()
-            return True
-        except Exception:  # noqa: BLE001 - readiness only reports
-            logger.warning("repository %r is unreachable", self, exc_info=True)
+        except Exception as exc:  # noqa: BLE001 - readiness only reports
+            if self._reachable:
+                logger.warning("repository %r is unreachable: %s", self, type(exc).__name__)
+            self._reachable = False
             return False
+        if not self._reachable:
+            logger.info("repository %r answers again", self)
+        self._reachable = True
+        return True
+
+    _reachable = True
 
     def dispose(self) -> None:
         self.engine.dispose()
