@@ -6,7 +6,6 @@ human-readable by default and JSON with `--json`; errors exit non-zero with one 
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys

@@ -20,7 +20,7 @@ from ..gateway.ids import new_id
 from ..kafka import cursor as cursors
 from ..kafka.client_config import producer_config
 from ..kafka.security import problems as security_problems
-from ..kafka.producer import Delivery, ProduceError
+from ..kafka.producer import ProduceError
 from ..message import Message
 from ..observability import metrics
 from .base import Endpoint

@@ -6,14 +6,20 @@ frame from the fan-out loop and handing a client to its greenlet only when its s
 block costs a few microseconds per delivery. `DirectWriter` does the latter for one SSE stream:
 
 - `offer` (installed as `Subscription.direct`, called by the fan-out on the hub while the
-  client's buffer is empty and its greenlet idle) sends the frame with MSG_DONTWAIT. All of
-  it written: delivered. Part of it: the rest is owned here and the greenlet is woken to finish
-  it (cooperatively waiting for the socket). Nothing (EAGAIN): the item goes to the buffer as
+  client's buffer is empty and its greenlet idle) sends the frames of the items it is given (one
+  message, or a whole fan-out batch joined into one write) with MSG_DONTWAIT. All of it
+  written: delivered. Part of it: the rest is owned here and the greenlet is woken to finish it
+  (cooperatively waiting for the socket). Nothing (EAGAIN): the items go to the buffer as
   before. Frames are never interleaved: the fan-out writes only while the greenlet is parked
   with nothing pending.
 - `run` (the client's greenlet, after the server wrote the response headers and the `retry:`
-  line) drains the buffer with gevent's `sendall`, writes heartbeats and the final
-  `event: error` / `event: goaway`.
+  line) drains the buffer with gevent's `sendall` (everything buffered in one write), writes
+  heartbeats and the final `event: error` / `event: goaway`.
+
+One write per batch rather than per message matters under load: measured with a Node load
+generator at 10k clients x 10/s (docs/benchmarks.md, Fan-out), writing each message on its own
+cost a syscall and a TCP segment per client per message however far behind the hub was, and
+latency ran away; joined writes make the cost per delivery fall as batches grow.
 
 It bypasses the WSGI server's writer for everything after the first chunk, so it must frame
 bytes exactly like the server: HTTP/1.1 responses of gunicorn's `gevent` and `gevent_pywsgi`
@@ -27,7 +33,7 @@ from __future__ import annotations
 import logging
 import socket
 import time
-from typing import Any, Callable
+from typing import Any, Callable, Iterator, Sequence
 
 from ..endpoints.subscription import StreamItem, Subscription, SubscriptionClosed
 from ..message import Message
@@ -35,6 +41,9 @@ from ..message import Message
 logger = logging.getLogger(__name__)
 
 _monotonic = time.monotonic
+
+#: bytes joined into one write (a fan-out batch on the hub, buffered items in the greenlet)
+JOIN_LIMIT = 64 * 1024
 
 
 def chunk(data: bytes) -> bytes:
@@ -44,7 +53,7 @@ def chunk(data: bytes) -> bytes:
 
 class DirectWriter:
     __slots__ = ("subscription", "sock", "_raw", "_key", "_encode", "heartbeat", "last_write",
-                 "_busy", "_pending", "_pending_item")
+                 "_busy", "_pending", "_pending_items")
 
     def __init__(self, subscription: Subscription, sock: Any, chunk_key: Any,
                  chunk_encode: Callable[[Message, str], bytes], heartbeat: float):
@@ -59,15 +68,21 @@ class DirectWriter:
         self.last_write = _monotonic()
         self._busy = True                              # until run() parks the greenlet
         self._pending: memoryview | None = None
-        self._pending_item: StreamItem | None = None
+        self._pending_items: Sequence[StreamItem] = ()
 
     # -- the fan-out (hub) ------------------------------------------------------------------
-    def offer(self, item: StreamItem) -> bool:
-        """True when the item was taken (written, or its rest owned until the greenlet writes
-        it); False when the caller must buffer it."""
+    def offer(self, items: Sequence[StreamItem]) -> bool:
+        """True when the items were taken (written, or their rest owned until the greenlet
+        writes it); False when the caller must buffer them."""
         if self._busy or self._pending is not None:
             return False
-        data = item.frame(self._key, self._encode)
+        if len(items) == 1:
+            data = items[0].frame(self._key, self._encode)
+        else:
+            frames = [item.frame(self._key, self._encode) for item in items]
+            if sum(map(len, frames)) > JOIN_LIMIT:
+                return False          # big messages: the greenlet writes them in bounded joins
+            data = b"".join(frames)
         try:
             sent = self._raw.send(data, socket.MSG_DONTWAIT)
         except (BlockingIOError, InterruptedError):
@@ -82,11 +97,27 @@ class DirectWriter:
         self.last_write = _monotonic()
         if sent < len(data):
             self._pending = memoryview(data)[sent:]
-            self._pending_item = item
+            self._pending_items = items
             self.subscription.wake()
         else:
-            self.subscription.delivered(item)
+            for item in items:
+                self.subscription.delivered(item)
         return True
+
+    def _joined(self, items: Sequence[StreamItem]) -> Iterator[bytes]:
+        """The items' frames joined into writes of about JOIN_LIMIT bytes at most (a frame
+        bigger than that is a write of its own)."""
+        group: list[bytes] = []
+        size = 0
+        for item in items:
+            frame = item.frame(self._key, self._encode)
+            if group and size + len(frame) > JOIN_LIMIT:
+                yield b"".join(group)
+                group, size = [], 0
+            group.append(frame)
+            size += len(frame)
+        if group:
+            yield group[0] if len(group) == 1 else b"".join(group)
 
     # -- the client's greenlet --------------------------------------------------------------
     def run(self, control: Callable[[SubscriptionClosed], bytes | None]) -> None:
@@ -109,10 +140,11 @@ class DirectWriter:
                     return
                 self._busy = True
                 self._flush_pending()
-                for item in items:
-                    self.sock.sendall(item.frame(self._key, self._encode))
-                    subscription.delivered(item)
                 if items:
+                    for data in self._joined(items):
+                        self.sock.sendall(data)
+                    for item in items:
+                        subscription.delivered(item)
                     self.last_write = _monotonic()
                 elif _monotonic() - self.last_write >= self.heartbeat:
                     self.sock.sendall(chunk(b":\n\n"))
@@ -124,9 +156,10 @@ class DirectWriter:
             subscription.direct = None
 
     def _flush_pending(self) -> None:
-        pending, item = self._pending, self._pending_item
+        pending, items = self._pending, self._pending_items
         if pending is not None:
             self.sock.sendall(pending)
-            self._pending = self._pending_item = None
+            self._pending, self._pending_items = None, ()
             self.last_write = _monotonic()
-            self.subscription.delivered(item)
+            for item in items:
+                self.subscription.delivered(item)

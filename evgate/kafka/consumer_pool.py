@@ -93,10 +93,9 @@ class SharedTail:
         self.ready.set_exception(error)
 
     def on_batch(self, items: list[StreamItem], position: Position, eof: bool) -> None:
-        subscribers = list(self.subscribers)
-        for item in items:
-            for subscription in subscribers:
-                subscription.offer(item)
+        # per subscriber, the whole batch: the SSE fast path writes it in one syscall
+        for subscription in list(self.subscribers):
+            subscription.offer_many(items)
         self.position = position
 
     def on_lost(self, reason: str) -> None:

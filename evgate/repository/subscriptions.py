@@ -65,18 +65,6 @@ class SubscriptionStore:
             if result.rowcount == 0:
                 raise NotFoundError("Subscription", sub_id)
 
-    def mark_failure(self, sub_id: str, cause: str) -> bool:
-        """A webhook subscription that cannot go on: status FAILURE with the reason (shown by
-        the management API). Only a live subscription changes (a CLOSED one stays closed);
-        True when it changed."""
-        with self._repo.write() as conn:
-            result = conn.execute(
-                update(subscriptions)
-                .where(subscriptions.c.id == sub_id,
-                       subscriptions.c.status.in_(("ACCEPTED", "PAUSED")))
-                .values(status="FAILURE", failure_cause=cause[:2000], updated_at=now()))
-            return result.rowcount > 0
-
     def delete_for_api(self, api_id: str, conn: Connection | None = None) -> None:
         with self._repo.write(conn) as tx:
             tx.execute(delete(subscriptions).where(subscriptions.c.api_id == api_id))

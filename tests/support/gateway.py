@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -19,13 +18,13 @@ import urllib.request
 from pathlib import Path
 from typing import Any, Iterable
 
+from .ports import free_ports
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    return free_ports(1)
 
 
 def import_apis(database_url: str, definitions: Iterable[dict[str, Any]]) -> list[dict]:

@@ -23,7 +23,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -127,20 +126,8 @@ def broker_running(port: int, data_dir: str | Path | None = None) -> bool:
 
 def free_port_pair(host: str = "127.0.0.1") -> int:
     """A port P such that P and P + 1 are both free now (broker + controller listeners)."""
-    for _ in range(200):
-        with socket.socket() as s:
-            s.bind((host, 0))
-            port = s.getsockname()[1]
-        if port >= 65535:
-            continue
-        try:
-            with socket.socket() as a, socket.socket() as b:
-                a.bind((host, port))
-                b.bind((host, port + 1))
-        except OSError:
-            continue
-        return port
-    raise RuntimeError("no two consecutive free ports found")
+    from .ports import free_ports
+    return free_ports(2, host)
 
 
 class BrokerHandle:

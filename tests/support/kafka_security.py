@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import datetime
 import ipaddress
-import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
@@ -130,9 +129,8 @@ def make_pki(directory: Path) -> Pki:
 
 
 def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    from .ports import free_ports
+    return free_ports(1)
 
 
 @dataclass

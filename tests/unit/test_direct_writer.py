@@ -112,3 +112,53 @@ def test_client_that_left_closes_the_subscription():
         gevent.sleep(0.01)
     runner.join(10)
     assert subscription.closed is not None and subscription.closed.kind == "client-gone"
+
+
+@pytest.mark.parametrize("size", [10, 3000, 40000])
+def test_fan_out_batches_go_out_joined_in_order(size):
+    """`offer_many` (a consumer batch) joins the batch into one write when the client is idle;
+    with small socket buffers that write is partial and the greenlet finishes it. Batches over
+    JOIN_LIMIT bytes go through the buffer. Every frame arrives once, in order, acked in order."""
+    server, client = _pair()
+    subscription = Subscription(capacity=1000, label="t")
+    delivered = []
+    subscription.on_ack = lambda item: delivered.append(item.cursor)
+    runner = gevent.spawn(_writer(subscription, server).run, _control_frame)
+    received = bytearray()
+    reader = gevent.spawn(_read_all, client, received)
+    gevent.sleep(0.01)
+    sent = 0
+    for batch_size in [1, 2, 5, 17, 1, 40, 3, 60, 2, 9] * 3:
+        subscription.offer_many([_item(sent + i, size) for i in range(batch_size)])
+        sent += batch_size
+        gevent.sleep(0.001)
+    gevent.sleep(0.5)
+    subscription.close("goaway", "bye")
+    runner.join(10)
+    server.shutdown(socket.SHUT_WR)
+    reader.join(10)
+    frames = _dechunk(bytes(received))
+    datas = [f.split(b"data: ", 1)[1].split(b":", 1)[0] for f in frames[:-1]]
+    assert datas == [str(i).encode() for i in range(sent)]
+    assert frames[-1].startswith(b"event: goaway\n")
+    assert delivered == [str(i) for i in range(sent)]
+
+
+def test_idle_client_gets_a_small_batch_in_one_write():
+    server, client = gsocket.socketpair()
+    subscription = Subscription(capacity=100, label="one-write")
+    writer = _writer(subscription, server)
+    runner = gevent.spawn(writer.run, _control_frame)
+    gevent.sleep(0.01)
+    writes = []
+    real_send = writer._raw.send
+    writer._raw = type("Spy", (), {"send": lambda self, data, flags: writes.append(data) or
+                                   real_send(data, flags)})()
+    subscription.offer_many([_item(i, 10) for i in range(5)])
+    assert len(writes) == 1 and subscription.buffered == 0
+    assert [f.split(b"data: ", 1)[1].split(b":", 1)[0] for f in _dechunk(writes[0])] == \
+        [str(i).encode() for i in range(5)]
+    subscription.close("goaway", "bye")
+    runner.join(10)
+    server.close()
+    client.close()
