@@ -2,17 +2,22 @@
 broadcaster (no Kafka, no gateway logic) in the same run.
 
     .venv/bin/python bench/fanout.py                      # 1000 clients x 10 msg/s, 20 s
-    .venv/bin/python bench/fanout.py --clients 10000 --rate 10 --duration 30 --loadgens 4 \
-        --workers 2                                        # the 10k target
+    .venv/bin/python bench/fanout.py --clients 10000 --rate 10 --duration 30 --loadgens 2 \
+        --workers 2 --direct both                          # the 10k target
 
-N SSE clients are opened by separate load-generator processes (gevent, loopback only); a
-producer writes R records/s with a send timestamp in the payload. Reported per target:
-deliveries/s, produce->receive p50/p99 (ms), errors, RSS per idle connection (server RSS
-growth after connecting the clients, before any record) and server CPU per delivery (user +
-sys of the server processes while producing: steadier than latency on a shared machine).
-`--direct both` runs evgate twice, with and without the SSE fast path
-(EVGATE_SSE_DIRECT_WRITE). Not a test: no thresholds here. Temporary files (load-generator
-results, the gateway's database and log) live in one directory removed at the end.
+N SSE clients are opened by separate load-generator processes on loopback: by default Node
+(bench/loadgen/sse_clients.js, raw sockets, a 1 ms latency histogram per process, merged here),
+or `--loadgen python` (gevent; its cost per read made it, not the server, the bottleneck at
+5,000 clients when every message arrives as its own segment). A producer writes R records/s
+with a send timestamp in the payload. Reported per target: deliveries/s, produce->receive
+p50/p99 (ms), errors, disconnects, RSS per idle connection (server RSS growth after connecting
+the clients, before any record), server CPU per delivery (user + sys of the server processes
+while producing: steadier than latency on a shared machine) and the load generators' CPU
+meanwhile (they share the cores). With Node, deliveries later than `--drain` seconds after
+the last record are missing (received < expected). `--direct both` runs evgate twice, with
+and without the SSE fast path (EVGATE_SSE_DIRECT_WRITE). Not a test: no thresholds here.
+Temporary files (load-generator results, the gateway's database and log) live in one
+directory removed at the end.
 """
 from __future__ import annotations
 
@@ -104,8 +109,9 @@ def baseline_server(port: int, rate: float) -> None:
         return stream()
 
     def publisher(count):
-        n = 0
-        interval = 1 / rate
+        # paced on absolute deadlines like evgate's producer (`paced`): sleeping a full
+        # interval after each fan-out would offer less than `rate` once a fan-out takes time
+        n, interval, start = 0, 1 / rate, time.time()
         while n < count:
             n += 1
             frame = f"id: {n}\nevent: message\ndata: {{\"ts\":{time.time()}}}\n\n".encode()
@@ -114,7 +120,7 @@ def baseline_server(port: int, rate: float) -> None:
                     queue.put_nowait(frame)
                 except Full:
                     clients.discard(queue)
-            gevent.sleep(interval)
+            gevent.sleep(max(0, start + n * interval - time.time()))
 
     WSGIServer(("127.0.0.1", port), app, log=None).serve_forever()
 
