@@ -248,6 +248,16 @@ class GroupConsumer:
                 self._generation[(tp.topic, tp.partition)] = self._next_generation
             self._next_generation += 1
         self._assignment = list(partitions)  # eager protocol: the whole new assignment
+        # librdkafka keeps a partition's pause flag across a rebalance: a partition this
+        # member had paused (flow control) and gets back would stay paused for good, and
+        # delivery would stall with nothing outstanding (seen in bench/webhook.py with 10
+        # subscriptions on 2 workers). Assign explicitly, then resume what we were given.
+        consumer.assign(partitions)
+        if self._paused:
+            try:
+                consumer.resume(partitions)
+            except KafkaException as exc:
+                self._handoff.call(self._on_error, f"resume after assignment failed: {exc}")
         self._paused = False
         self._handoff.call(logger.info, "group consumer %s assigned %s", self.name,
                            [f"{tp.topic}[{tp.partition}]" for tp in partitions])

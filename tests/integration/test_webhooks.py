@@ -379,3 +379,29 @@ def test_sigterm_mid_delivery_commits_what_was_delivered(kafka_bootstrap, unique
     assert sorted(set(delivered)) == list(range(total))
     assert duplicates <= partitions, f"{duplicates} records delivered twice"
     assert_in_order_per_partition(rx)
+
+
+def test_paused_member_resumes_after_a_rebalance(env, repo, unique_topic):
+    """With the receiver down, both workers' members hold their 50 pending records and pause
+    fetching (flow control). One worker is killed: its replacement joins and the group
+    rebalances while the survivor is paused. Once the receiver is up, every record arrives.
+    (The stall this guards against was reproduced by bench/webhook.py with 10 subscriptions;
+    this smaller scenario did not reproduce it before the fix, so it is a guard of the
+    behaviour, not a proof of that fix.)"""
+    gateway, _url, bootstrap = env
+    create_topic(bootstrap, unique_topic, partitions=4)
+    api_id, plan_id = deploy(env, webhook_api(unique_topic))
+    produce(bootstrap, unique_topic, 400, partitions=4)
+    with Receiver() as rx:
+        rx.down()
+        subscribe(repo, api_id, plan_id, rx.url)
+        time.sleep(4)  # both members assigned, fetched, paused, retrying against a dead receiver
+        victim = min(_worker_pids(gateway))
+        os.kill(victim, signal.SIGKILL)
+        assert wait_until(lambda: len(_worker_pids(gateway)) == 2 and
+                          victim not in _worker_pids(gateway), 30)
+        time.sleep(3)  # the replacement joins: the rebalance reassigns the paused partitions
+        rx.up()
+        assert rx.wait_for(lambda r: set(numbers(r)) >= set(range(400)), 90), \
+            f"{len(set(numbers(rx)))} of 400 delivered\n{gateway.log()}"
+        assert_in_order_per_partition(rx)
