@@ -16,7 +16,7 @@ help:
 	@echo "make test        install, start what the tests need, run the whole suite"
 	@echo "make kafka       start the local Apache Kafka on 127.0.0.1:$(KAFKA_PORT) (kafka-stop, kafka-status)"
 	@echo "make docs        regenerate docs/configuration.md from evgate/config.py"
-	@echo "make bench       run the benchmarks (bench/)"
+	@echo "make bench       run the benchmarks (bench/: ingest, webhook, fanout; needs wrk and node)"
 
 install: $(VENV)/.installed
 
@@ -59,6 +59,8 @@ docs: install
 
 bench: install
 	$(PY) -m bench.ingest
+	$(PY) -m bench.webhook
+	$(PY) bench/fanout.py
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache
