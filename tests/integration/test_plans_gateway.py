@@ -14,6 +14,7 @@ import pytest
 from evgate.repository import open_repository
 from evgate.services.applications import ApplicationService
 from evgate.services.subscriptions import SubscriptionService
+from tests.support.waiting import wait_for
 from tests.support.kafka_broker import consume_all, create_topic
 
 pytestmark = pytest.mark.integration
@@ -34,13 +35,7 @@ def _definition(path: str, topic: str, plans: list[dict]) -> dict:
 
 def _wait_for(predicate, what: str, timeout: float = 15.0):
     """Wait for the gateway's sync to apply a change (the interval is 500 ms in tests)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = predicate()
-        if result:
-            return result
-        time.sleep(0.1)
-    raise AssertionError(f"gave up waiting for {what}")
+    return wait_for(predicate, what, timeout)
 
 
 def test_api_key_plan(gateway_factory, database_url, kafka_bootstrap, unique_topic):

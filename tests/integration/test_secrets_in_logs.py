@@ -17,6 +17,7 @@ import uuid
 import jwt
 import pytest
 
+from tests.support.waiting import wait_for
 from tests.support.gateway import GatewayProcess
 from tests.support.kafka_broker import create_topic
 from tests.support.receiver import Receiver
@@ -54,13 +55,8 @@ def http_post(path: str) -> dict:
 
 
 def wait_until(predicate, what: str, timeout: float = 30.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = predicate()
-        if result:
-            return result
-        time.sleep(0.1)
-    raise AssertionError(f"gave up waiting for {what}")
+    """Wait for the gateway's sync to apply a change (the interval is 500 ms in tests)."""
+    return wait_for(predicate, what, timeout)
 
 
 @pytest.mark.parametrize("log_format", ["plain", "json"])
