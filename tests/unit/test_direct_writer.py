@@ -43,6 +43,16 @@ def _dechunk(raw: bytes) -> list[bytes]:
     return out
 
 
+
+def _finish(subscription, runner, server, reader, received):
+    """Close the stream with goaway, let both ends finish, return (data ids, all frames)."""
+    subscription.close("goaway", "bye")
+    runner.join(10)
+    server.shutdown(socket.SHUT_WR)
+    reader.join(10)
+    frames = _dechunk(bytes(received))
+    return [f.split(b"data: ", 1)[1].split(b":", 1)[0] for f in frames[:-1]], frames
+
 def _read_all(sock, into: bytearray) -> None:
     while True:
         data = sock.recv(65536)
@@ -70,12 +80,7 @@ def test_fan_out_and_greenlet_writes_keep_order_and_framing(size):
             # while the greenlet is in the middle of a blocked write
             gevent.sleep(0.001)
     gevent.sleep(0.2)
-    subscription.close("goaway", "bye")
-    runner.join(10)
-    server.shutdown(socket.SHUT_WR)
-    reader.join(10)
-    frames = _dechunk(bytes(received))
-    datas = [f.split(b"data: ", 1)[1].split(b":", 1)[0] for f in frames[:-1]]
+    datas, frames = _finish(subscription, runner, server, reader, received)
     assert datas == [str(i).encode() for i in range(300)]
     assert frames[-1].startswith(b"event: goaway\n")
     assert delivered == [str(i) for i in range(300)]
@@ -133,12 +138,7 @@ def test_fan_out_batches_go_out_joined_in_order(size):
         sent += batch_size
         gevent.sleep(0.001)
     gevent.sleep(0.5)
-    subscription.close("goaway", "bye")
-    runner.join(10)
-    server.shutdown(socket.SHUT_WR)
-    reader.join(10)
-    frames = _dechunk(bytes(received))
-    datas = [f.split(b"data: ", 1)[1].split(b":", 1)[0] for f in frames[:-1]]
+    datas, frames = _finish(subscription, runner, server, reader, received)
     assert datas == [str(i).encode() for i in range(sent)]
     assert frames[-1].startswith(b"event: goaway\n")
     assert delivered == [str(i) for i in range(sent)]
