@@ -36,13 +36,13 @@ class UserService:
 
         LoginThrottled past the failed-login limit of `client` (its address); then credentials
         verified within the cache TTL pass at once; then LoginThrottled past the limit of
-        `username`. Throttled requests never run the KDF;
-        LoginBusy when too many verifications wait. An unknown user name is verified against
-        `dummy_hash()`, so it costs what a known one costs and fails the same way."""
+        `username` (throttled requests never run the KDF); LoginBusy when too many
+        verifications already wait. An unknown user name is verified against `dummy_hash()`,
+        so it costs what a known one costs and fails the same way."""
         self.guard.check_address(client)
         user = self.repo.users.get(username)
         stored = user["password_hash"] if user is not None else ""
-        if user is not None and self.cache.hit(username, password, stored):
+        if self.cache.hit(username, password, stored) and user is not None:
             return _public(user)
         self.guard.check_user(client, username)
         ok = self.guard.pool.run(verify_password, password, stored or dummy_hash())
