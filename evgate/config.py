@@ -210,6 +210,31 @@ SETTINGS: tuple[Setting, ...] = (
             "Password of the management user `admin` (set at every start). Unset: the first "
             "start generates one and prints it once on stderr.", secret=True,
             section="management"),
+    Setting("management_login_failures_per_address", 10,
+            "Failed management logins one client address (an IPv6 client: its /64) may make "
+            "within the window; past it, 429 + Retry-After without checking the password. "
+            "The address is the TCP peer: behind a reverse proxy all clients share it.",
+            _positive_int, section="management"),
+    Setting("management_login_failures_per_user", 30,
+            "Failed management logins one user name may receive within the window, from all "
+            "addresses together (slows guessing from many addresses). Higher than the "
+            "per-address limit: reaching it refuses that user's new logins until failures "
+            "age out of the window (clients whose credentials were verified in the last "
+            "minute keep working).", _positive_int, section="management"),
+    Setting("management_login_window_ms", 60000,
+            "Sliding window of the failed-login limits; a failure counts for this long.",
+            _positive_int, section="management"),
+    Setting("management_login_tracked_keys", 10000,
+            "Most client addresses and user names each failed-login limit remembers "
+            "(least recently failing forgotten first: bounded memory).", _positive_int,
+            section="management"),
+    Setting("management_password_threads", 2,
+            "Native threads per management worker that run password hashing (scrypt, ~32 MiB "
+            "and ~0.3 s of CPU each), so that the worker keeps serving while they run.",
+            _positive_int, section="management"),
+    Setting("management_password_max_pending", 16,
+            "Password verifications one management worker runs or queues at once; one more "
+            "gets 503 + Retry-After at once.", _positive_int, section="management"),
     # Logging
     Setting("log_level", "info", "Log level of the application log.",
             _choice("debug", "info", "warning", "error"), section="logging"),

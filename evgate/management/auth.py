@@ -3,6 +3,10 @@
 - ADMIN: every operation.
 - USER: read-only on the management API (GET) and the consumer-side portal API.
 - No or wrong credentials: 401 with `WWW-Authenticate: Basic`; a USER writing: 403.
+- Too many failed logins from the client's address or for the user name: 429 + Retry-After,
+  without checking the password; too many checks already waiting: 503 + Retry-After
+  (evgate/security/login.py). The address is the TCP peer (`remote_addr`): evgate has no
+  trusted-proxy setting, so X-Forwarded-For is never believed.
 Passwords are never logged; failed logins are logged with the user name only.
 """
 from __future__ import annotations
@@ -31,6 +35,11 @@ def access(level: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
 
 
 def init_app(app: Flask, users: Any) -> None:
+    config = app.extensions.get("evgate.config")
+    if config is not None:
+        from ..security.login import LoginGuard
+        users.guard = LoginGuard.from_config(config)
+
     @app.before_request
     def _authenticate() -> Response | None:
         if request.url_rule is None:  # unknown path: the 404/405 handlers answer
@@ -43,7 +52,8 @@ def init_app(app: Flask, users: Any) -> None:
         if auth is None or auth.type != "basic" or not auth.username:
             return json_error(401, "authentication required (HTTP Basic)", "auth.required",
                               headers={"WWW-Authenticate": _REALM})
-        user = users.authenticate(auth.username, auth.password or "")
+        user = users.authenticate(auth.username, auth.password or "",
+                                  client=request.remote_addr)
         if user is None:
             logger.info("refused management login for user %r from %s", auth.username,
                         request.remote_addr)

@@ -181,6 +181,10 @@ def document() -> dict[str, Any]:
                                            "404": _error("unknown id")})
         else:
             operation["security"] = []
+        if path != "/management/openapi.json":  # login limits (evgate/security/login.py)
+            operation["responses"]["429"] = _error("too many failed logins (Retry-After)")
+            operation["responses"]["503"] = _error("too many password checks waiting "
+                                                   "(Retry-After)")
         if request:
             operation["requestBody"] = {"required": request not in ("Deploy",), "content": {
                 "application/json": {"schema": _schema_ref(request)}}}

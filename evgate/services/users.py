@@ -13,7 +13,9 @@ from typing import Any
 
 from ..errors import BadRequestError, NotFoundError
 from ..repository import Repository
-from ..security.passwords import VerifiedCache, generate_password, hash_password
+from ..security.login import LoginGuard
+from ..security.passwords import (VerifiedCache, dummy_hash, generate_password, hash_password,
+                                  verify_password)
 
 logger = logging.getLogger(__name__)
 
@@ -22,15 +24,32 @@ ADMIN_USER = "admin"
 
 
 class UserService:
-    def __init__(self, repo: Repository, cache: VerifiedCache | None = None):
+    def __init__(self, repo: Repository, cache: VerifiedCache | None = None,
+                 guard: LoginGuard | None = None):
         self.repo = repo
         self.cache = cache or VerifiedCache()
+        self.guard = guard or LoginGuard.from_config()
 
-    def authenticate(self, username: str, password: str) -> dict[str, Any] | None:
-        """The user (without its hash) when the password matches, else None."""
+    def authenticate(self, username: str, password: str,
+                     client: str | None = None) -> dict[str, Any] | None:
+        """The user (without its hash) when the password matches, else None.
+
+        LoginThrottled past the failed-login limit of `client` (its address); then credentials
+        verified within the cache TTL pass at once; then LoginThrottled past the limit of
+        `username` (throttled requests never run the KDF); LoginBusy when too many
+        verifications already wait. An unknown user name is verified against `dummy_hash()`,
+        so it costs what a known one costs and fails the same way."""
+        self.guard.check_address(client)
         user = self.repo.users.get(username)
-        if user is None or not self.cache.check(username, password, user["password_hash"]):
+        stored = user["password_hash"] if user is not None else ""
+        if self.cache.hit(username, password, stored) and user is not None:
+            return _public(user)
+        self.guard.check_user(client, username)
+        ok = self.guard.pool.run(verify_password, password, stored or dummy_hash())
+        if not ok or user is None:
+            self.guard.failed(client, username)
             return None
+        self.cache.remember(username, password, stored)
         return _public(user)
 
     def list(self) -> list[dict[str, Any]]:
@@ -60,7 +79,8 @@ class UserService:
         if bad or not role_list:
             raise BadRequestError(f"roles must be among {', '.join(ROLES)}",
                                   key="user.roles.invalid")
-        self.repo.users.upsert(username, hash_password(password), ",".join(role_list))
+        hashed = self.guard.pool.run(hash_password, password)  # off the hub
+        self.repo.users.upsert(username, hashed, ",".join(role_list))
         logger.info("password set for user %s (roles %s)", username, ",".join(role_list))
         return self.get(username)
 
