@@ -172,3 +172,51 @@ def _port_open(port):
     except OSError:
         return False
 
+
+
+APP_ORIGIN = "https://app.example.com"
+
+
+def test_sse_fast_path_and_websocket_origin_check_on_gunicorn(gateway_factory, kafka_bootstrap,
+                                                              unique_topic):
+    """Without a browser: the SSE direct-write fast path (HTTP/1.1 on a real socket) carries the
+    headers; a WebSocket upgrade from another origin is 403 before any subscription opens."""
+    import websocket
+
+    from tests.support.streams import SseClient, produce, stream_stats
+    create_topic(kafka_bootstrap, unique_topic)
+    api = stream_api("/cors/ws", [{"type": "websocket"}, {"type": "sse"}],
+                     kafka_endpoint(unique_topic))
+    api["listeners"][0]["cors"] = {"enabled": True, "allowOrigin": [APP_ORIGIN],
+                                   "allowCredentials": True}
+    gw = gateway_factory([api], workers=1, env={"EVGATE_STREAM_STATS_INTERVAL_MS": "200"})
+    for origin, expected in ((APP_ORIGIN, APP_ORIGIN), ("https://evil.example.net", None)):
+        sse = SseClient(gw.url, "/cors/ws", headers={"Origin": origin})
+        try:
+            assert sse.status == 200
+            assert sse.response.getheader("Access-Control-Allow-Origin") == expected
+            assert sse.response.getheader("Access-Control-Allow-Credentials") == (
+                "true" if expected else None)
+            assert sse.response.getheader("Vary") == "Origin"
+        finally:
+            sse.close()
+    url = f"ws://127.0.0.1:{gw.port}/cors/ws"
+    with pytest.raises(websocket.WebSocketBadStatusException) as refused:
+        websocket.create_connection(url, origin="https://evil.example.net", timeout=10)
+    assert refused.value.status_code == 403
+    assert b"CORS_ORIGIN_NOT_ALLOWED" in refused.value.resp_body
+    # the gateway's own origin is not in allowOrigin either (websocket-client's default Origin)
+    with pytest.raises(websocket.WebSocketBadStatusException):
+        websocket.create_connection(url, timeout=10)
+    # an allowed page and a tool that sends no Origin both get the stream
+    allowed = websocket.create_connection(url, origin=APP_ORIGIN, timeout=10)
+    tool = websocket.create_connection(url, suppress_origin=True, timeout=10)
+    try:
+        wait_for(lambda: any(s["subscriptions"] >= 2
+                             for s in stream_stats(gw.log_path.read_text())[-3:]),
+                 "both WebSocket subscriptions")
+        produce(kafka_bootstrap, unique_topic, ["hello"])
+        assert allowed.recv() == "hello" and tool.recv() == "hello"
+    finally:
+        allowed.close()
+        tool.close()
