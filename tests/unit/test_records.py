@@ -107,3 +107,10 @@ def test_bad_envelope_parameter_is_400():
     with pytest.raises(BadRequestError) as raised:
         envelope_requested(_Args(envelope="yes please"))
     assert raised.value.key == "INVALID_ENVELOPE"
+
+
+def test_policies_can_tell_a_tombstone():
+    from evgate.el import compile_template
+    expression = compile_template("{#message.tombstone}")
+    assert expression.evaluate({"message": record_to_message(record(value=None), "c")}) is True
+    assert expression.evaluate({"message": record_to_message(record(), "c")}) is False
