@@ -168,6 +168,14 @@ def test_tombstones_on_every_entrypoint(gateway_factory, kafka_bootstrap, unique
     assert "deleted" not in frames[0] and "deleted" not in frames[2]
     assert frames[2]["content"] == ""
 
+    # raw frames: the tombstone has no raw form and is skipped, the empty value is a frame
+    ws = _ws(gw, f"cursor={start}")
+    try:
+        assert [ws.recv(), ws.recv()] == ["v1", ""]
+        _no_more_frames(ws, 1)
+    finally:
+        ws.close()
+
     status, _, body = gw.request("GET", f"/ws?cursor={start}&limit=3",
                                  headers={"Accept": "application/json"})
     assert status == 200
