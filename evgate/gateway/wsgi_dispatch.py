@@ -1,7 +1,8 @@
 """The gateway's request dispatcher, and the raw-WSGI fast path that serves it without Flask.
 
 Every gateway request goes through `GatewayDispatcher.dispatch`: listener path match (longest
-prefix) -> entrypoint negotiation -> plan security -> request-phase policies -> the entrypoint
+prefix) -> CORS (evgate/gateway/cors.py: preflights answered, WebSocket origins checked) ->
+entrypoint negotiation -> plan security -> request-phase policies -> the entrypoint
 -> response-phase policies. Gateway errors become `{"message", "http_status_code"}` JSON
 bodies; anything unexpected is logged with the transaction id and answered 500 without a
 stack trace. Every response carries X-Gravitee-Transaction-Id / X-Gravitee-Request-Id.
