@@ -13,7 +13,8 @@ class Message:
     `content` is bytes (what Kafka stores); `headers` are multi-valued like HTTP and Kafka
     headers (name -> list of str); `metadata` is what the endpoint knows about the record
     (for Kafka: key, topic, partition, offset); `attributes` carry per-message settings such as
-    `gravitee.attribute.kafka.recordKey`.
+    `gravitee.attribute.kafka.recordKey`. `tombstone`: the record had a null value (a
+    deletion on a compacted topic; `content` is then empty), evgate/kafka/records.py.
     """
 
     content: bytes = b""
@@ -22,6 +23,7 @@ class Message:
     attributes: dict[str, Any] = field(default_factory=dict)
     id: str = field(default_factory=lambda: str(uuid.uuid4()))
     error: bool = False
+    tombstone: bool = False
 
     def add_header(self, name: str, value: str) -> None:
         self.headers.setdefault(name, []).append(value)
@@ -47,6 +49,7 @@ class Message:
             "metadata": self.metadata,
             "attributes": self.attributes,
             "error": self.error,
+            "tombstone": self.tombstone,
         }
 
     def __repr__(self) -> str:

@@ -57,11 +57,38 @@ class EntrypointDefinition(_Model):
         return {} if value is None else value
 
 
+class Cors(_Model):
+    """Gravitee 4.x's `cors` block of an HTTP listener (its mAPI v2 schema `Cors`). The origin
+    patterns are checked and compiled by evgate/gateway/cors.py (semantic checks)."""
+
+    enabled: bool = False
+    allowOrigin: list[str] = Field(default_factory=list)
+    allowHeaders: list[str] = Field(default_factory=list)
+    allowMethods: list[str] = Field(default_factory=list)
+    allowCredentials: bool = False
+    exposeHeaders: list[str] = Field(default_factory=list)
+    maxAge: int = Field(default=-1, ge=-1, le=2 ** 31 - 1)
+    runPolicies: bool = False
+    allowPrivateNetwork: bool = False
+
+    @field_validator("allowOrigin", "allowHeaders", "allowMethods", "exposeHeaders",
+                     mode="before")
+    @classmethod
+    def _none_to_list(cls, value: Any) -> Any:
+        return [] if value is None else value
+
+    @field_validator("maxAge", mode="before")
+    @classmethod
+    def _max_age(cls, value: Any) -> Any:
+        return -1 if value is None else value
+
+
 class Listener(_Model):
     type: str = "http"
     paths: list[ListenerPath] = Field(default_factory=list)
     entrypoints: list[EntrypointDefinition] = Field(default_factory=list)
     servers: Optional[list[str]] = None
+    cors: Optional[Cors] = None
 
     @field_validator("type", mode="before")
     @classmethod

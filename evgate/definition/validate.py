@@ -75,6 +75,8 @@ def semantic_problems(api: ApiDefinition) -> list[dict[str, str]]:
                                  "message": f"duplicate listener path {lpath.path!r} "
                                             f"(also at {seen_paths[key]})"})
             seen_paths[key] = f"{where}.paths[{pi}].path"
+        if listener.cors is not None:
+            problems += _cors_problems(listener.cors, f"{where}.cors")
         if not listener.entrypoints:
             problems.append({"path": f"{where}.entrypoints",
                              "message": "at least one entrypoint is required"})
@@ -121,6 +123,12 @@ def flow_problems(flow: Any, fpath: str) -> list[dict[str, str]]:
             problems += _connector_problems("policies", step.policy, step.configuration,
                                             f"{fpath}.{phase}[{si}]", step, type_field="policy")
     return problems
+
+
+def _cors_problems(cors: Any, where: str) -> list[dict[str, str]]:
+    # imported here: the gateway package imports Flask and the expression language
+    from ..gateway.cors import cors_problems
+    return cors_problems(cors, where)
 
 
 def _same_connector(kind: str, first: str, second: str) -> bool:

@@ -12,6 +12,8 @@ loses nothing and repeats nothing.
 Format by `Accept`: application/json (also `*/*`), application/xml or text/xml, text/plain (also
 when there is no Accept header); anything else is 400. JSON:
 `{"items":[{"id","content","headers"?,"metadata"?}],"pagination":{"nextCursor","limit"}}`.
+A tombstone (a record with a null value) is an item with `"content": null, "deleted": true`
+(XML `<deleted>true</deleted>` instead of `<content>`, text `deleted: true`).
 """
 from __future__ import annotations
 
@@ -120,8 +122,10 @@ class HttpGetEntrypoint(Entrypoint):
         return self._render(fmt, page, next_cursor, limit)
 
     def _item(self, message: Message, cursor: str) -> dict[str, Any]:
-        item: dict[str, Any] = {"id": cursor,
-                                "content": message.content.decode("utf-8", errors="replace")}
+        item: dict[str, Any] = {"id": cursor, "content": None if message.tombstone else
+                                message.content.decode("utf-8", errors="replace")}
+        if message.tombstone:   # a deletion (null value): null content, never "" (docstring)
+            item["deleted"] = True
         if self.headers_in_payload:
             item["headers"] = message.headers
         if self.metadata_in_payload:
@@ -143,8 +147,11 @@ class HttpGetEntrypoint(Entrypoint):
 def _xml(items: list[dict[str, Any]], pagination: dict[str, Any]) -> str:
     out = ["<?xml version=\"1.0\" encoding=\"UTF-8\"?>", "<response><items>"]
     for item in items:
-        out.append(f"<item><id>{escape(item['id'])}</id><content>{escape(item['content'])}"
-                   "</content>")
+        if item["content"] is None:
+            out.append(f"<item><id>{escape(item['id'])}</id><deleted>true</deleted>")
+        else:
+            out.append(f"<item><id>{escape(item['id'])}</id><content>"
+                       f"{escape(item['content'])}</content>")
         if "headers" in item:
             out.append("<headers>" + "".join(
                 f"<header name={quoteattr(name)}>{escape(value)}</header>"
@@ -164,7 +171,8 @@ def _xml(items: list[dict[str, Any]], pagination: dict[str, Any]) -> str:
 def _plain(items: list[dict[str, Any]], pagination: dict[str, Any]) -> str:
     lines = ["items:"]
     for item in items:
-        lines += ["item:", f"id: {item['id']}", f"content: {item['content']}"]
+        lines += ["item:", f"id: {item['id']}", "deleted: true" if item["content"] is None
+                  else f"content: {item['content']}"]
         for name, values in (item.get("headers") or {}).items():
             for value in values:
                 lines.append(f"header: {name}: {value}")

@@ -10,6 +10,8 @@ Stream: `retry: <sse_retry_ms>` first, then per message
     data: <line 2>              (content split on CR, LF, CRLF; binary is decoded as UTF-8
                                  with replacement characters)
 
+A tombstone (a record with a null value, evgate/kafka/records.py) is `event: delete` with its
+id and `data: {"key": <the record key or null>}`.
 `:` heartbeat comments when nothing was written for `heartbeatIntervalInMs` (5000);
 `event: error` then end when Kafka is lost; `event: goaway` then end when the gateway stops.
 Resume with `Last-Event-ID` (the cursor, docs/consumption.md); a malformed one is 400.
@@ -25,6 +27,7 @@ the stream keeps no Flask request context alive (memory per idle client).
 """
 from __future__ import annotations
 
+import json
 import logging
 import re
 import time
@@ -54,6 +57,8 @@ def _comment_value(value: Any) -> str:
 
 def encode_event(message: Message, event_id: str, *, headers_as_comment: bool = False,
                  metadata_as_comment: bool = False, event: str = "message") -> bytes:
+    if message.tombstone:   # a deletion (null value): its key, never an empty message
+        event = "delete"
     lines = [f"id: {_comment_value(event_id)}", f"event: {event}"]
     if headers_as_comment:
         for name, values in message.headers.items():
@@ -62,7 +67,10 @@ def encode_event(message: Message, event_id: str, *, headers_as_comment: bool = 
     if metadata_as_comment:
         for key, value in message.metadata.items():
             lines.append(f":{_comment_value(key)}: {_comment_value(value)}")
-    text = message.content.decode("utf-8", errors="replace")
+    if message.tombstone:
+        text = json.dumps({"key": message.metadata.get("key")}, default=str)
+    else:
+        text = message.content.decode("utf-8", errors="replace")
     lines.extend(f"data: {line}" for line in _LINE_BREAK.split(text))
     return ("\n".join(lines) + "\n\n").encode("utf-8")
 

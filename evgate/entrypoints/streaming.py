@@ -194,4 +194,4 @@ def _copy(message: Message) -> Message:
     return Message(content=message.content,
                    headers={k: list(v) for k, v in message.headers.items()},
                    metadata=dict(message.metadata), attributes=dict(message.attributes),
-                   id=message.id, error=message.error)
+                   id=message.id, error=message.error, tombstone=message.tombstone)

@@ -7,6 +7,9 @@ by the broker before the next frame is read; a produce failure closes with 1011.
 Close codes: 1000 when the endpoint ends the stream, 1001 when the gateway shuts down, 1011 on
 an error (Kafka lost, produce failed). A client resumes a subscription with the
 `Last-Event-ID` header or `?cursor=` (the id of the last message it got, docs/consumption.md).
+Frames carry no id unless the upgrade URL has `?envelope=true`: then every frame is a JSON text
+frame `{"id", "content", "headers", "metadata"}` (`ws_envelope`), and `id` is that cursor.
+Without the envelope a tombstone (null value) sends nothing: there is no raw form of it.
 
 Library: simple-websocket (flask-sock's engine, maintained; gevent-websocket is unmaintained
 since 2017 and needs its own worker class). Its reader runs on `threading.Thread`, which
@@ -14,6 +17,8 @@ gunicorn's gevent workers monkey-patch into a greenlet. See docs/architecture.md
 """
 from __future__ import annotations
 
+import base64
+import json
 import logging
 import socket
 from typing import TYPE_CHECKING, Any, Iterable, Mapping
@@ -37,11 +42,44 @@ logger = logging.getLogger(__name__)
 NORMAL, GOING_AWAY, INTERNAL_ERROR = 1000, 1001, 1011
 
 
-def ws_payload(message: Message, _cursor: str) -> str | bytes:
+def ws_payload(message: Message, _cursor: str) -> str | bytes | None:
+    """The raw frame: the payload as it is (None for a tombstone: there is nothing to send;
+    clients that need deletions use the envelope)."""
+    if message.tombstone:
+        return None
     try:
         return message.content.decode("utf-8")
     except UnicodeDecodeError:
         return message.content
+
+
+def ws_envelope(message: Message, cursor: str) -> str:
+    """The `?envelope=true` text frame: `{"id", "content", "headers", "metadata"}`; `id` is
+    the cursor to resume after this message (`?cursor=`); content that is not UTF-8 is base64
+    with `"encoding": "base64"`; a tombstone is `"content": null, "deleted": true`."""
+    envelope: dict[str, Any] = {"id": cursor}
+    if message.tombstone:
+        envelope["content"] = None
+        envelope["deleted"] = True
+    else:
+        try:
+            envelope["content"] = message.content.decode("utf-8")
+        except UnicodeDecodeError:
+            envelope["content"] = base64.b64encode(message.content).decode("ascii")
+            envelope["encoding"] = "base64"
+    envelope["headers"] = message.headers
+    envelope["metadata"] = message.metadata
+    return json.dumps(envelope, separators=(",", ":"), default=str)
+
+
+def envelope_requested(request: Any) -> bool:
+    value = request.args.get("envelope")
+    if value is None:
+        return False
+    lowered = value.strip().lower()
+    if lowered not in ("true", "false", "1", "0", ""):
+        raise BadRequestError("envelope must be true or false", key="INVALID_ENVELOPE")
+    return lowered in ("true", "1", "")
 
 
 class _SendAll:
@@ -110,6 +148,7 @@ class WebSocketEntrypoint(Entrypoint):
         request = ctx.request
         environ = request.environ
         subscription = None
+        envelope = envelope_requested(request)
         if self.subscriber:
             cursor = request.headers.get("Last-Event-ID") or request.args.get("cursor") or None
             subscription = open_subscription(self, ctx, cursor)
@@ -126,7 +165,7 @@ class WebSocketEntrypoint(Entrypoint):
         response = _HandledResponse()
         response.mode = "gunicorn" if ws.mode == "gunicorn" else "gevent"
         try:
-            self._session(ctx, ws, subscription)
+            self._session(ctx, ws, subscription, envelope)
         finally:
             if subscription is not None:
                 subscription.close("closed")
@@ -148,7 +187,7 @@ class WebSocketEntrypoint(Entrypoint):
         return response
 
     def _session(self, ctx: "ExecutionContext", ws: Server,
-                 subscription: Subscription | None) -> None:
+                 subscription: Subscription | None, envelope: bool = False) -> None:
         state = {"close": None}
         reader = gevent.spawn(self._read_frames, ctx, ws, subscription, state)
         try:
@@ -156,7 +195,7 @@ class WebSocketEntrypoint(Entrypoint):
                 reader.join()
             else:
                 subscription.on_overflow = cut_connection(ws.sock)
-                self._send_loop(ctx, ws, subscription)
+                self._send_loop(ctx, ws, subscription, envelope)
         finally:
             reader.kill(block=False)
         code, reason = state["close"] or (None, None)
@@ -166,8 +205,11 @@ class WebSocketEntrypoint(Entrypoint):
             except (ConnectionClosed, OSError):
                 pass
 
-    def _send_loop(self, ctx: "ExecutionContext", ws: Server, subscription: Subscription) -> None:
+    def _send_loop(self, ctx: "ExecutionContext", ws: Server, subscription: Subscription,
+                   envelope: bool = False) -> None:
         view = SubscribeView(ctx)
+        encode = ws_envelope if envelope else ws_payload
+        frame_key = ("ws-envelope",) if envelope else ("ws",)
         while True:
             try:
                 items = subscription.get(timeout=None)
@@ -183,10 +225,13 @@ class WebSocketEntrypoint(Entrypoint):
             try:
                 for item in items:
                     if view.active:
-                        for message in view.messages(item.message):
-                            ws.send(ws_payload(message, item.cursor))
+                        frames = [encode(message, item.cursor)
+                                  for message in view.messages(item.message)]
                     else:
-                        ws.send(item.frame(("ws",), ws_payload))
+                        frames = [item.frame(frame_key, encode)]
+                    for frame in frames:
+                        if frame is not None:
+                            ws.send(frame)
                     subscription.delivered(item)
             except (ConnectionClosed, OSError):
                 return

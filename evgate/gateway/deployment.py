@@ -16,6 +16,7 @@ from ..definition import parse_definition
 from ..definition.validate import _effective_configuration
 from ..errors import BadRequestError
 from ..policies.chain import FlowChain
+from .cors import CorsPolicy
 from ..security.plans import admit, build_handlers
 
 if TYPE_CHECKING:
@@ -46,6 +47,8 @@ class DeployedApi:
         self.properties = {p.get("key"): p.get("value") for p in self.definition.properties
                            if isinstance(p, dict)}
         self.paths = self.definition.http_paths()
+        #: (listener path, compiled policy) of the http listeners with CORS enabled
+        self.cors: list[tuple[str, CorsPolicy]] = _cors_policies(self.definition)
         self.endpoint: "Endpoint" = self._build_endpoint()
         self.entrypoints: list["Entrypoint"] = []       # http listeners, by priority
         self.subscription_entrypoints: list["Entrypoint"] = []  # webhook listeners
@@ -87,6 +90,19 @@ class DeployedApi:
                 logger.exception("stopping %r failed", component)
 
     # -- request handling ---------------------------------------------------------------------
+    def cors_for(self, path: str) -> CorsPolicy | None:
+        """The CORS policy of the listener whose path (the longest) matches `path`."""
+        if not self.cors:
+            return None
+        if len(self.cors) == 1 and len(self.paths) == 1:
+            return self.cors[0][1]
+        best: tuple[int, CorsPolicy | None] = (-1, None)
+        for prefix in self.paths:
+            if (prefix == "/" or path == prefix or path.startswith(prefix + "/")) \
+                    and len(prefix) > best[0]:
+                best = (len(prefix), dict(self.cors).get(prefix))
+        return best[1]
+
     def select_entrypoint(self, request: Any) -> "Entrypoint":
         from ..errors import MethodNotAllowedError, NotAcceptableError
         for entrypoint in self.entrypoints:
@@ -152,6 +168,12 @@ class DeployedApi:
         for chain in self._chains(ctx):
             response = chain.run_response(ctx, response)
         return response
+
+
+def _cors_policies(definition: Any) -> list[tuple[str, CorsPolicy]]:
+    return [(p.path, CorsPolicy(listener.cors)) for listener in definition.listeners
+            if listener.type == "http" and listener.cors is not None and listener.cors.enabled
+            for p in listener.paths]
 
 
 def _plan_flows(plan: dict[str, Any]) -> list[Any]:

@@ -1,7 +1,8 @@
 """The gateway's request dispatcher, and the raw-WSGI fast path that serves it without Flask.
 
 Every gateway request goes through `GatewayDispatcher.dispatch`: listener path match (longest
-prefix) -> entrypoint negotiation -> plan security -> request-phase policies -> the entrypoint
+prefix) -> CORS (evgate/gateway/cors.py: preflights answered, WebSocket origins checked) ->
+entrypoint negotiation -> plan security -> request-phase policies -> the entrypoint
 -> response-phase policies. Gateway errors become `{"message", "http_status_code"}` JSON
 bodies; anything unexpected is logged with the transaction id and answered 500 without a
 stack trace. Every response carries X-Gravitee-Transaction-Id / X-Gravitee-Request-Id.
@@ -27,8 +28,9 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from flask import Response, g
 
-from ..errors import GatewayError, NotFoundGatewayError
+from ..errors import ForbiddenError, GatewayError, NotFoundGatewayError
 from .context import ExecutionContext
+from .cors import ORIGIN_NOT_ALLOWED, is_preflight, is_websocket_upgrade
 from .ids import new_id
 
 if TYPE_CHECKING:
@@ -83,6 +85,8 @@ class GatewayDispatcher:
         g.transaction_id = transaction_id
         g.started = time.monotonic()
         environ["evgate.transaction_id"] = transaction_id
+        cors = None
+        preflight = False
         try:
             if runtime.draining:
                 raise Stopping()
@@ -91,6 +95,26 @@ class GatewayDispatcher:
                 raise NotFoundGatewayError("No context-path matches the request URI.")
             api, relative = match
             g.api_id = environ["evgate.api_id"] = api.id
+            cors = api.cors_for(request.path)
+            if cors is not None:
+                preflight = is_preflight(request)
+                if preflight and not cors.run_policies:   # no plan, no flow (Fetch standard)
+                    response = cors.preflight_response(request)
+                    return self._finish(response, transaction_id)
+                if is_websocket_upgrade(request) and "Origin" in request.headers \
+                        and not cors.allows(request.headers.get("Origin")):
+                    raise ForbiddenError("The WebSocket upgrade's Origin is not allowed by the "
+                                         "listener's CORS configuration.",
+                                         key=ORIGIN_NOT_ALLOWED)
+            if preflight:   # runPolicies: plans and request/response flows run around it
+                ctx = ExecutionContext(api=api, request=request, transaction_id=transaction_id,
+                                       entrypoint_type="cors-preflight")
+                ctx.attributes["gravitee.attribute.request.relativePath"] = relative
+                ctx.attributes["gravitee.attribute.api"] = api.id
+                api.admit(ctx)
+                api.run_request_phase(ctx)
+                response = api.run_response_phase(ctx, cors.preflight_response(request))
+                return self._finish(response, transaction_id)
             entrypoint = api.select_entrypoint(request)
             if raw and not entrypoint.raw_wsgi:
                 return None
@@ -113,9 +137,14 @@ class GatewayDispatcher:
             logger.exception("unexpected error on %s %s (tx %s)", request.method, request.path,
                              transaction_id)
             response = error_response(GatewayError("Internal Server Error"))
+        if cors is not None and not preflight:
+            cors.decorate(request, response)
+        return self._finish(response, transaction_id)
+
+    def _finish(self, response: Response, transaction_id: str) -> Response:
         response.headers[TRANSACTION_HEADER] = transaction_id
         response.headers.setdefault(REQUEST_ID_HEADER, transaction_id)
-        if runtime.draining:
+        if self.runtime.draining:
             response.headers["Connection"] = "close"
         return response
 

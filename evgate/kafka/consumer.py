@@ -3,8 +3,8 @@
 The thread does every blocking librdkafka call: the metadata and watermark look-ups that fix
 the start position, `poll(t)` for the first record, then `consume(n, 0)` to drain what is
 already fetched (poll-then-drain: `consume(n, t)` would wait for n records or t). Each batch is
-turned into `StreamItem`s on the thread (content, headers, metadata {key, topic, partition,
-offset}, and the cursor after the record) and handed to the hub with
+turned into `StreamItem`s on the thread (evgate/kafka/records.py: the message, the same as
+webhooks get, and the cursor after the record) and handed to the hub with
 `run_callback_threadsafe`; the sink's methods run on the hub only. Never on the hub, never in
 gevent's threadpool (ARCHITECTURE.md, "Hard-won rules").
 
@@ -28,9 +28,9 @@ from confluent_kafka import OFFSET_END, Consumer, KafkaError, KafkaException, To
 from gevent import monkey
 
 from ..endpoints.subscription import StreamItem
-from ..message import Message
 from . import cursor as cursors
 from .client_config import mask
+from .records import record_to_message
 from .threads import HubHandoff, HubLogger, start_native_thread
 
 logger = logging.getLogger(__name__)
@@ -206,17 +206,8 @@ class KafkaConsumerBridge:
             topic, partition, offset = record.topic(), record.partition(), record.offset()
             key = (topic, partition)
             position[key] = offset
-            raw_key = record.key()
-            headers: dict[str, list[str]] = {}
-            for name, value in record.headers() or ():
-                text = value.decode("utf-8", errors="replace") if value is not None else ""
-                headers.setdefault(name, []).append(text)
             cursor_text = cursors.encode(position)
-            message = Message(
-                content=record.value() or b"", headers=headers, id=cursor_text,
-                metadata={"key": raw_key.decode("utf-8", errors="replace")
-                          if isinstance(raw_key, bytes) else raw_key,
-                          "topic": topic, "partition": partition, "offset": offset})
+            message = record_to_message(record, cursor_text)
             items.append(StreamItem(message, cursor_text, key, offset))
         return items, eof
 

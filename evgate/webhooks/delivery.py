@@ -33,6 +33,7 @@ from ..gateway.context import ExecutionContext
 from ..kafka.client_config import producer_config
 from ..kafka.group_consumer import GroupConsumer, group_consumer_config
 from ..kafka.producer import ProduceError
+from ..kafka.records import record_to_message as _record_to_message
 from ..message import Message
 from ..observability import metrics
 from .http import AuthError, pinned_session
@@ -80,19 +81,9 @@ def webhook_id(subscription_id: str, topic: str, partition: int, offset: int) ->
 
 
 def record_to_message(record: Any) -> Message:
-    headers: dict[str, list[str]] = {}
-    for name, value in record.headers() or []:
-        if value is None:
-            continue
-        text = value.decode("utf-8", errors="replace") if isinstance(value, bytes) else str(value)
-        headers.setdefault(name, []).append(text)
-    key = record.key()
-    metadata = {"topic": record.topic(), "partition": record.partition(),
-                "offset": record.offset(),
-                "key": key.decode("utf-8", errors="replace") if isinstance(key, bytes) else key,
-                "timestamp": record.timestamp()[1]}
-    return Message(content=record.value() or b"", headers=headers, metadata=metadata,
-                   id=f"{record.topic()}@{record.partition()}#{record.offset()}")
+    """The shared conversion (evgate/kafka/records.py), with the record's plain position as id."""
+    return _record_to_message(
+        record, f"{record.topic()}@{record.partition()}#{record.offset()}")
 
 
 def _read_and_release(response: requests.Response) -> bytes:
