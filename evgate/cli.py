@@ -411,8 +411,9 @@ def subscriptions_create(state: _State, plan_id: str, application_id: str,
     from .services.subscriptions import SubscriptionService
     body = {"configuration": _json_option(configuration, "configuration"),
             "metadata": _json_option(metadata, "metadata")}
-    sub = SubscriptionService(state.repo, LOCAL_OPERATOR).create(plan_id=plan_id, application_id=application_id,
-                                                 body=body, api_key=api_key)
+    service = SubscriptionService(state.repo, LOCAL_OPERATOR)
+    sub = service.create(plan_id=plan_id, application_id=application_id, body=body,
+                         api_key=api_key)
     state.emit(sub, lambda s: f"created {_sub_line(s)}")
 
 
@@ -481,7 +482,8 @@ def _sub_status(name: str, status: str, help_text: str) -> None:
     @pass_state
     def command(state: _State, sub_id: str) -> None:
         from .services.subscriptions import SubscriptionService
-        state.emit(SubscriptionService(state.repo, LOCAL_OPERATOR).change_status(None, sub_id, status),
+        service = SubscriptionService(state.repo, LOCAL_OPERATOR)
+        state.emit(service.change_status(None, sub_id, status),
                    _sub_line)
 
 
@@ -497,7 +499,8 @@ _sub_status("close", "CLOSED", "Close a subscription for good (its API keys are 
 def subscriptions_consumer_status(state: _State, sub_id: str, status: str) -> None:
     """The consumer's own switch (portal _changeConsumerStatus): STARTED or STOPPED."""
     from .services.subscriptions import SubscriptionService
-    state.emit(SubscriptionService(state.repo, LOCAL_OPERATOR).change_consumer_status(sub_id, status),
+    service = SubscriptionService(state.repo, LOCAL_OPERATOR)
+    state.emit(service.change_consumer_status(sub_id, status),
                _sub_line)
 
 

@@ -3,7 +3,8 @@
 Roles (docs/management-api.md):
 - ADMIN: everything.
 - USER: read-only on the management API (GET) plus the consumer-side portal API
-  (create applications, subscribe, update and stop/start their subscriptions).
+  (create applications, subscribe, update and stop/start their subscriptions), seeing only
+  its own applications, subscriptions and keys (evgate/services/principal.py).
 """
 from __future__ import annotations
 
