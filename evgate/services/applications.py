@@ -7,8 +7,7 @@ import logging
 import uuid
 from typing import Any
 
-from ..errors import BadRequestError, ConflictError
-from ..errors import NotFoundError
+from ..errors import BadRequestError, ConflictError, NotFoundError
 from ..repository import Repository
 from .principal import Principal
 

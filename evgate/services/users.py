@@ -15,6 +15,7 @@ from typing import Any
 from ..errors import BadRequestError, NotFoundError
 from ..repository import Repository
 from ..security.passwords import VerifiedCache, generate_password, hash_password
+from .principal import LOCAL_OPERATOR
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +51,10 @@ class UserService:
             raise BadRequestError("a username is required", key="user.username.missing")
         if not password or not isinstance(password, str):
             raise BadRequestError("a password is required", key="user.password.missing")
+        if username == LOCAL_OPERATOR.username:
+            # the CLI's applications are owned by this name: a user by it would own them all
+            raise BadRequestError(f"the user name {username!r} is reserved for the CLI",
+                                  key="user.username.reserved")
         existing = self.repo.users.get(username)
         if roles is None:
             role_list = (existing["roles"].split(",") if existing

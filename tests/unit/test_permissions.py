@@ -304,6 +304,15 @@ def test_an_application_created_by_a_user_is_its_own_whatever_the_body_says(worl
     assert response.get_json()["id"] not in {a["id"] for a in listed}
 
 
+def test_the_clis_owner_name_cannot_become_a_user(client):
+    """Applications the CLI creates are owned by `cli`: a user by that name would own them."""
+    response = client.put(f"{B}/users/cli", headers=ADMIN,
+                          json={"password": "pw-cli-user", "roles": ["USER"]})
+    assert response.status_code == 400
+    assert response.get_json()["technicalCode"] == "user.username.reserved"
+    assert client.get(P + "/applications", headers=basic("cli", "pw-cli-user")).status_code == 401
+
+
 # -- the service layer, as the CLI (and any other front end) uses it ---------------------------
 def _principals():
     from evgate.services.principal import LOCAL_OPERATOR, Principal
