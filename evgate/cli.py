@@ -1,6 +1,7 @@
 """The `evgate` command line (click).
 
-Every command goes through the same service layer as the management REST API; output is
+Every command goes through the same service layer as the management REST API, acting as the
+local operator (an ADMIN: whoever runs it can open the database anyway); output is
 human-readable by default and JSON with `--json`; errors exit non-zero with one clear line.
 """
 from __future__ import annotations
@@ -15,6 +16,7 @@ import click
 
 from .config import Config, render_markdown
 from .errors import ConfigError, ConflictError, DefinitionError, EvgateError, NotFoundError
+from .services.principal import LOCAL_OPERATOR  # the CLI acts on the database as an ADMIN
 
 
 class _State:
@@ -150,7 +152,7 @@ def _api_line(api: dict[str, Any]) -> str:
 def apis_list(state: _State) -> None:
     """List stored APIs with their state and listener paths."""
     from .services.apis import ApiService
-    items = ApiService(state.repo).list()
+    items = ApiService(state.repo, LOCAL_OPERATOR).list()
     state.emit(items, lambda data: "\n".join(_api_line(a) for a in data) or "no APIs")
 
 
@@ -160,7 +162,7 @@ def apis_list(state: _State) -> None:
 def apis_import(state: _State, files: tuple[str, ...]) -> None:
     """Store, deploy and start API definitions from JSON FILES (same id: replaced)."""
     from .services.apis import ApiService
-    service = ApiService(state.repo)
+    service = ApiService(state.repo, LOCAL_OPERATOR)
     imported = []
     for path in files:
         with open(path, encoding="utf-8") as handle:
@@ -185,7 +187,7 @@ def apis_import(state: _State, files: tuple[str, ...]) -> None:
 def apis_export(state: _State, api_id: str) -> None:
     """Print an API definition as JSON (re-importable)."""
     from .services.apis import ApiService
-    api = ApiService(state.repo).get(api_id)
+    api = ApiService(state.repo, LOCAL_OPERATOR).get(api_id)
     click.echo(json.dumps(api, indent=2, default=str))
 
 
@@ -195,7 +197,7 @@ def _api_action(name: str, help_text: str) -> None:
     @pass_state
     def command(state: _State, api_id: str) -> None:
         from .services.apis import ApiService
-        service = ApiService(state.repo)
+        service = ApiService(state.repo, LOCAL_OPERATOR)
         result = getattr(service, name)(api_id)
         state.emit({"id": api_id, "action": name, "result": result},
                    f"{name}: {api_id}")
@@ -213,7 +215,7 @@ _api_action("delete", "Delete an API and its plans.")
 def apis_create(state: _State, file: str) -> None:
     """Store a new API from a JSON FILE (stopped, not deployed: like POST v4/apis)."""
     from .services.apis import ApiService
-    api = ApiService(state.repo).create(_json_file(file))
+    api = ApiService(state.repo, LOCAL_OPERATOR).create(_json_file(file))
     state.emit(api, lambda a: f"created {_api_line(a)}")
 
 
@@ -224,7 +226,7 @@ def apis_create(state: _State, file: str) -> None:
 def apis_update(state: _State, api_id: str, file: str) -> None:
     """Replace the saved definition of an API (deploy to make gateways run it)."""
     from .services.apis import ApiService
-    api = ApiService(state.repo).update(api_id, _json_file(file))
+    api = ApiService(state.repo, LOCAL_OPERATOR).update(api_id, _json_file(file))
     state.emit(api, lambda a: f"updated {_api_line(a)}")
 
 
@@ -269,7 +271,7 @@ def plans() -> None:
 def plans_list(state: _State, api_id: str, status: str | None) -> None:
     """List the plans of an API."""
     from .services.plans import PlanService
-    items = PlanService(state.repo).list(api_id, status)
+    items = PlanService(state.repo, LOCAL_OPERATOR).list(api_id, status)
     state.emit(items, lambda data: "\n".join(_plan_line(p) for p in data) or "no plans")
 
 
@@ -296,7 +298,7 @@ def plans_create(state: _State, api_id: str, name: str | None, security_type: st
         body = {"name": name or security_type, "validation": validation,
                 "security": {"type": security_type,
                              "configuration": _json_option(configuration, "configuration") or {}}}
-    service = PlanService(state.repo)
+    service = PlanService(state.repo, LOCAL_OPERATOR)
     plan = service.create(api_id, body)
     if publish:
         plan = service.publish(api_id, plan["id"])
@@ -310,7 +312,7 @@ def _plan_action(name: str, help_text: str) -> None:
     @pass_state
     def command(state: _State, api_id: str, plan_id: str) -> None:
         from .services.plans import PlanService
-        plan = getattr(PlanService(state.repo), name)(api_id, plan_id)
+        plan = getattr(PlanService(state.repo, LOCAL_OPERATOR), name)(api_id, plan_id)
         if plan is None:
             state.emit({"id": plan_id, "deleted": True}, f"deleted plan {plan_id}")
         else:
@@ -338,7 +340,7 @@ def applications() -> None:
 def applications_list(state: _State) -> None:
     """List applications."""
     from .services.applications import ApplicationService
-    items = ApplicationService(state.repo).list()
+    items = ApplicationService(state.repo, LOCAL_OPERATOR).list()
     state.emit(items, lambda data: "\n".join(_app_line(a) for a in data) or "no applications")
 
 
@@ -356,7 +358,7 @@ def applications_create(state: _State, name: str, description: str | None, app_t
     app_settings: dict[str, Any] = {"type": app_type}
     if client_id:
         app_settings["client_id"] = client_id
-    app = ApplicationService(state.repo).create(
+    app = ApplicationService(state.repo, LOCAL_OPERATOR).create(
         {"name": name, "description": description, "settings": {"app": app_settings}},
         owner="cli")
     state.emit(app, lambda a: f"created application {_app_line(a)}")
@@ -368,7 +370,7 @@ def applications_create(state: _State, name: str, description: str | None, app_t
 def applications_get(state: _State, app_id: str) -> None:
     """Show an application."""
     from .services.applications import ApplicationService
-    state.emit(ApplicationService(state.repo).get(app_id))
+    state.emit(ApplicationService(state.repo, LOCAL_OPERATOR).get(app_id))
 
 
 @applications.command("delete")
@@ -377,7 +379,7 @@ def applications_get(state: _State, app_id: str) -> None:
 def applications_delete(state: _State, app_id: str) -> None:
     """Delete an application that has no open subscription."""
     from .services.applications import ApplicationService
-    ApplicationService(state.repo).delete(app_id)
+    ApplicationService(state.repo, LOCAL_OPERATOR).delete(app_id)
     state.emit({"id": app_id, "deleted": True}, f"deleted application {app_id}")
 
 
@@ -409,8 +411,9 @@ def subscriptions_create(state: _State, plan_id: str, application_id: str,
     from .services.subscriptions import SubscriptionService
     body = {"configuration": _json_option(configuration, "configuration"),
             "metadata": _json_option(metadata, "metadata")}
-    sub = SubscriptionService(state.repo).create(plan_id=plan_id, application_id=application_id,
-                                                 body=body, api_key=api_key)
+    service = SubscriptionService(state.repo, LOCAL_OPERATOR)
+    sub = service.create(plan_id=plan_id, application_id=application_id, body=body,
+                         api_key=api_key)
     state.emit(sub, lambda s: f"created {_sub_line(s)}")
 
 
@@ -424,7 +427,7 @@ def subscriptions_list(state: _State, api_id: str | None, status: str | None,
     """List subscriptions with their status, consumer status and API keys."""
     from .services.subscriptions import SubscriptionService
     statuses = [s for s in status.split(",") if s.strip()] if status else None
-    items = SubscriptionService(state.repo).list(api_id, statuses=statuses,
+    items = SubscriptionService(state.repo, LOCAL_OPERATOR).list(api_id, statuses=statuses,
                                                  application_id=application_id)
     state.emit(items, lambda data: "\n".join(_sub_line(s) for s in data) or "no subscriptions")
 
@@ -435,7 +438,7 @@ def subscriptions_list(state: _State, api_id: str | None, status: str | None,
 def subscriptions_get(state: _State, sub_id: str) -> None:
     """Show a subscription."""
     from .services.subscriptions import SubscriptionService
-    state.emit(SubscriptionService(state.repo).get(sub_id), _sub_line)
+    state.emit(SubscriptionService(state.repo, LOCAL_OPERATOR).get(sub_id), _sub_line)
 
 
 @subscriptions.command("process")
@@ -448,7 +451,7 @@ def subscriptions_process(state: _State, sub_id: str, accept: bool, reason: str 
                           api_key: str | None) -> None:
     """Approve or reject a PENDING subscription."""
     from .services.subscriptions import SubscriptionService
-    service = SubscriptionService(state.repo)
+    service = SubscriptionService(state.repo, LOCAL_OPERATOR)
     api_id = service.get(sub_id)["api"]
     body: dict[str, Any] = {"accepted": accept, "reason": reason}
     if api_key:
@@ -470,7 +473,7 @@ def subscriptions_update(state: _State, sub_id: str, configuration: str | None,
         body["configuration"] = _json_option(configuration, "configuration")
     if metadata is not None:
         body["metadata"] = _json_option(metadata, "metadata")
-    state.emit(SubscriptionService(state.repo).update(sub_id, body), _sub_line)
+    state.emit(SubscriptionService(state.repo, LOCAL_OPERATOR).update(sub_id, body), _sub_line)
 
 
 def _sub_status(name: str, status: str, help_text: str) -> None:
@@ -479,7 +482,8 @@ def _sub_status(name: str, status: str, help_text: str) -> None:
     @pass_state
     def command(state: _State, sub_id: str) -> None:
         from .services.subscriptions import SubscriptionService
-        state.emit(SubscriptionService(state.repo).change_status(None, sub_id, status),
+        service = SubscriptionService(state.repo, LOCAL_OPERATOR)
+        state.emit(service.change_status(None, sub_id, status),
                    _sub_line)
 
 
@@ -495,7 +499,8 @@ _sub_status("close", "CLOSED", "Close a subscription for good (its API keys are 
 def subscriptions_consumer_status(state: _State, sub_id: str, status: str) -> None:
     """The consumer's own switch (portal _changeConsumerStatus): STARTED or STOPPED."""
     from .services.subscriptions import SubscriptionService
-    state.emit(SubscriptionService(state.repo).change_consumer_status(sub_id, status),
+    service = SubscriptionService(state.repo, LOCAL_OPERATOR)
+    state.emit(service.change_consumer_status(sub_id, status),
                _sub_line)
 
 

@@ -1,7 +1,8 @@
 """HTTP Basic authentication and roles for the management and portal APIs.
 
 - ADMIN: every operation.
-- USER: read-only on the management API (GET) and the consumer-side portal API.
+- USER: read-only on the management API (GET) and the consumer-side portal API, limited
+  by the services to what it owns (evgate/services/principal.py: 404 for the rest).
 - No or wrong credentials: 401 with `WWW-Authenticate: Basic`; a USER writing: 403.
 - Too many failed logins from the client's address or for the user name: 429 + Retry-After,
   without checking the password; too many checks already waiting: 503 + Retry-After

@@ -178,7 +178,7 @@ def document() -> dict[str, Any]:
             operation["responses"].update({"400": _error("invalid request"),
                                            "401": _error("no or wrong credentials"),
                                            "403": _error("the user lacks the role"),
-                                           "404": _error("unknown id")})
+                                           "404": _error("unknown id, or not the caller's to see")})
         else:
             operation["security"] = []
         if path != "/management/openapi.json":  # login limits (evgate/security/login.py)

@@ -3,7 +3,9 @@
 Rules: a definition is validated before anything is written (nothing half-written on a
 rejected request); two APIs may not claim the same listener path; plans embedded in a
 definition are stored as the API's plans; deploying copies the saved definition to the one
-gateways run; an API runs on gateways while STARTED and deployed.
+gateways run; an API runs on gateways while STARTED and deployed. Any caller reads the
+catalogue (a USER sees only published or deprecated plans, without their security
+configuration); only an ADMIN changes it (evgate/services/principal.py).
 """
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ from ..errors import ConflictError, DefinitionError
 from ..kafka.security import mask_definition, restore_masked
 from ..repository import Repository
 from .plans import validated_plan
+from .principal import Principal, visible_plans
 
 logger = logging.getLogger(__name__)
 
@@ -27,8 +30,9 @@ _READ_ONLY = ("state", "visibility", "deployedAt", "createdAt", "updatedAt", "pr
 
 
 class ApiService:
-    def __init__(self, repo: Repository):
+    def __init__(self, repo: Repository, caller: Principal):
         self.repo = repo
+        self.caller = caller
 
     # -- reading -----------------------------------------------------------------------------
     def get(self, api_id: str) -> dict[str, Any]:
@@ -39,6 +43,7 @@ class ApiService:
 
     # -- writing -----------------------------------------------------------------------------
     def create(self, definition: Any) -> dict[str, Any]:
+        self.caller.require_admin("create APIs")
         # A masked secret ("****") has nothing stored to keep on create: 400.
         data = self._validated(restore_masked(definition, None))
         api_id = data.get("id") or str(uuid.uuid4())
@@ -58,6 +63,7 @@ class ApiService:
         return self.get(api_id)
 
     def update(self, api_id: str, definition: Any) -> dict[str, Any]:
+        self.caller.require_admin("update APIs")
         stored = self.repo.apis.get(api_id)  # 404 first
         # Responses mask Kafka secrets; "****" sent back keeps the stored secret
         # (docs/kafka-security.md, "Masking").
@@ -71,12 +77,14 @@ class ApiService:
         return self.get(api_id)
 
     def deploy(self, api_id: str, label: str | None = None) -> dict[str, Any]:
+        self.caller.require_admin("deploy APIs")
         row = self.repo.apis.get(api_id)
         self.repo.apis.deploy(api_id, row["definition"], label)
         logger.info("deployed API %s", api_id)
         return self.get(api_id)
 
     def start(self, api_id: str) -> None:
+        self.caller.require_admin("start APIs")
         row = self.repo.apis.get(api_id)
         with self.repo.write() as conn:
             if row["deployed_definition"] is None:
@@ -85,12 +93,14 @@ class ApiService:
         logger.info("started API %s", api_id)
 
     def stop(self, api_id: str) -> None:
+        self.caller.require_admin("stop APIs")
         self.repo.apis.get(api_id)
         self.repo.apis.set_state(api_id, "STOPPED")
         logger.info("stopped API %s", api_id)
 
     def delete(self, api_id: str) -> None:
         """Delete an API with its plans, subscriptions and keys (one transaction)."""
+        self.caller.require_admin("delete APIs")
         self.repo.apis.get(api_id)
         with self.repo.write() as conn:
             self.repo.api_keys.delete_for_api(api_id, conn)
@@ -101,6 +111,7 @@ class ApiService:
 
     def import_definition(self, definition: Any) -> dict[str, Any]:
         """Create or replace (same id) an API with its plans, deploy and start it."""
+        self.caller.require_admin("import APIs")
         if not isinstance(definition, dict):
             raise DefinitionError([{"path": "$", "message": "an API definition must be a JSON object"}])
         api_id = definition.get("id")
@@ -162,5 +173,5 @@ class ApiService:
             id=row["id"], state=row["state"],
             deployedAt=row["deployed_at"].isoformat() if row["deployed_at"] else None,
             createdAt=row["created_at"].isoformat(), updatedAt=row["updated_at"].isoformat(),
-            plans=self.repo.plans.list_for_api(row["id"]))
+            plans=visible_plans(self.caller, self.repo.plans.list_for_api(row["id"])))
         return entity

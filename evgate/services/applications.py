@@ -7,37 +7,52 @@ import logging
 import uuid
 from typing import Any
 
-from ..errors import BadRequestError, ConflictError
+from ..errors import BadRequestError, ConflictError, NotFoundError
 from ..repository import Repository
+from .principal import Principal
 
 logger = logging.getLogger(__name__)
 
 
 class ApplicationService:
-    def __init__(self, repo: Repository):
+    """Acts as `caller`: a USER sees and changes only the applications it owns."""
+
+    def __init__(self, repo: Repository, caller: Principal):
         self.repo = repo
+        self.caller = caller
 
     def get(self, app_id: str) -> dict[str, Any]:
-        return _entity(self.repo.applications.get(app_id))
+        return _entity(self.visible_row(app_id))
+
+    def visible_row(self, app_id: str) -> dict[str, Any]:
+        """The stored application, or 404 when it does not exist or the caller does not own it."""
+        row = self.repo.applications.get(app_id)
+        if not self.caller.owns(row["owner"]):
+            raise NotFoundError("Application", app_id)
+        return row
 
     def list(self) -> list[dict[str, Any]]:
-        return [_entity(row) for row in self.repo.applications.list()]
+        return [_entity(row) for row in self.repo.applications.list()
+                if self.caller.owns(row["owner"])]
 
     def create(self, body: Any, owner: str | None = None) -> dict[str, Any]:
+        """Owned by the caller; an ADMIN may name another `owner`."""
         data = _validated(body)
+        if not (owner and self.caller.is_admin):
+            owner = self.caller.username
         app_id = str(uuid.uuid4())
         self.repo.applications.insert(app_id, data, owner=owner)
         logger.info("created application %s (%s)", app_id, data["name"])
         return self.get(app_id)
 
     def update(self, app_id: str, body: Any) -> dict[str, Any]:
-        self.repo.applications.get(app_id)
+        self.visible_row(app_id)
         data = _validated(body)
         self.repo.applications.update(app_id, data)
         return self.get(app_id)
 
     def delete(self, app_id: str) -> None:
-        self.repo.applications.get(app_id)
+        self.visible_row(app_id)
         active = [s for s in self.repo.subscriptions.list(application_id=app_id)
                   if s["status"] not in ("CLOSED", "REJECTED")]
         if active:

@@ -4,7 +4,9 @@ Rules: the security type must be one the gateway enforces (key-less, api-key, jw
 subscription) and its configuration valid (each handler checks its own); a plan is created
 `staging` (Gravitee's default) and must be published to admit traffic or take subscriptions;
 staging -> published -> deprecated -> closed, and closing a plan closes its subscriptions and
-revokes their API keys in the same transaction.
+revokes their API keys in the same transaction. A USER sees only published and deprecated
+plans, without their security configuration; only an ADMIN changes plans
+(evgate/services/principal.py).
 """
 from __future__ import annotations
 
@@ -15,10 +17,11 @@ from typing import Any
 
 from ..definition import parse_plan
 from ..definition.validate import flow_problems
-from ..errors import BadRequestError, ConflictError, DefinitionError
+from ..errors import BadRequestError, ConflictError, DefinitionError, NotFoundError
 from ..repository import Repository
 from ..repository._rows import now
 from ..security.plans import HANDLERS
+from .principal import Principal, visible_plans
 
 logger = logging.getLogger(__name__)
 
@@ -53,12 +56,13 @@ def validated_plan(body: Any, *, path: str = "$") -> tuple[dict[str, Any], Any]:
 
 
 class PlanService:
-    def __init__(self, repo: Repository):
+    def __init__(self, repo: Repository, caller: Principal):
         self.repo = repo
+        self.caller = caller
 
     def list(self, api_id: str, status: str | None = None) -> list[dict[str, Any]]:
         self.repo.apis.get(api_id)
-        plans = self.repo.plans.list_for_api(api_id)
+        plans = visible_plans(self.caller, self.repo.plans.list_for_api(api_id))
         if status:
             wanted = {s.strip().lower() for s in status.split(",")}
             plans = [p for p in plans if p["status"] in wanted]
@@ -66,9 +70,13 @@ class PlanService:
 
     def get(self, api_id: str, plan_id: str) -> dict[str, Any]:
         self.repo.apis.get(api_id)
-        return self.repo.plans.get(plan_id, api_id)
+        shown = visible_plans(self.caller, [self.repo.plans.get(plan_id, api_id)])
+        if not shown:
+            raise NotFoundError("Plan", plan_id)
+        return shown[0]
 
     def create(self, api_id: str, body: Any) -> dict[str, Any]:
+        self.caller.require_admin("create plans")
         self.repo.apis.get(api_id)
         raw, plan = validated_plan(body)
         for key in _READ_ONLY:
@@ -82,6 +90,7 @@ class PlanService:
 
     def update(self, api_id: str, plan_id: str, body: Any) -> dict[str, Any]:
         current = self.get(api_id, plan_id)
+        self.caller.require_admin("update plans")
         if current["status"] == "closed":
             raise ConflictError(f"plan {plan_id} is closed", key="plan.closed")
         raw, plan = validated_plan(body)
@@ -109,6 +118,7 @@ class PlanService:
 
     def delete(self, api_id: str, plan_id: str) -> None:
         plan = self.get(api_id, plan_id)
+        self.caller.require_admin("delete plans")
         if plan["status"] not in ("staging", "closed"):
             raise ConflictError(f"plan {plan_id} is {plan['status']}: close it before deleting",
                                 key="plan.delete.not.closed")
@@ -120,6 +130,7 @@ class PlanService:
     def _transition(self, api_id: str, plan_id: str, allowed: tuple[str, ...], target: str,
                     stamp: str) -> dict[str, Any]:
         plan = self.get(api_id, plan_id)
+        self.caller.require_admin(f"make plans {target}")
         if plan["status"] not in allowed:
             raise ConflictError(f"plan {plan_id} is {plan['status']}; it cannot become {target}",
                                 key=f"plan.not.{allowed[0] if len(allowed) == 1 else 'open'}")

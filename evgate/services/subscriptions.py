@@ -14,6 +14,10 @@ consumer status STARTED. An api-key plan issues a key when the subscription is a
 key is revoked when it is closed. Every change goes through `repo.write()`, so gateways
 pick it up on their next sync. Rules are checked before anything is written; rows that change
 together (status + key) change in one transaction.
+
+Ownership (evgate/services/principal.py): a USER sees, updates and starts/stops only the
+subscriptions of applications it owns (anything else is 404); approving, pausing, resuming and
+closing are the publisher's (ADMIN) operations.
 """
 from __future__ import annotations
 
@@ -26,6 +30,7 @@ from typing import Any
 from .. import plugins
 from ..errors import BadRequestError, ConflictError, NotFoundError
 from ..repository import Repository
+from .principal import CATALOGUE_PLAN_STATUSES, Principal
 
 logger = logging.getLogger(__name__)
 
@@ -34,15 +39,29 @@ _CUSTOM_KEY = re.compile(r"^[A-Za-z0-9_.\-]{8,128}$")
 
 
 class SubscriptionService:
-    def __init__(self, repo: Repository):
+    """Acts as `caller` (see the module docstring for what a USER may do)."""
+
+    def __init__(self, repo: Repository, caller: Principal):
         self.repo = repo
+        self.caller = caller
 
     # -- reading -----------------------------------------------------------------------------
     def get(self, sub_id: str, api_id: str | None = None) -> dict[str, Any]:
+        return self._entity(self._visible(sub_id, api_id))
+
+    def _visible(self, sub_id: str, api_id: str | None = None) -> dict[str, Any]:
+        """The stored subscription, or 404 when it does not exist, belongs to another API than
+        `api_id`, or to an application the caller does not own."""
         row = self.repo.subscriptions.get(sub_id)
         if api_id is not None and row["api_id"] != api_id:
             raise NotFoundError("Subscription", sub_id)
-        return self._entity(row)
+        if not self.caller.is_admin and row["application_id"] not in self._owned_applications():
+            raise NotFoundError("Subscription", sub_id)
+        return row
+
+    def _owned_applications(self) -> set[str]:
+        return {a["id"] for a in self.repo.applications.list()
+                if self.caller.owns(a["owner"])}
 
     def list(self, api_id: str | None = None, *, statuses: list[str] | None = None,
              application_id: str | None = None, plan_id: str | None = None
@@ -57,6 +76,9 @@ class SubscriptionService:
                                       f"{', '.join(STATUSES)})", key="subscription.status.invalid")
         rows = self.repo.subscriptions.list(api_id, wanted, plan_id=plan_id,
                                             application_id=application_id)
+        if not self.caller.is_admin:
+            owned = self._owned_applications()
+            rows = [row for row in rows if row["application_id"] in owned]
         return [self._entity(row) for row in rows]
 
     # -- creating ----------------------------------------------------------------------------
@@ -74,10 +96,15 @@ class SubscriptionService:
         if not application_id:
             raise BadRequestError("the subscribing application is required",
                                   key="subscription.application.missing")
+        if not self.caller.owns(self.repo.applications.get(application_id)["owner"]):
+            raise NotFoundError("Application", application_id)
+        if api_key is not None:
+            self.caller.require_admin("choose an API key")
         plan = self.repo.plans.get(plan_id, api_id)
+        if not self.caller.is_admin and plan["status"] not in CATALOGUE_PLAN_STATUSES:
+            raise NotFoundError("Plan", plan_id)
         api_id = plan["apiId"]
         api = self.repo.apis.get(api_id)
-        self.repo.applications.get(application_id)
         security = plan["security"]["type"]
         if security == "key-less":
             raise BadRequestError(f"plan {plan_id} is key-less: key-less plans take no "
@@ -111,12 +138,11 @@ class SubscriptionService:
         """Approve or reject a PENDING subscription (`{"accepted": bool, "reason"?,
         "customApiKey"?}`). Approving an already ACCEPTED one is a no-op (the Postman
         approval workflow approves twice)."""
+        sub = self._visible(sub_id, api_id)
+        self.caller.require_admin("approve or reject subscriptions")
         if not isinstance(body, dict) or not isinstance(body.get("accepted"), bool):
             raise BadRequestError('the body must be {"accepted": true|false}',
                                   key="subscription.process.invalid")
-        sub = self.repo.subscriptions.get(sub_id)
-        if sub["api_id"] != api_id:
-            raise NotFoundError("Subscription", sub_id)
         accepted = body["accepted"]
         if sub["status"] == "ACCEPTED" and accepted:
             return self.get(sub_id)
@@ -138,9 +164,8 @@ class SubscriptionService:
     def change_status(self, api_id: str | None, sub_id: str, status: Any) -> dict[str, Any]:
         """The publisher's switch: PAUSED, RESUMED (back to ACCEPTED) or CLOSED."""
         target = str(status or "").strip().upper()
-        sub = self.repo.subscriptions.get(sub_id)
-        if api_id is not None and sub["api_id"] != api_id:
-            raise NotFoundError("Subscription", sub_id)
+        sub = self._visible(sub_id, api_id)
+        self.caller.require_admin("pause, resume or close subscriptions")
         current = sub["status"]
         if target == "CLOSED":
             return self.close(sub["api_id"], sub_id)
@@ -159,9 +184,8 @@ class SubscriptionService:
         return self.get(sub_id)
 
     def close(self, api_id: str | None, sub_id: str) -> dict[str, Any]:
-        sub = self.repo.subscriptions.get(sub_id)
-        if api_id is not None and sub["api_id"] != api_id:
-            raise NotFoundError("Subscription", sub_id)
+        sub = self._visible(sub_id, api_id)
+        self.caller.require_admin("close subscriptions")
         if sub["status"] in ("CLOSED", "REJECTED"):
             raise BadRequestError(f"subscription {sub_id} is already {sub['status']}",
                                   key="subscription.closed")
@@ -174,10 +198,10 @@ class SubscriptionService:
     def change_consumer_status(self, sub_id: str, status: Any) -> dict[str, Any]:
         """The consumer's own switch (portal `_changeConsumerStatus`): STARTED or STOPPED."""
         target = str(status or "").strip().upper()
+        sub = self._visible(sub_id)
         if target not in ("STARTED", "STOPPED"):
             raise BadRequestError("status must be STARTED or STOPPED",
                                   key="subscription.consumer.status.invalid")
-        sub = self.repo.subscriptions.get(sub_id)
         if sub["status"] in ("CLOSED", "REJECTED"):
             raise BadRequestError(f"subscription {sub_id} is {sub['status']}",
                                   key="subscription.closed")
@@ -187,13 +211,13 @@ class SubscriptionService:
     def update(self, sub_id: str, body: Any, *, api_id: str | None = None,
                by_consumer: bool = False) -> dict[str, Any]:
         """Replace configuration and/or metadata. A consumer's change to a subscription of a
-        manual-validation plan goes back to PENDING (the publisher approves it again)."""
+        manual-validation plan goes back to PENDING (the publisher approves it again); any
+        change by a USER is a consumer's change."""
+        sub = self._visible(sub_id, api_id)
+        by_consumer = by_consumer or not self.caller.is_admin
         if not isinstance(body, dict):
             raise BadRequestError("a subscription update must be a JSON object",
                                   key="subscription.invalid")
-        sub = self.repo.subscriptions.get(sub_id)
-        if api_id is not None and sub["api_id"] != api_id:
-            raise NotFoundError("Subscription", sub_id)
         if sub["status"] in ("CLOSED", "REJECTED"):
             raise BadRequestError(f"subscription {sub_id} is {sub['status']}",
                                   key="subscription.closed")
@@ -212,7 +236,8 @@ class SubscriptionService:
     def mark_failure(self, sub_id: str, reason: str) -> dict[str, Any]:
         """Set FAILURE with its cause (the webhook dispatcher calls this when it gives up).
         Resuming the subscription (status RESUMED) clears it."""
-        sub = self.repo.subscriptions.get(sub_id)
+        sub = self._visible(sub_id)
+        self.caller.require_admin("mark subscriptions failed")
         if not self.repo.subscriptions.mark_failure(sub_id, reason):
             raise BadRequestError(f"subscription {sub_id} is {sub['status']}",
                                   key="subscription.status.transition")

@@ -3,7 +3,8 @@
 Roles (docs/management-api.md):
 - ADMIN: everything.
 - USER: read-only on the management API (GET) plus the consumer-side portal API
-  (create applications, subscribe, update and stop/start their subscriptions).
+  (create applications, subscribe, update and stop/start their subscriptions), seeing only
+  its own applications, subscriptions and keys (evgate/services/principal.py).
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from ..repository import Repository
 from ..security.login import LoginGuard
 from ..security.passwords import (VerifiedCache, dummy_hash, generate_password, hash_password,
                                   verify_password)
+from .principal import LOCAL_OPERATOR
 
 logger = logging.getLogger(__name__)
 
@@ -68,6 +70,10 @@ class UserService:
             raise BadRequestError("a username is required", key="user.username.missing")
         if not password or not isinstance(password, str):
             raise BadRequestError("a password is required", key="user.password.missing")
+        if username == LOCAL_OPERATOR.username:
+            # the CLI's applications are owned by this name: a user by it would own them all
+            raise BadRequestError(f"the user name {username!r} is reserved for the CLI",
+                                  key="user.username.reserved")
         existing = self.repo.users.get(username)
         if roles is None:
             role_list = (existing["roles"].split(",") if existing

@@ -158,13 +158,15 @@ def test_services_run_on_the_backend(store):
     from evgate.services.applications import ApplicationService
     from evgate.services.plans import PlanService
     from evgate.services.subscriptions import SubscriptionService
-    api = ApiService(store).create({k: v for k, v in _api().items() if k != "id"})
-    plan = PlanService(store).create(api["id"], {"name": "k", "security": {"type": "api-key"}})
-    PlanService(store).publish(api["id"], plan["id"])
-    app = ApplicationService(store).create({"name": "app"})
-    sub = SubscriptionService(store).create(plan_id=plan["id"], application_id=app["id"])
+    from evgate.services.principal import LOCAL_OPERATOR
+    op = LOCAL_OPERATOR
+    api = ApiService(store, op).create({k: v for k, v in _api().items() if k != "id"})
+    plan = PlanService(store, op).create(api["id"], {"name": "k", "security": {"type": "api-key"}})
+    PlanService(store, op).publish(api["id"], plan["id"])
+    app = ApplicationService(store, op).create({"name": "app"})
+    sub = SubscriptionService(store, op).create(plan_id=plan["id"], application_id=app["id"])
     assert sub["status"] == "ACCEPTED" and len(sub["keys"]) == 1
-    ApiService(store).delete(api["id"])
+    ApiService(store, op).delete(api["id"])
     assert store.api_keys.find(sub["keys"][0]["key"]) is None
 
 

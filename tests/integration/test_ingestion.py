@@ -131,6 +131,7 @@ def test_bad_batch_is_400_and_nothing_is_produced(gateway, kafka_bootstrap, topi
 def test_live_sync_deploys_and_undeploys_without_restart(gateway, kafka_bootstrap, topic):
     from evgate.repository import open_repository
     from evgate.services.apis import ApiService
+    from evgate.services.principal import LOCAL_OPERATOR
     api = ingestion_api("/data/late", topic)
     import_apis(gateway.database_url, [api])
     deadline = time.monotonic() + 2.5
@@ -138,7 +139,7 @@ def test_live_sync_deploys_and_undeploys_without_restart(gateway, kafka_bootstra
         assert time.monotonic() < deadline, "deploy not picked up within 2 s"
         time.sleep(0.1)
     repo = open_repository(gateway.database_url)
-    ApiService(repo).stop(api["id"])
+    ApiService(repo, LOCAL_OPERATOR).stop(api["id"])
     deadline = time.monotonic() + 2.5
     while gateway.request("POST", "/data/late", b"late")[0] != 404:
         assert time.monotonic() < deadline, "stop not picked up within 2 s"

@@ -14,6 +14,7 @@ import pytest
 from evgate.repository import open_repository
 from evgate.services.applications import ApplicationService
 from evgate.services.subscriptions import SubscriptionService
+from evgate.services.principal import LOCAL_OPERATOR
 from tests.support.waiting import wait_for
 from tests.support.kafka_broker import consume_all, create_topic
 
@@ -45,8 +46,8 @@ def test_api_key_plan(gateway_factory, database_url, kafka_bootstrap, unique_top
     gateway = gateway_factory([_definition("/keyed", unique_topic, [plan])], workers=1)
     repo = open_repository(database_url)
     try:
-        app = ApplicationService(repo).create({"name": "consumer"})
-        subs = SubscriptionService(repo)
+        app = ApplicationService(repo, LOCAL_OPERATOR).create({"name": "consumer"})
+        subs = SubscriptionService(repo, LOCAL_OPERATOR)
         sub = subs.create(plan_id="plan-key", application_id=app["id"])
         key = sub["keys"][0]["key"]
 
@@ -130,9 +131,9 @@ def test_jwt_plans(gateway_factory, database_url, kafka_bootstrap, unique_topic)
     # A subscribed client whose subscription is paused is refused; others still pass.
     repo = open_repository(database_url)
     try:
-        app = ApplicationService(repo).create({"name": "c1",
+        app = ApplicationService(repo, LOCAL_OPERATOR).create({"name": "c1",
                                                "settings": {"app": {"client_id": "client-1"}}})
-        subs = SubscriptionService(repo)
+        subs = SubscriptionService(repo, LOCAL_OPERATOR)
         sub = subs.create(plan_id="plan-rs", application_id=app["id"])
         subs.change_status(None, sub["id"], "PAUSED")
         _wait_for(lambda: post("/jwt-rs", rs_token) == 401, "the paused client to be refused")

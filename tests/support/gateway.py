@@ -32,9 +32,10 @@ def import_apis(database_url: str, definitions: Iterable[dict[str, Any]]) -> lis
     import` does)."""
     from evgate.repository import open_repository
     from evgate.services.apis import ApiService
+    from evgate.services.principal import LOCAL_OPERATOR
     repo = open_repository(database_url)
     try:
-        service = ApiService(repo)
+        service = ApiService(repo, LOCAL_OPERATOR)
         return [service.import_definition(d) for d in definitions]
     finally:
         repo.dispose()

@@ -335,6 +335,7 @@ def test_subscription_of_another_api_is_404(api):
 
 def test_mark_failure_is_visible_and_resume_clears_it(api, repo):
     from evgate.services.subscriptions import SubscriptionService
+    from evgate.services.principal import LOCAL_OPERATOR
     api_id = api.create_api(push_api_definition())["id"]
     plan = api.create_plan(api_id, "subscription")
     app = api.create_app()
@@ -342,7 +343,8 @@ def test_mark_failure_is_visible_and_resume_clears_it(api, repo):
     sub = api.call("POST", f"{base}?application={app['id']}&plan={plan['id']}", 201,
                    json={"configuration": {"entrypointId": "webhook",
                                            "callbackUrl": "http://127.0.0.1:9/"}})
-    SubscriptionService(repo).mark_failure(sub["id"], "callback answered 500 five times")
+    SubscriptionService(repo, LOCAL_OPERATOR).mark_failure(sub["id"],
+                                                           "callback answered 500 five times")
     failed = api.call("GET", f"{base}/{sub['id']}", 200)
     assert failed["status"] == "FAILURE"
     assert failed["failureCause"] == "callback answered 500 five times"

@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from flask import current_app
+from flask import current_app, g
 
 #: Prefix of Gravitee 3.20's management API for the default organization and environment.
 MANAGEMENT = "/management/organizations/DEFAULT/environments/DEFAULT"
@@ -14,22 +14,36 @@ PORTAL = "/portal/environments/DEFAULT"
 
 @dataclass
 class Services:
+    """The services acting as one caller. The app keeps one bound to NOBODY (it sees
+    nothing); each request gets its own, bound to the authenticated user."""
     apis: Any
     plans: Any
     applications: Any
     subscriptions: Any
     users: Any
+    repo: Any = None
 
     @classmethod
-    def for_repository(cls, repo: Any) -> "Services":
+    def for_repository(cls, repo: Any, caller: Any = None, users: Any = None) -> "Services":
         from ...services.apis import ApiService
         from ...services.applications import ApplicationService
         from ...services.plans import PlanService
+        from ...services.principal import NOBODY
         from ...services.subscriptions import SubscriptionService
         from ...services.users import UserService
-        return cls(ApiService(repo), PlanService(repo), ApplicationService(repo),
-                   SubscriptionService(repo), UserService(repo))
+        caller = caller or NOBODY
+        return cls(ApiService(repo, caller), PlanService(repo, caller),
+                   ApplicationService(repo, caller), SubscriptionService(repo, caller),
+                   users or UserService(repo), repo)
+
+    def as_caller(self, user: dict[str, Any]) -> "Services":
+        from ...services.principal import Principal
+        return Services.for_repository(self.repo, Principal.from_user(user), self.users)
 
 
 def services() -> Services:
-    return current_app.extensions["evgate.services"]
+    """The services acting as this request's authenticated user (g.user, set by auth)."""
+    bound = g.get("evgate_services")
+    if bound is None:
+        bound = g.evgate_services = current_app.extensions["evgate.services"].as_caller(g.user)
+    return bound

@@ -1,6 +1,7 @@
 """The consumer-side portal API (`/portal/environments/DEFAULT`) the approval workflow uses:
 applications, subscriptions (create, read, update configuration, `_changeConsumerStatus`).
-Any authenticated user may call it (docs/management-api.md)."""
+Any authenticated user may call it; a USER sees and changes only its own applications and
+their subscriptions, the services see to that (docs/management-api.md, "Ownership")."""
 from __future__ import annotations
 
 from flask import Blueprint, Response, g, request
