@@ -24,6 +24,7 @@ from __future__ import annotations
 import errno
 import logging
 import socket
+import time
 from io import BytesIO
 from typing import Any
 
@@ -212,7 +213,8 @@ class StrictGeventWorker(GeventWorker):
             proxy_protocol_info: dict = {}
             while True:
                 req = None
-                if parser.req_count and not self._next_request_begins(client, parser):
+                if parser.req_count and not (self._skip_unread_body(parser, addr)
+                                             and self._next_request_begins(client, parser)):
                     break
                 timer = gevent.Timeout(self.header_timeout)
                 timer.start()
@@ -249,6 +251,18 @@ class StrictGeventWorker(GeventWorker):
         finally:
             util.close(client)
         return None
+
+    def _skip_unread_body(self, parser: Any, addr: Any) -> bool:
+        """What the application left of the body must arrive within the head timeout (at most
+        the same budget as gunicorn's keepalive drain) and be well-formed; else the connection ends without another
+        answer: a second response to one request would desynchronise a proxy's queue."""
+        try:
+            return parser.finish_body(deadline=time.monotonic() + self.header_timeout,
+                                      max_bytes=1 << 62)   # bounded by time, not size
+        except (framing.FramingError, gerrors.ParseException) as exc:
+            logger.warning("closed the connection of %s: %s", addr[0] if isinstance(
+                addr, tuple) else addr, getattr(exc, "message", exc))
+            return False
 
     def _next_request_begins(self, client: Any, parser: Any) -> bool:
         """Keep-alive: wait up to `keepalive` for the next request's first byte."""

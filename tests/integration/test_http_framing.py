@@ -159,6 +159,18 @@ def test_attack_is_refused_and_the_connection_closed(gateway, case):
     assert closed, "the server kept the connection open"
 
 
+def test_malformed_body_left_unread_gets_no_second_answer(gateway):
+    """The application answers without reading the body (404): the malformed rest ends the
+    connection silently; a second response would desynchronise a proxy's response queue."""
+    attack = (b"GET /nowhere HTTP/1.1\r\nHost: evgate\r\n" + CHUNKED.encode() + b"\r\n\r\n"
+              b"zz\r\nattack\r\n0\r\n\r\n" + smuggled("unread_body"))
+    raw, closed = exchange(gateway.port, attack)
+    status, headers, body = parse_response(raw)
+    assert status == 404
+    assert len(body) == int(headers["content-length"]), raw
+    assert closed
+
+
 def test_good_chunked_post_and_keep_alive(gateway):
     body = (b"3;name=value\r\nabc\r\n4\r\ndefg\r\n0\r\nX-Checksum: ok\r\n\r\n")
     request = post_head(CHUNKED) + body
@@ -273,3 +285,36 @@ def test_nothing_of_the_attacks_reached_kafka(gateway, kafka_bootstrap):
     records = consume_all(kafka_bootstrap, gateway.topic, len(good) + 1, timeout=6)
     values = {record.value() for record in records}
     assert values == good
+
+
+@pytest.mark.parametrize("worker_class", WORKER_CLASSES)
+def test_management_server_has_the_same_framing(kafka_bootstrap, database_url, tmp_path,
+                                                worker_class):
+    """The management API runs on the same worker classes (evgate/gunicorn_settings.py)."""
+    import base64
+    password = "adm1n-" + uuid.uuid4().hex[:10]
+    auth = base64.b64encode(f"admin:{password}".encode()).decode()
+    management = GatewayProcess(database_url=database_url, kafka_bootstrap=kafka_bootstrap,
+                                workers=1, app="wsgi:management", worker_class=worker_class,
+                                env={"EVGATE_ADMIN_PASSWORD": password,
+                                     "EVGATE_HEADER_TIMEOUT": "2"},
+                                log_path=tmp_path / "management.log")
+    path = "/management/organizations/DEFAULT/environments/DEFAULT/v4/apis"
+    with management:
+        head_attack = (f"POST {path} HTTP/1.1\r\nHost: evgate\r\nAuthorization: Basic {auth}\r\n"
+                       "Content-Type: application/json\r\nContent-Length: 2\r\n"
+                       "Content-Length: 40\r\n\r\n{}").encode()
+        body_attack = (f"POST {path} HTTP/1.1\r\nHost: evgate\r\nAuthorization: Basic {auth}\r\n"
+                       "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+                       "2\r\n{}\r\nzz\r\n0\r\n\r\n").encode()
+        for attack in (head_attack, body_attack):
+            raw, closed = exchange(management.port, attack + smuggled("management"))
+            status, headers, body = parse_response(raw)
+            assert status == 400, raw
+            assert headers["connection"] == "close"
+            assert len(body) == int(headers["content-length"]) and json.loads(body)["message"]
+            assert closed
+        started = time.monotonic()
+        raw, closed = exchange(management.port, f"GET {path} HTTP/1.1\r\n".encode(), 6)
+        assert closed and raw == b"" and 1.5 <= time.monotonic() - started < 5
+    assert "Traceback" not in management.log_path.read_text()
