@@ -83,8 +83,8 @@ def parse_request_line(line: bytes) -> tuple[str, str, str]:
     if b"\r" in line or b"\n" in line:
         raise FramingError("bare CR or LF in the request line")
     match = _REQUEST_LINE_RE.fullmatch(line)
-    if match is None:
-        raise FramingError(f"malformed request line {shown(line)}")
+    if match is None:   # not echoed: the target may carry a key in its query
+        raise FramingError("malformed request line: METHOD SP target SP HTTP/1.x expected")
     method, target, version = (part.decode("latin-1") for part in match.groups())
     if version not in ("HTTP/1.0", "HTTP/1.1"):
         raise FramingError(f"unsupported HTTP version {shown(version)}")
@@ -102,7 +102,10 @@ def parse_field_line(line: bytes, where: str = "header") -> tuple[bytes, bytes]:
         name = line.split(b":", 1)[0]
         if _TOKEN_RE.fullmatch(name.rstrip(b" \t")) and b":" in line:
             raise FramingError(f"whitespace before the colon of {where} {shown(name)}")
-        raise FramingError(f"malformed {where} line {shown(line)}")
+        if b":" not in line:
+            raise FramingError(f"{where} line without a colon")
+        # only the name's first word: a value (a credential, say) is never echoed or logged
+        raise FramingError(f"malformed {where} name {shown((name.split() or [b''])[0], 40)}")
     name, value = match.groups()
     if _BAD_VALUE_RE.search(value):
         raise FramingError(f"control character in {where} {shown(name)}")
@@ -198,16 +201,16 @@ class StrictChunkedInput:
         if not line.endswith(b"\r\n"):
             if not line:
                 raise self._fail("the connection ended inside the chunked body")
-            raise self._fail(f"chunk size line {shown(line)} does not end with CRLF")
+            raise self._fail(f"chunk size line {shown(line, 20)} does not end with CRLF")
         size, semicolon, extensions = line[:-2].partition(b";")
         if b"\r" in line[:-2] or b"\n" in line[:-2]:
             raise self._fail("bare CR or LF in a chunk size line")
         if semicolon:
             size = size.rstrip(b" \t")   # BWS before chunk-ext (RFC 9112 7.1.1)
             if not _CHUNK_EXT_RE.fullmatch(b";" + extensions):
-                raise self._fail(f"malformed chunk extension {shown(extensions)}")
+                raise self._fail(f"malformed chunk extension {shown(extensions, 20)}")
         if not _HEX_RE.fullmatch(size):
-            raise self._fail(f"invalid chunk size {shown(size)}: 1 to "
+            raise self._fail(f"invalid chunk size {shown(size, 20)}: 1 to "
                              f"{MAX_CHUNK_SIZE_DIGITS} hex digits expected")
         return int(size, 16)
 

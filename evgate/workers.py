@@ -292,6 +292,8 @@ class StrictGeventWorker(GeventWorker):
                       gerrors.ConfigurationProblem)):
             status = next((code for kind, code in _STATUS if isinstance(exc, kind)), 400)
             message = str(exc)[:200]
+            if isinstance(exc, gerrors.InvalidRequestLine):   # the target may carry a key
+                message = "malformed request line: METHOD SP target SP HTTP/1.x expected"
         else:
             self.log.exception("Error handling request")
             status, message = 500, "Internal Server Error"

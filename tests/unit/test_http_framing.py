@@ -83,12 +83,27 @@ def test_valid_request_line():
     (b"X-A: a\x00b", "control character"),
     (b"X-A: a\x7fb", "control character"),
     (b": empty name", "malformed"),
-    (b"No colon", "malformed"),
+    (b"No colon", "without a colon"),
     (b"X(A): b", "malformed"),
 ])
 def test_invalid_field_lines(line, words):
     with pytest.raises(FramingError, match=words):
         parse_field_line(line)
+
+
+@pytest.mark.parametrize("parse, line", [
+    (parse_request_line, b"GET /x?api-key=S3CRET HTTP/1.1 extra"),
+    (parse_request_line, b"GET /x?api-key=S3CRET HTTP/9.9"),
+    (parse_field_line, b"Authorization Basic S3CRET"),
+    (parse_field_line, b"Authorization Basic S3CRET:x"),
+    (parse_field_line, b"Authorization: Basic S3CRET\x01"),
+    (parse_field_line, b" Authorization: Basic S3CRET"),
+])
+def test_messages_never_echo_a_credential(parse, line):
+    """The message goes to the client and to the log: a key or password must not be in it."""
+    with pytest.raises(FramingError) as caught:
+        parse(line)
+    assert "S3CRET" not in caught.value.message
 
 
 def test_field_line_strips_ows_only():
