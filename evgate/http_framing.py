@@ -1,4 +1,4 @@
-"""Strict HTTP/1.1 message framing (RFC 9112), shared by evgate's worker classes (evgate/workers.py).
+"""Strict HTTP/1.1 message framing (RFC 9112) for evgate's worker classes (evgate/workers.py).
 
 Behind a load balancer, a request whose length two parsers read differently lets an attacker
 hide a second request in the body of the first (request smuggling). So the head and the

@@ -116,14 +116,12 @@ class StrictWSGIHandler(PyWSGIHandler):
             self._head_timer = None
 
     def handle_one_request(self):  # noqa: ANN201 - pywsgi's protocol (None, True or a tuple)
-        timer = None
         try:
             result = super().handle_one_request()
         except framing.FramingError as exc:          # raised by read_requestline
             result = self._handle_client_error(exc)
         except gevent.Timeout as exc:
-            timer = self._head_timer
-            if exc is not timer:
+            if exc is not self._head_timer:
                 raise
             logger.debug("no complete request head from %s within %ss: closed",
                          self.client_address, self.header_timeout)
@@ -253,9 +251,9 @@ class StrictGeventWorker(GeventWorker):
         return None
 
     def _skip_unread_body(self, parser: Any, addr: Any) -> bool:
-        """What the application left of the body must arrive within the head timeout (at most
-        the same budget as gunicorn's keepalive drain) and be well-formed; else the connection ends without another
-        answer: a second response to one request would desynchronise a proxy's queue."""
+        """What the application left of the body must arrive within the head timeout and be
+        well-formed; else the connection ends without another answer: a second response to
+        one request would desynchronise a proxy's response queue."""
         try:
             return parser.finish_body(deadline=time.monotonic() + self.header_timeout,
                                       max_bytes=1 << 62)   # bounded by time, not size
