@@ -186,11 +186,17 @@ SETTINGS: tuple[Setting, ...] = (
             "gunicorn worker processes; 0 means one per CPU core.", _non_negative_int,
             section="serving"),
     Setting("worker_class", "gevent_pywsgi",
-            "gunicorn worker class: gevent_pywsgi (measured fastest) or gevent.",
+            "gunicorn worker class: gevent_pywsgi (measured fastest) or gevent; either runs "
+            "as evgate's strict-framing subclass (evgate/workers.py).",
             _choice("gevent_pywsgi", "gevent"), section="serving"),
     Setting("worker_connections", 10000,
             "Simultaneous client connections per worker (SSE and WebSocket clients count).",
             _positive_int, section="serving"),
+    Setting("header_timeout", 10,
+            "Seconds a client has to send a complete request head, from the connection's "
+            "start or from the first byte of the next keep-alive request (idle keep-alive "
+            "connections close after gunicorn's keepalive, 75 s). Bodies and streams are not "
+            "timed by it.", _positive_int, section="serving"),
     Setting("timeout", 30,
             "gunicorn worker heartbeat timeout in seconds (long streams are not cut by it).",
             _positive_int, section="serving"),

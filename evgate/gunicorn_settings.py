@@ -8,6 +8,8 @@ The top-level gunicorn.conf.py re-exports these, so `gunicorn -c gunicorn.conf.p
 Production defaults: gevent workers (gevent_pywsgi measured ~1.5x `gevent` here), one per
 core, many connections per worker (SSE/WebSocket clients are long-lived), a heartbeat timeout
 that long streams do not trip, no preload (Kafka clients must be created after the fork).
+The worker classes are evgate's subclasses (evgate/workers.py): strict HTTP/1.1 framing and a
+request-head timeout (EVGATE_HEADER_TIMEOUT), also when `-k` names gunicorn's own.
 
 Hooks (docs/deployment.md, docs/observability.md):
 - `on_starting` (master): logging, repository schema, a fresh PROMETHEUS_MULTIPROC_DIR, and for
@@ -42,7 +44,10 @@ mask_gunicorn_logs()   # before gunicorn logs its configuration (with raw_env) a
 
 bind = [_config.gateway_bind]
 workers = _config.workers or multiprocessing.cpu_count()
-worker_class = _config.worker_class
+#: evgate's subclasses of gunicorn's gevent workers: strict HTTP framing, head timeout
+WORKER_CLASSES = {"gevent_pywsgi": "evgate.workers.StrictPyWSGIWorker",
+                  "gevent": "evgate.workers.StrictGeventWorker"}
+worker_class = WORKER_CLASSES[_config.worker_class]
 worker_connections = _config.worker_connections
 timeout = _config.timeout
 graceful_timeout = _config.graceful_timeout
@@ -71,6 +76,7 @@ def on_starting(server):
     from .observability.multiproc import prepare_multiprocess_dir
     from .repository.database import upgrade
     configure(_config)
+    _strict_worker_class(server)
     upgrade(_config.database_url)
     path, created = prepare_multiprocess_dir()
     _metrics_dir.update(path=path, created=created)
@@ -80,6 +86,24 @@ def on_starting(server):
             server.cfg.set("bind", addresses + [_config.node_bind])
         logging.getLogger("evgate.gunicorn").info(
             "node endpoints (/_node/health, /_node/metrics) on %s", _config.node_bind)
+
+
+def _strict_worker_class(server) -> None:
+    """`-k gevent` / `-k gevent_pywsgi` on the command line replaces `worker_class`: serve
+    with evgate's strict subclass of that class all the same (docs/deployment.md)."""
+    from gunicorn.util import load_class
+    chosen = server.cfg.worker_class_str
+    aliases = {"gevent_wsgi": "gevent_pywsgi",
+               "gunicorn.workers.ggevent.GeventPyWSGIWorker": "gevent_pywsgi",
+               "gunicorn.workers.ggevent.GeventWorker": "gevent"}
+    name = aliases.get(chosen, chosen)
+    if name in WORKER_CLASSES:
+        server.cfg.set("worker_class", WORKER_CLASSES[name])
+        server.worker_class = load_class(WORKER_CLASSES[name])
+    elif chosen not in WORKER_CLASSES.values():
+        logging.getLogger("evgate.gunicorn").warning(
+            "worker class %s is not one evgate supports (gevent_pywsgi, gevent): HTTP framing "
+            "is not checked by evgate", chosen)
 
 
 def post_worker_init(worker):
