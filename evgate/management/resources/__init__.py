@@ -21,14 +21,16 @@ class Services:
     users: Any
 
     @classmethod
-    def for_repository(cls, repo: Any) -> "Services":
+    def for_repository(cls, repo: Any, config: Any = None) -> "Services":
         from ...services.apis import ApiService
         from ...services.applications import ApplicationService
         from ...services.plans import PlanService
         from ...services.subscriptions import SubscriptionService
         from ...services.users import UserService
+        from ...webhooks.ssrf import SsrfPolicy
+        policy = SsrfPolicy.from_config(config) if config is not None else None
         return cls(ApiService(repo), PlanService(repo), ApplicationService(repo),
-                   SubscriptionService(repo), UserService(repo))
+                   SubscriptionService(repo, ssrf_policy=policy), UserService(repo))
 
 
 def services() -> Services:
