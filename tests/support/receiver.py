@@ -64,7 +64,8 @@ class Receiver:
     def script(self, *actions: Any) -> None:
         """Queue answers: an int status, ("hang", seconds) then 200, ("redirect", status,
         location), ("drip", seconds per byte, body length) (a 200 whose body trickles in), or
-        a callable(handler, body) returning a status or (status, reply body)."""
+        a callable(handler, body) returning a status, (status, reply body) or one of those
+        actions."""
         with self._lock:
             self._script.extend(actions)
 
@@ -122,17 +123,19 @@ class Receiver:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
                 action = receiver._next_action()
+                if callable(action):  # may answer a status, (status, body) or an action
+                    action = action(self, body)
+                    if isinstance(action, tuple) and not isinstance(action[0], str):
+                        action = ("reply", *action)
                 status, reply, extra, drip = 200, None, {}, 0.0
-                if isinstance(action, tuple) and action[0] == "hang":
+                if isinstance(action, tuple) and action[0] == "reply":
+                    status, reply = int(action[1]), action[2]
+                elif isinstance(action, tuple) and action[0] == "hang":
                     time.sleep(action[1])
                 elif isinstance(action, tuple) and action[0] == "redirect":
                     status, extra = int(action[1]), {"Location": action[2]}
                 elif isinstance(action, tuple) and action[0] == "drip":
                     drip, reply = float(action[1]), b"x" * int(action[2])
-                elif callable(action):
-                    status = action(self, body)
-                    if isinstance(status, tuple):
-                        status, reply = status
                 else:
                     status = int(action)
                 headers = {k.lower(): v for k, v in self.headers.items()}
