@@ -129,8 +129,11 @@ def test_connects_to_the_vetted_address_keeping_the_host_name(monkeypatch):
 
 def test_no_redirects_and_no_environment_proxies(monkeypatch):
     monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")
-    with Receiver() as rx:
-        rx.script(302)
+    with Receiver() as rx, Receiver() as elsewhere:
+        rx.script(("redirect", 302, elsewhere.url), ("redirect", 307, elsewhere.url))
         session = pinned_session(TESTS)
         assert session.post(rx.url, data=b"x", timeout=5).status_code == 302
-        assert len(rx.requests) == 1
+        # as the delivery loop calls it: the 3xx is the answer, no TooManyRedirects
+        answer = session.post(rx.url, data=b"x", timeout=5, allow_redirects=False, stream=True)
+        assert answer.status_code == 307 and answer.headers["Location"] == elsewhere.url
+        assert len(rx.requests) == 2 and elsewhere.requests == []
