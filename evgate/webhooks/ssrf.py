@@ -147,30 +147,30 @@ def classify(address: IPAddress) -> str:
 _ENCODED_CONTROL = re.compile(r"%(?:[01][0-9a-f]|7f|20)", re.IGNORECASE)
 
 
-def split_callback_url(url: Any) -> tuple[str, str, int]:
+def split_callback_url(url: Any, name: str = "callbackUrl") -> tuple[str, str, int]:
     """(scheme, host, port) of an acceptable URL shape; CallbackUrlRefused otherwise."""
     if not isinstance(url, str) or not url.strip():
-        raise CallbackUrlRefused("callbackUrl must be a non-empty http(s) URL")
+        raise CallbackUrlRefused(f"{name} must be a non-empty http(s) URL")
     if any(c.isspace() or unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") or c == "\\"
            for c in url) or _ENCODED_CONTROL.search(url):
-        raise CallbackUrlRefused("callbackUrl must not contain white space, control "
+        raise CallbackUrlRefused(f"{name} must not contain white space, control "
                                  "characters or backslashes (encoded or not)")
     try:
         parts = urlsplit(url)
         port = parts.port
     except ValueError as exc:
-        raise CallbackUrlRefused(f"callbackUrl is not a valid URL: {exc}") from None
+        raise CallbackUrlRefused(f"{name} is not a valid URL: {exc}") from None
     scheme = parts.scheme.lower()
     if scheme not in ("http", "https"):
-        raise CallbackUrlRefused("callbackUrl must use http or https")
+        raise CallbackUrlRefused(f"{name} must use http or https")
     if parts.username is not None or parts.password is not None:
-        raise CallbackUrlRefused("callbackUrl must not carry user:password; use the "
+        raise CallbackUrlRefused(f"{name} must not carry user:password; use the "
                                  "subscription's auth")
     host = parts.hostname
     if not host:
-        raise CallbackUrlRefused("callbackUrl has no host")
+        raise CallbackUrlRefused(f"{name} has no host")
     if "%" in host:
-        raise CallbackUrlRefused("callbackUrl host must not be percent-encoded or carry an "
+        raise CallbackUrlRefused(f"{name} host must not be percent-encoded or carry an "
                                  "IPv6 zone")
     return scheme, host, port or (443 if scheme == "https" else 80)
 
@@ -221,26 +221,27 @@ def resolve_allowed(host: str, port: int, policy: SsrfPolicy) -> list[IPAddress]
     return addresses
 
 
-def check_callback_url(url: Any, policy: SsrfPolicy, *, resolve_names: bool = True) -> None:
+def check_callback_url(url: Any, policy: SsrfPolicy, *, resolve_names: bool = True,
+                       name: str = "callbackUrl") -> None:
     """Raise CallbackUrlRefused (a 400 BadRequestError) when `url` may not be a callback.
 
     For the subscription service. A host name that does not resolve *now* is refused too: a
     subscriber learns of a typo at once instead of from a FAILURE later (a transient DNS
     failure means trying again). Every connection checks again anyway.
     """
-    _scheme, host, port = split_callback_url(url)
+    _scheme, host, port = split_callback_url(url, name)
     literal = _literal(host)
     if literal is not None:
         reason = policy.refusal(literal)
         if reason is not None:
-            raise CallbackUrlRefused(f"callbackUrl refused by the gateway's SSRF policy: "
+            raise CallbackUrlRefused(f"{name} refused by the gateway's SSRF policy: "
                                      f"{reason}")
         return
     if host.rstrip(".").lower() in ("localhost", "localhost.localdomain") or \
             host.rstrip(".").lower().endswith(".localhost"):
         reason = policy.refusal(ipaddress.ip_address("127.0.0.1"))
         if reason is not None:
-            raise CallbackUrlRefused(f"callbackUrl refused by the gateway's SSRF policy: "
+            raise CallbackUrlRefused(f"{name} refused by the gateway's SSRF policy: "
                                      f"{host} is a loopback name")
     if not resolve_names:
         return
@@ -249,12 +250,12 @@ def check_callback_url(url: Any, policy: SsrfPolicy, *, resolve_names: bool = Tr
     except (OSError, UnicodeError, ValueError):
         addresses = []
     if not addresses:
-        raise CallbackUrlRefused(f"callbackUrl host {host} does not resolve")
+        raise CallbackUrlRefused(f"{name} host {host} does not resolve")
     for address in addresses:
         reason = policy.refusal(address)
         if reason is not None:
             # the subscriber learns the category, not which internal address a name has
             logger.info("callback host %s refused at subscription: %s", host, reason)
-            raise CallbackUrlRefused(f"callbackUrl refused by the gateway's SSRF policy: "
+            raise CallbackUrlRefused(f"{name} refused by the gateway's SSRF policy: "
                                      f"{host} resolves to a "
                                      f"{classify(_embedded_ipv4(address) or address)} address")

@@ -170,15 +170,23 @@ def check_subscription_callback(configuration: Any, policy: SsrfPolicy,
                                 path: str = "$.configuration") -> None:
     """For the subscription service (create and update, whoever calls: management, portal,
     CLI): a configuration that carries a callbackUrl or names the webhook entrypoint must have
-    a callback the SSRF policy allows, whatever the plan's security (the dispatcher delivers
-    any ACCEPTED subscription of a webhook API). Else a 400 `subscription.callbackUrl.invalid`
-    whose `parameters` give the field's JSON path and the reason."""
+    a callback (and an oauth2 token endpoint, the other URL the gateway calls for it) the SSRF
+    policy allows, whatever the plan's security (the dispatcher delivers any ACCEPTED
+    subscription of a webhook API). Else a 400 `subscription.callbackUrl.invalid` whose
+    `parameters` give the field's JSON path and the reason."""
     if not isinstance(configuration, Mapping) or (
             "callbackUrl" not in configuration and configuration.get("entrypointId") != "webhook"):
         return
-    field = f"{path}.callbackUrl"
-    try:
-        check_callback_url(configuration.get("callbackUrl"), policy)
-    except CallbackUrlRefused as exc:
-        raise CallbackUrlRefused(f"{field}: {exc.message}",
-                                 details={"path": field, "reason": exc.message}) from None
+    urls = [(".callbackUrl", "callbackUrl", configuration.get("callbackUrl"))]
+    auth = configuration.get("auth")
+    oauth2 = auth.get("oauth2") if isinstance(auth, Mapping) else None
+    if isinstance(auth, Mapping) and str(auth.get("type") or "").lower() == "oauth2" \
+            and isinstance(oauth2, Mapping):
+        urls.append((".auth.oauth2.endpoint", "auth.oauth2.endpoint", oauth2.get("endpoint")))
+    for sub_path, name, url in urls:
+        field = path + sub_path
+        try:
+            check_callback_url(url, policy, name=name)
+        except CallbackUrlRefused as exc:
+            raise CallbackUrlRefused(f"{field}: {exc.message}",
+                                     details={"path": field, "reason": exc.message}) from None

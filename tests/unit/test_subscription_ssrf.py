@@ -223,6 +223,23 @@ def test_safe_callbacks_are_accepted_and_updated(api, push, route):
     assert changed["configuration"]["callbackUrl"] == other
 
 
+@pytest.mark.parametrize("endpoint", ["http://169.254.169.254/token", "http://10.0.0.1/t",
+                                      "file:///etc/passwd", "http://u:p@93.184.216.34/t"])
+def test_an_oauth2_token_endpoint_is_vetted_like_the_callback(api, push, endpoint):
+    api_id, plan_id, app_id = push
+    configuration = {"entrypointId": "webhook", "callbackUrl": SAFE, "auth": {
+        "type": "oauth2", "oauth2": {"endpoint": endpoint, "clientId": "c",
+                                     "clientSecret": "s"}}}
+    body = api.call("POST", f"{P}/subscriptions", 400, json={
+        "application": app_id, "plan": plan_id, "configuration": configuration})
+    assert body["parameters"]["path"] == "$.configuration.auth.oauth2.endpoint", body
+    assert body["parameters"]["reason"].startswith("auth.oauth2.endpoint "), body
+    assert api.call("GET", f"{P}/subscriptions?application={app_id}", 200) == []
+    configuration["auth"]["oauth2"]["endpoint"] = "https://93.184.216.34/token"
+    api.call("POST", f"{P}/subscriptions", 201, json={
+        "application": app_id, "plan": plan_id, "configuration": configuration})
+
+
 def test_webhook_configuration_without_callback_is_refused(api, push):
     api_id, plan_id, app_id = push
     body = api.call("POST", f"{B}/v4/apis/{api_id}/subscriptions?application={app_id}"
