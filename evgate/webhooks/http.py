@@ -62,6 +62,9 @@ class _PinnedMixin:
             except OSError as exc:
                 sock.close()
                 last_error = exc
+            except BaseException:  # the delivery deadline (gevent.Timeout) mid-connect
+                sock.close()
+                raise
         raise NewConnectionError(self, f"Failed to establish a new connection to {host}: "  # type: ignore[arg-type]
                                        f"{last_error}")
 

@@ -52,15 +52,42 @@ with Receiver() as rx:
                      if c is not None and c.sock is not None)
         results.append([outcome, round(time.monotonic() - started, 2), pooled,
                         established_to(rx.port)])
+
+# a listener whose backlog is full and never accepts: the SYN goes unanswered, connect hangs
+import socket
+full = socket.socket()
+full.bind(("127.0.0.1", 0))
+full.listen(0)
+port = full.getsockname()[1]
+queued = []
+for _ in range(8):
+    s = socket.socket()
+    s.setblocking(False)
+    s.connect_ex(("127.0.0.1", port))
+    queued.append(s)
+time.sleep(0.2)
+loop.target = WebhookTarget(url=f"http://127.0.0.1:{port}/hook", connect_timeout_s=5.0,
+                            read_timeout_s=2.0, deadline_s=1.5)
+started = time.monotonic()
+try:
+    loop._post_within_deadline(b"x", {})
+    outcome = "answered"
+except DeadlineExceeded as exc:
+    outcome = str(exc)
+except Exception as exc:
+    outcome = type(exc).__name__
+results.append([outcome, round(time.monotonic() - started, 2), 0, 0])
 print(json.dumps(results))
 """
 
 
-def test_dripping_and_hanging_answers_are_cut_and_their_connections_closed():
+def test_dripping_hanging_and_unanswered_attempts_are_cut_and_their_connections_closed():
     done = subprocess.run([sys.executable, "-c", SCRIPT], cwd=ROOT, capture_output=True,
                           text=True, timeout=60, env={"PYTHONPATH": str(ROOT), "PATH": ""})
     assert done.returncode == 0, done.stderr
-    drip, hang, normal = json.loads(done.stdout.strip().splitlines()[-1])
+    drip, hang, normal, connect = json.loads(done.stdout.strip().splitlines()[-1])
+    assert connect[0] == "callback did not answer within the 1.5s delivery deadline"
+    assert 1.4 <= connect[1] < 3.0           # the deadline, not the 5 s connect timeout
     for cut in (drip, hang):
         outcome, elapsed, pooled, established = cut
         assert outcome == "callback did not answer within the 1.5s delivery deadline"
