@@ -8,9 +8,10 @@
            5xx / 408 / 429 / timeout / connection error / attempt past the overall deadline
                (`webhook_delivery_timeout_ms`): retry the same record with exponential
                backoff and full jitter (forever, or `webhook_retry_max_attempts`)
-           3xx (never followed) / other 4xx (or retries exhausted): produce the record to the DLQ when the
-               entrypoint has `dlq`, then go on; without a DLQ the subscription is marked
-               FAILURE with the reason and the loop stops (nothing after it is committed)
+           3xx (never followed) / other 4xx (or retries exhausted): produce the record to the
+               DLQ when the entrypoint has `dlq`, then go on; without a DLQ the subscription
+               is marked FAILURE with the reason and the loop stops (nothing after it is
+               committed)
            callback address refused by the SSRF policy: FAILURE
 
 Order per partition is kept because a partition's next record is not sent before the
