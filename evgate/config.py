@@ -152,6 +152,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("webhook_read_timeout_ms", 10000,
             "Webhook read timeout when the entrypoint's http.readTimeout is not set.",
             _positive_int, section="webhooks"),
+    Setting("webhook_delivery_timeout_ms", 30000,
+            "Overall deadline of one webhook delivery attempt (connect, send, status and "
+            "answer), on top of the per-read timeouts: a receiver that answers slower is cut "
+            "and the attempt is retried with backoff. At least the entrypoint's connect + read "
+            "timeouts.", _positive_int, section="webhooks"),
     Setting("webhook_retry_backoff_base_ms", 500,
             "First webhook retry waits up to this long; each retry doubles it (full jitter).",
             _positive_int, section="webhooks"),

@@ -38,7 +38,8 @@ def create_management_app(config: Config | None = None, *, repository: Any = Non
     if repository is None:
         from ..repository import open_repository
         repository = open_repository(config.database_url)
-    services = Services.for_repository(repository)
+    from ..webhooks.ssrf import SsrfPolicy
+    services = Services.for_repository(repository, ssrf_policy=SsrfPolicy.from_config(config))
     generated = services.users.ensure_admin(config.admin_password)
     if generated:
         from ..services.users import announce_generated_password

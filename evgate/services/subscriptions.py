@@ -41,9 +41,12 @@ _CUSTOM_KEY = re.compile(r"^[A-Za-z0-9_.\-]{8,128}$")
 class SubscriptionService:
     """Acts as `caller` (see the module docstring for what a USER may do)."""
 
-    def __init__(self, repo: Repository, caller: Principal):
+    def __init__(self, repo: Repository, caller: Principal, *, ssrf_policy: Any = None):
         self.repo = repo
         self.caller = caller
+        #: Webhook callbacks are vetted with it on create and update (None: from the
+        #: environment's settings, as the CLI runs).
+        self.ssrf_policy = ssrf_policy
 
     # -- reading -----------------------------------------------------------------------------
     def get(self, sub_id: str, api_id: str | None = None) -> dict[str, Any]:
@@ -278,6 +281,7 @@ class SubscriptionService:
                 raise BadRequestError("; ".join(f"$.configuration{sub}: {msg}"
                                                 for sub, msg in problems),
                                       key="subscription.configuration.invalid")
+        _check_callback(configuration, self.ssrf_policy)
         return configuration, metadata
 
     def _check_custom_key(self, key: Any) -> None:
@@ -315,3 +319,13 @@ def _entrypoint_problems(entrypoint_type: str, configuration: dict[str, Any]
     cls = plugins.load("entrypoints", entrypoint_type)
     check = getattr(cls, "validate_subscription_configuration", None)
     return list(check(configuration)) if check else []
+
+
+def _check_callback(configuration: dict[str, Any], policy: Any) -> None:
+    """The webhook SSRF policy at subscription time (400 naming $.configuration.callbackUrl)."""
+    from ..webhooks.ssrf import SsrfPolicy
+    from ..webhooks.target import check_subscription_callback
+    if policy is None:
+        from ..config import Config
+        policy = SsrfPolicy.from_config(Config.from_env())
+    check_subscription_callback(configuration, policy)

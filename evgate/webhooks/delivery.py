@@ -5,11 +5,13 @@
         -> POST callbackUrl (sequential per partition; partitions concurrently, at most
            `maxConcurrentConnections` requests at a time)
         -> 2xx: mark delivered, the consumer thread commits offset + 1
-           5xx / 408 / 429 / timeout / connection error: retry the same record with
-               exponential backoff and full jitter (forever, or `webhook_retry_max_attempts`)
-           other 3xx/4xx (or retries exhausted): produce the record to the DLQ when the
-               entrypoint has `dlq`, then go on; without a DLQ the subscription is marked
-               FAILURE with the reason and the loop stops (nothing after it is committed)
+           5xx / 408 / 429 / timeout / connection error / attempt past the overall deadline
+               (`webhook_delivery_timeout_ms`): retry the same record with exponential
+               backoff and full jitter (forever, or `webhook_retry_max_attempts`)
+           3xx (never followed) / other 4xx (or retries exhausted): produce the record to the
+               DLQ when the entrypoint has `dlq`, then go on; without a DLQ the subscription
+               is marked FAILURE with the reason and the loop stops (nothing after it is
+               committed)
            callback address refused by the SSRF policy: FAILURE
 
 Order per partition is kept because a partition's next record is not sent before the
@@ -53,6 +55,10 @@ RETRIABLE_STATUSES = frozenset({408, 425, 429})
 
 class SubscriptionFailed(Exception):
     """The subscription cannot go on (4xx without DLQ, refused target, bad configuration)."""
+
+
+class DeadlineExceeded(Exception):
+    """An attempt outlived `webhook_delivery_timeout_ms` (retriable, like a read timeout)."""
 
 
 class _Outcome:
@@ -284,13 +290,9 @@ class DeliveryLoop:
         headers = self._headers(message, record, attempt, body)
         try:
             with self._slots:
-                authorization = target.auth.header(self.session, target.timeout)
-                if authorization:
-                    headers["Authorization"] = authorization
-                response = self.session.post(target.url, data=body, headers=headers,
-                                             timeout=target.timeout, allow_redirects=False,
-                                             stream=True)
-                text = _read_and_release(response)
+                response, text = self._post_within_deadline(body, headers)
+        except DeadlineExceeded as exc:
+            return _Outcome(False, True, str(exc))
         except CallbackUrlRefused as exc:
             raise SubscriptionFailed(exc.message) from None
         except AuthError as exc:
@@ -316,6 +318,34 @@ class DeliveryLoop:
             return _Outcome(False, True, reason, status,
                             _retry_after(response.headers.get("Retry-After")))
         return _Outcome(False, False, reason, status)
+
+    def _post_within_deadline(self, body: bytes, headers: dict[str, Any]
+                              ) -> tuple[requests.Response, bytes]:
+        """Authorize, POST and read the bounded answer within the target's overall deadline.
+        Per-read timeouts alone let a receiver that drips a byte per read hold its partition
+        forever; past the deadline the connection is closed (urllib3 discards a connection
+        interrupted mid-request, the answer's is closed here) and DeadlineExceeded raised."""
+        target = self.target
+        response: requests.Response | None = None
+        timer = gevent.Timeout(target.deadline_s)
+        timer.start()
+        try:
+            authorization = target.auth.header(self.session, target.timeout)
+            if authorization:
+                headers["Authorization"] = authorization
+            response = self.session.post(target.url, data=body, headers=headers,
+                                         timeout=target.timeout, allow_redirects=False,
+                                         stream=True)
+            return response, _read_and_release(response)
+        except gevent.Timeout as exc:
+            if exc is not timer:
+                raise
+            if response is not None:
+                response.close()
+            raise DeadlineExceeded(f"callback did not answer within the "
+                                   f"{target.deadline_s:g}s delivery deadline") from None
+        finally:
+            timer.close()
 
     def _headers(self, message: Message, record: Any, attempt: int, body: bytes
                  ) -> dict[str, Any]:

@@ -6,7 +6,9 @@ when any answer is refused (`ssrf.resolve_allowed`) and connects the socket to t
 address. The connection's `host` stays the name, so the Host header, TLS SNI and certificate
 verification are for the name, as with any client. Proxies from the environment are ignored
 (`trust_env = False`): a proxy would connect on our behalf to an address we did not vet.
-Redirects are not followed (a 3xx is an answer, not a hop to an unvetted target).
+Redirects are not followed (a 3xx is an answer, not a hop to an unvetted target): the
+session never even looks for a redirect target (`requests` would otherwise read the whole 3xx
+body and raise TooManyRedirects with `max_redirects = 0`, even with `allow_redirects=False`).
 
 Works under gevent's monkey patching (gunicorn gevent workers): sockets and getaddrinfo are
 cooperative there.
@@ -60,6 +62,9 @@ class _PinnedMixin:
             except OSError as exc:
                 sock.close()
                 last_error = exc
+            except BaseException:  # the delivery deadline (gevent.Timeout) mid-connect
+                sock.close()
+                raise
         raise NewConnectionError(self, f"Failed to establish a new connection to {host}: "  # type: ignore[arg-type]
                                        f"{last_error}")
 
@@ -84,9 +89,16 @@ def _adapter_for(policy: SsrfPolicy, pool_size: int) -> HTTPAdapter:
                          pool_block=False)
 
 
+class _NoRedirectSession(requests.Session):
+    """A Session for which no answer is a redirect: a 3xx comes back as the response."""
+
+    def get_redirect_target(self, resp: requests.Response) -> None:  # type: ignore[override]
+        return None
+
+
 def pinned_session(policy: SsrfPolicy, pool_size: int = 5) -> requests.Session:
     """A Session that only reaches addresses `policy` allows; no proxies, no redirects."""
-    session = requests.Session()
+    session = _NoRedirectSession()
     session.trust_env = False
     session.max_redirects = 0
     adapter = _adapter_for(policy, pool_size)

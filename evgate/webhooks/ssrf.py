@@ -14,16 +14,19 @@ internal services, the management API on loopback. The policy:
   `EVGATE_WEBHOOK_ALLOWED_NETWORKS` (CIDRs) allows exactly those networks, metadata included if
   named there. The tests allow `127.0.0.1/32` only.
 
-The check runs twice: when a subscription is created (`check_callback_url`, a 400 for the
-subscriber) and at every new connection (`resolve_allowed`, used by `evgate.webhooks.http`,
-which then connects to the vetted address itself), so a DNS answer that changes after the
-subscription (DNS rebinding) cannot reach a refused address.
+The check runs twice: when a subscription is created or updated (`check_callback_url`, a 400
+for the subscriber; a name that does not resolve then is refused too) and at every new
+connection (`resolve_allowed`, used by `evgate.webhooks.http`, which then connects to the
+vetted address itself), so a DNS answer that changes after the subscription (DNS rebinding)
+cannot reach a refused address.
 """
 from __future__ import annotations
 
 import ipaddress
 import logging
+import re
 import socket
+import unicodedata
 from dataclasses import dataclass
 from typing import Any, Iterable
 from urllib.parse import urlsplit
@@ -139,35 +142,52 @@ def classify(address: IPAddress) -> str:
     return "public"
 
 
-def split_callback_url(url: Any) -> tuple[str, str, int]:
+#: Percent-encoded white space and control characters (%00-%1F, %7F, %20): a URL that hides
+#: them is a header/request-splitting attempt, never a real receiver.
+_ENCODED_CONTROL = re.compile(r"%(?:[01][0-9a-f]|7f|20)", re.IGNORECASE)
+
+
+def split_callback_url(url: Any, name: str = "callbackUrl") -> tuple[str, str, int]:
     """(scheme, host, port) of an acceptable URL shape; CallbackUrlRefused otherwise."""
     if not isinstance(url, str) or not url.strip():
-        raise CallbackUrlRefused("callbackUrl must be a non-empty http(s) URL")
-    if any(c.isspace() or ord(c) < 32 for c in url):
-        raise CallbackUrlRefused("callbackUrl must not contain white space or control "
-                                 "characters")
+        raise CallbackUrlRefused(f"{name} must be a non-empty http(s) URL")
+    if any(c.isspace() or unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") or c == "\\"
+           for c in url) or _ENCODED_CONTROL.search(url):
+        raise CallbackUrlRefused(f"{name} must not contain white space, control "
+                                 "characters or backslashes (encoded or not)")
     try:
         parts = urlsplit(url)
         port = parts.port
     except ValueError as exc:
-        raise CallbackUrlRefused(f"callbackUrl is not a valid URL: {exc}") from None
+        raise CallbackUrlRefused(f"{name} is not a valid URL: {exc}") from None
     scheme = parts.scheme.lower()
     if scheme not in ("http", "https"):
-        raise CallbackUrlRefused("callbackUrl must use http or https")
+        raise CallbackUrlRefused(f"{name} must use http or https")
     if parts.username is not None or parts.password is not None:
-        raise CallbackUrlRefused("callbackUrl must not carry user:password; use the "
+        raise CallbackUrlRefused(f"{name} must not carry user:password; use the "
                                  "subscription's auth")
     host = parts.hostname
     if not host:
-        raise CallbackUrlRefused("callbackUrl has no host")
+        raise CallbackUrlRefused(f"{name} has no host")
+    if "%" in host:
+        raise CallbackUrlRefused(f"{name} host must not be percent-encoded or carry an "
+                                 "IPv6 zone")
     return scheme, host, port or (443 if scheme == "https" else 80)
 
 
 def _literal(host: str) -> IPAddress | None:
+    """The address a literal host names, including the legacy IPv4 spellings resolvers
+    accept (2130706433, 0x7f000001, 0177.0.0.1, 127.1), so they are judged as addresses."""
     try:
         return ipaddress.ip_address(host.split("%", 1)[0])
     except ValueError:
-        return None
+        pass
+    if host and all(c in "0123456789abcdefxABCDEFX." for c in host):
+        try:
+            return ipaddress.IPv4Address(socket.inet_aton(host))
+        except OSError:
+            return None
+    return None
 
 
 def resolve(host: str, port: int) -> list[IPAddress]:
@@ -201,30 +221,41 @@ def resolve_allowed(host: str, port: int, policy: SsrfPolicy) -> list[IPAddress]
     return addresses
 
 
-def check_callback_url(url: Any, policy: SsrfPolicy, *, resolve_names: bool = True) -> None:
+def check_callback_url(url: Any, policy: SsrfPolicy, *, resolve_names: bool = True,
+                       name: str = "callbackUrl") -> None:
     """Raise CallbackUrlRefused (a 400 BadRequestError) when `url` may not be a callback.
 
-    For the subscription service. A host name that does not resolve *now* is accepted (a
-    transient DNS failure must not refuse a subscription): every connection checks again.
+    For the subscription service. A host name that does not resolve *now* is refused too: a
+    subscriber learns of a typo at once instead of from a FAILURE later (a transient DNS
+    failure means trying again). Every connection checks again anyway.
     """
-    _scheme, host, port = split_callback_url(url)
+    _scheme, host, port = split_callback_url(url, name)
     literal = _literal(host)
     if literal is not None:
         reason = policy.refusal(literal)
         if reason is not None:
-            raise CallbackUrlRefused(f"callbackUrl refused by the gateway's SSRF policy: "
+            raise CallbackUrlRefused(f"{name} refused by the gateway's SSRF policy: "
                                      f"{reason}")
         return
     if host.rstrip(".").lower() in ("localhost", "localhost.localdomain") or \
             host.rstrip(".").lower().endswith(".localhost"):
         reason = policy.refusal(ipaddress.ip_address("127.0.0.1"))
         if reason is not None:
-            raise CallbackUrlRefused(f"callbackUrl refused by the gateway's SSRF policy: "
+            raise CallbackUrlRefused(f"{name} refused by the gateway's SSRF policy: "
                                      f"{host} is a loopback name")
     if not resolve_names:
         return
     try:
-        resolve_allowed(host, port, policy)
-    except ConnectionError:
-        logger.info("callback host %s does not resolve now; it is checked again at delivery",
-                    host)
+        addresses = resolve(host, port)
+    except (OSError, UnicodeError, ValueError):
+        addresses = []
+    if not addresses:
+        raise CallbackUrlRefused(f"{name} host {host} does not resolve")
+    for address in addresses:
+        reason = policy.refusal(address)
+        if reason is not None:
+            # the subscriber learns the category, not which internal address a name has
+            logger.info("callback host %s refused at subscription: %s", host, reason)
+            raise CallbackUrlRefused(f"{name} refused by the gateway's SSRF policy: "
+                                     f"{host} resolves to a "
+                                     f"{classify(_embedded_ipv4(address) or address)} address")

@@ -11,8 +11,10 @@ The subscription `configuration` (Gravitee's shape plus evgate's `secret`):
      "secret": "whsec_..."}          # evgate: Standard Webhooks signatures (signing.py)
 
 Connect/read timeouts and concurrency come from the API's webhook entrypoint configuration
-(`http: {connectTimeout, readTimeout, maxConcurrentConnections}`), else the gateway settings.
-`validate_subscription_configuration` is what the subscription service calls (400 on error).
+(`http: {connectTimeout, readTimeout, maxConcurrentConnections}`), else the gateway settings;
+the overall deadline of an attempt is `webhook_delivery_timeout_ms`, at least connect + read.
+`check_subscription_callback` is what the subscription service calls on every create and
+update (400 naming the field when the callback is refused).
 """
 from __future__ import annotations
 
@@ -23,7 +25,7 @@ from typing import Any, Mapping
 from ..errors import BadRequestError
 from .http import AuthError, WebhookAuth
 from .signing import InvalidSecret, decode_secret
-from .ssrf import SsrfPolicy, check_callback_url, split_callback_url
+from .ssrf import CallbackUrlRefused, SsrfPolicy, check_callback_url, split_callback_url
 
 _TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 
@@ -73,6 +75,8 @@ class WebhookTarget:
     signing_key: bytes | None = None
     connect_timeout_s: float = 3.0
     read_timeout_s: float = 10.0
+    #: Overall bound of one attempt; per-read timeouts alone let a dripping receiver stall.
+    deadline_s: float = 30.0
     max_connections: int = 5
 
     def __repr__(self) -> str:  # no secrets, no header values
@@ -98,13 +102,17 @@ class WebhookTarget:
             if value is not None:
                 headers[item["name"]] = value
         secret = configuration.get("secret")
+        connect_timeout_s = _ms(http.get("connectTimeout"), config.webhook_connect_timeout_ms)
+        read_timeout_s = _ms(http.get("readTimeout"), config.webhook_read_timeout_ms)
         return cls(
             url=configuration["callbackUrl"],
             headers=headers,
             auth=WebhookAuth(configuration.get("auth")),
             signing_key=decode_secret(secret) if secret else None,
-            connect_timeout_s=_ms(http.get("connectTimeout"), config.webhook_connect_timeout_ms),
-            read_timeout_s=_ms(http.get("readTimeout"), config.webhook_read_timeout_ms),
+            connect_timeout_s=connect_timeout_s,
+            read_timeout_s=read_timeout_s,
+            deadline_s=max(config.webhook_delivery_timeout_ms / 1000.0,
+                           connect_timeout_s + read_timeout_s),
             max_connections=max_connections if isinstance(max_connections, int)
             and not isinstance(max_connections, bool) and max_connections > 0 else 5,
         )
@@ -156,3 +164,29 @@ def validate_subscription_configuration(configuration: Any, policy: SsrfPolicy) 
         raise InvalidSubscriptionConfiguration("invalid webhook subscription: " +
                                                "; ".join(problems))
     check_callback_url(configuration["callbackUrl"], policy)
+
+
+def check_subscription_callback(configuration: Any, policy: SsrfPolicy,
+                                path: str = "$.configuration") -> None:
+    """For the subscription service (create and update, whoever calls: management, portal,
+    CLI): a configuration that carries a callbackUrl or names the webhook entrypoint must have
+    a callback (and an oauth2 token endpoint, the other URL the gateway calls for it) the SSRF
+    policy allows, whatever the plan's security (the dispatcher delivers any ACCEPTED
+    subscription of a webhook API). Else a 400 `subscription.callbackUrl.invalid` whose
+    `parameters` give the field's JSON path and the reason."""
+    if not isinstance(configuration, Mapping) or (
+            "callbackUrl" not in configuration and configuration.get("entrypointId") != "webhook"):
+        return
+    urls = [(".callbackUrl", "callbackUrl", configuration.get("callbackUrl"))]
+    auth = configuration.get("auth")
+    oauth2 = auth.get("oauth2") if isinstance(auth, Mapping) else None
+    if isinstance(auth, Mapping) and str(auth.get("type") or "").lower() == "oauth2" \
+            and isinstance(oauth2, Mapping):
+        urls.append((".auth.oauth2.endpoint", "auth.oauth2.endpoint", oauth2.get("endpoint")))
+    for sub_path, name, url in urls:
+        field = path + sub_path
+        try:
+            check_callback_url(url, policy, name=name)
+        except CallbackUrlRefused as exc:
+            raise CallbackUrlRefused(f"{field}: {exc.message}",
+                                     details={"path": field, "reason": exc.message}) from None

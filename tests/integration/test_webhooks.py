@@ -39,7 +39,8 @@ def env(kafka_bootstrap, tmp_path_factory):
         env={"EVGATE_WEBHOOK_ALLOWED_NETWORKS": "127.0.0.1/32",
              "EVGATE_WEBHOOK_RETRY_BACKOFF_BASE_MS": "50",
              "EVGATE_WEBHOOK_RETRY_BACKOFF_MAX_MS": "500",
-             "EVGATE_WEBHOOK_MAX_PENDING": "50"})
+             "EVGATE_WEBHOOK_MAX_PENDING": "50",
+             "EVGATE_WEBHOOK_DELIVERY_TIMEOUT_MS": "3000"})
     gateway.start()
     yield gateway, url, kafka_bootstrap
     gateway.stop()
@@ -222,6 +223,69 @@ def test_400_without_dlq_marks_failure_and_stops(env, repo, unique_topic):
         assert "400" in row["failure_cause"]
         time.sleep(1.5)
         assert numbers(rx) == [0, 1, 2]  # nothing after the failed record
+
+
+def test_3xx_goes_to_the_dlq_once_and_is_never_followed(env, repo, unique_topic):
+    """A redirect is an answer, not a hop: the record goes to the DLQ after one request, the
+    Location (here an address the policy allows) is never called, delivery goes on."""
+    gateway, _url, bootstrap = env
+    dlq_topic = unique_topic + "-dlq"
+    create_topic(bootstrap, unique_topic)
+    create_topic(bootstrap, dlq_topic)
+    api_id, plan_id = deploy(env, webhook_api(unique_topic, dlq_topic=dlq_topic))
+    with Receiver() as rx, Receiver() as elsewhere:
+        rx.default = lambda handler, body: ("redirect", 302, elsewhere.url) \
+            if json.loads(body)["n"] == 2 else 200
+        sub_id = subscribe(repo, api_id, plan_id, rx.url)
+        produce(bootstrap, unique_topic, 5)
+        assert rx.wait_for(lambda r: len(set(numbers(r))) >= 4, WAIT), gateway.log()
+        assert list(dict.fromkeys(numbers(rx))) == [0, 1, 3, 4]
+        dead = consume_all(bootstrap, dlq_topic, 1, timeout=30)
+        assert {json.loads(m.value())["n"] for m in dead} == {2}
+        assert dict(dead[0].headers())["x-evgate-dlq-status"] == b"302"
+        # never retried (a loop that takes the partition over in a rebalance starts again)
+        assert {r.header("x-evgate-attempt") for r in rx.requests if r.status == 302} == {"1"}
+        assert elsewhere.requests == []
+        assert status_of(repo, sub_id)["status"] == "ACCEPTED"
+
+
+def test_3xx_without_dlq_marks_failure_and_stops(env, repo, unique_topic):
+    gateway, _url, bootstrap = env
+    create_topic(bootstrap, unique_topic)
+    api_id, plan_id = deploy(env, webhook_api(unique_topic))
+    with Receiver() as rx, Receiver() as elsewhere:
+        rx.default = lambda handler, body: ("redirect", 307, elsewhere.url) \
+            if json.loads(body)["n"] == 3 else 200
+        sub_id = subscribe(repo, api_id, plan_id, rx.url)
+        produce(bootstrap, unique_topic, 6)
+        assert wait_until(lambda: status_of(repo, sub_id)["status"] == "FAILURE"), gateway.log()
+        assert "307" in status_of(repo, sub_id)["failure_cause"]
+        time.sleep(1.5)
+        assert set(numbers(rx)) == {0, 1, 2}  # nothing after the failed record
+        assert {r.header("x-evgate-attempt") for r in rx.requests if r.status == 307} == {"1"}
+        assert elsewhere.requests == []
+
+
+def test_a_dripping_receiver_is_cut_at_the_deadline_and_retried(env, repo, unique_topic):
+    """The answer comes one byte a second (each read well within the 2 s read timeout) and
+    would take 30 s: the 3 s delivery deadline cuts each attempt, the record is retried with
+    backoff and delivered once the receiver answers normally; the records after it follow."""
+    gateway, _url, bootstrap = env
+    create_topic(bootstrap, unique_topic)
+    api_id, plan_id = deploy(env, webhook_api(unique_topic, read_timeout_ms=2000))
+    with Receiver() as rx:
+        rx.script(("drip", 1.0, 30), ("drip", 1.0, 30))
+        subscribe(repo, api_id, plan_id, rx.url)
+        produce(bootstrap, unique_topic, 5)
+        assert rx.wait_for(lambda r: len(set(numbers(r))) >= 5, WAIT), gateway.log()
+        assert list(dict.fromkeys(numbers(rx))) == list(range(5))
+        seen = [(json.loads(r.body)["n"], int(r.header("x-evgate-attempt")))
+                for r in rx.requests]
+        before_next = seen[:seen.index((1, 1))]
+        # record 0 was retried (a worker joining the group may restart it at attempt 1 too)
+        assert {n for n, _attempt in before_next} == {0}
+        assert max(attempt for _n, attempt in before_next) >= 2
+        assert "3s delivery deadline" in gateway.log()
 
 
 def test_receiver_down_then_back_everything_arrives_in_order(env, repo, unique_topic):

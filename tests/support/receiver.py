@@ -2,6 +2,8 @@
 
     with Receiver() as rx:
         rx.script(500, 500, ("hang", 3.0), 400)   # the next four answers, then `rx.default`
+        rx.script(("redirect", 302, "http://169.254.169.254/"))  # a 3xx with a Location
+        rx.script(("drip", 2.0, 10))              # 200 whose 10-byte body comes 1 byte / 2 s
         ...
         rx.down(); ...; rx.up()                   # connection refused meanwhile, same port
         rx.wait_for(lambda r: len(r.ok()) >= 10)  # polls, no timing assertion
@@ -60,8 +62,10 @@ class Receiver:
 
     # -- scripting ---------------------------------------------------------------------------
     def script(self, *actions: Any) -> None:
-        """Queue answers: an int status, ("hang", seconds) then 200, or a callable(handler,
-        body) returning a status or (status, reply body)."""
+        """Queue answers: an int status, ("hang", seconds) then 200, ("redirect", status,
+        location), ("drip", seconds per byte, body length) (a 200 whose body trickles in), or
+        a callable(handler, body) returning a status, (status, reply body) or one of those
+        actions."""
         with self._lock:
             self._script.extend(actions)
 
@@ -119,13 +123,19 @@ class Receiver:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
                 action = receiver._next_action()
-                status, reply = 200, None
-                if isinstance(action, tuple) and action[0] == "hang":
+                if callable(action):  # may answer a status, (status, body) or an action
+                    action = action(self, body)
+                    if isinstance(action, tuple) and not isinstance(action[0], str):
+                        action = ("reply", *action)
+                status, reply, extra, drip = 200, None, {}, 0.0
+                if isinstance(action, tuple) and action[0] == "reply":
+                    status, reply = int(action[1]), action[2]
+                elif isinstance(action, tuple) and action[0] == "hang":
                     time.sleep(action[1])
-                elif callable(action):
-                    status = action(self, body)
-                    if isinstance(status, tuple):
-                        status, reply = status
+                elif isinstance(action, tuple) and action[0] == "redirect":
+                    status, extra = int(action[1]), {"Location": action[2]}
+                elif isinstance(action, tuple) and action[0] == "drip":
+                    drip, reply = float(action[1]), b"x" * int(action[2])
                 else:
                     status = int(action)
                 headers = {k.lower(): v for k, v in self.headers.items()}
@@ -137,8 +147,17 @@ class Receiver:
                     self.send_response(status)
                     self.send_header("Content-Type", "application/json")
                     self.send_header("Content-Length", str(len(reply)))
+                    for name, value in extra.items():
+                        self.send_header(name, value)
                     self.end_headers()
-                    self.wfile.write(reply)
+                    if drip:
+                        self.wfile.flush()
+                        for i in range(len(reply)):
+                            time.sleep(drip)
+                            self.wfile.write(reply[i:i + 1])
+                            self.wfile.flush()
+                    else:
+                        self.wfile.write(reply)
                 except OSError:
                     pass  # the client gave up (timeout): recorded anyway
 

@@ -44,8 +44,9 @@ def test_every_command_has_help(runner):
     walk(main, [])
 
 
-def test_collection_flow_through_the_cli(runner, tmp_path):
+def test_collection_flow_through_the_cli(runner, tmp_path, monkeypatch):
     """What Postman folder 04 (approval workflow) does, done with the CLI."""
+    monkeypatch.setenv("EVGATE_WEBHOOK_ALLOW_PRIVATE", "loopback")  # as `make run` does
     api_file = tmp_path / "api.json"
     api_file.write_text(json.dumps(push_api_definition()))
     api = _json(runner("--json", "apis", "create", str(api_file)))

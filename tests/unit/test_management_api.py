@@ -229,7 +229,7 @@ def test_push_subscription_workflow_like_the_collection(api):
     plan = api.create_plan(api_id, "subscription")
     app = api.create_app()
     base = f"{B}/v4/apis/{api_id}/subscriptions"
-    body = {"configuration": {"entrypointId": "webhook", "callbackUrl": "http://127.0.0.1:9/x",
+    body = {"configuration": {"entrypointId": "webhook", "callbackUrl": "http://93.184.216.34:9/x",
                               "headers": [{"name": "h", "value": "v"}]},
             "metadata": {"feature": "demo"}}
     sub = api.call("POST", f"{base}?application={app['id']}&plan={plan['id']}", 201, json=body)
@@ -342,7 +342,7 @@ def test_mark_failure_is_visible_and_resume_clears_it(api, repo):
     base = f"{B}/v4/apis/{api_id}/subscriptions"
     sub = api.call("POST", f"{base}?application={app['id']}&plan={plan['id']}", 201,
                    json={"configuration": {"entrypointId": "webhook",
-                                           "callbackUrl": "http://127.0.0.1:9/"}})
+                                           "callbackUrl": "http://93.184.216.34:9/"}})
     SubscriptionService(repo, LOCAL_OPERATOR).mark_failure(sub["id"],
                                                            "callback answered 500 five times")
     failed = api.call("GET", f"{base}/{sub['id']}", 200)
@@ -370,7 +370,7 @@ def test_portal_approval_workflow(api):
     app = api.call("POST", P + "/applications", 201,
                    json={"name": "application", "settings": {"app": {"type": "test"}}})
     assert api.call("GET", f"{P}/applications/{app['id']}", 200)["name"] == "application"
-    config = {"entrypointId": "webhook", "callbackUrl": "http://127.0.0.1:9/a"}
+    config = {"entrypointId": "webhook", "callbackUrl": "http://93.184.216.34:9/a"}
     sub = api.call("POST", P + "/subscriptions", 201,
                    json={"application": app["id"], "plan": plan["id"], "configuration": config})
     assert sub["status"] == "PENDING"

@@ -23,9 +23,9 @@ from .management_fixtures import (ADMIN, Api, B, P, api, api_definition, basic, 
 
 JWT_SECRET = "jwt-hmac-secret-that-only-the-publisher-knows-0123456789"
 ALICE_KEY = "alice-private-api-key-0001"
-ALICE_CALLBACK = "http://127.0.0.1:9/alice-private-callback"
+ALICE_CALLBACK = "http://93.184.216.34:9/alice-private-callback"
 BOB_KEY = "bob-private-api-key-0001"
-BOB_CALLBACK = "http://127.0.0.1:9/bob-private-callback"
+BOB_CALLBACK = "http://93.184.216.34:9/bob-private-callback"
 USERS = {"admin": ADMIN, "owner": basic("alice", "pw-alice"), "other": basic("bob", "pw-bob")}
 
 
@@ -131,7 +131,7 @@ def _set_key(api: Api, api_id: str, sub_id: str, key: str) -> None:
 
 
 HOOK_CONFIG = {"configuration": {"entrypointId": "webhook",
-                                 "callbackUrl": "http://127.0.0.1:9/attacker"}}
+                                 "callbackUrl": "http://93.184.216.34:9/attacker"}}
 MS = B + "/v4/apis/{api}/subscriptions"
 MH = B + "/v4/apis/{push_api}/subscriptions"
 

@@ -91,11 +91,19 @@ def test_names_resolving_to_internal_addresses_are_refused(monkeypatch):
         check_callback_url("https://internal.example/hook", STRICT)
 
 
-def test_unresolvable_names_are_accepted_at_subscription(monkeypatch):
+def test_unresolvable_names_are_refused_at_subscription(monkeypatch):
     def fail(*_args, **_kwargs):
         raise socket.gaierror("no such name")
     monkeypatch.setattr(ssrf.socket, "getaddrinfo", fail)
-    check_callback_url("https://nowhere.invalid/hook", STRICT)
+    with pytest.raises(CallbackUrlRefused, match="does not resolve"):
+        check_callback_url("https://nowhere.invalid/hook", STRICT)
+
+
+def test_a_refused_name_does_not_reveal_its_internal_address(monkeypatch):
+    _fake_dns(monkeypatch, {"db.internal.example": "10.9.8.7"})
+    with pytest.raises(CallbackUrlRefused) as info:
+        check_callback_url("https://db.internal.example/hook", STRICT)
+    assert "private" in info.value.message and "10.9.8.7" not in info.value.message
 
 
 def test_dns_rebinding_is_refused_at_connect(monkeypatch):
@@ -121,8 +129,11 @@ def test_connects_to_the_vetted_address_keeping_the_host_name(monkeypatch):
 
 def test_no_redirects_and_no_environment_proxies(monkeypatch):
     monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:9")
-    with Receiver() as rx:
-        rx.script(302)
+    with Receiver() as rx, Receiver() as elsewhere:
+        rx.script(("redirect", 302, elsewhere.url), ("redirect", 307, elsewhere.url))
         session = pinned_session(TESTS)
         assert session.post(rx.url, data=b"x", timeout=5).status_code == 302
-        assert len(rx.requests) == 1
+        # as the delivery loop calls it: the 3xx is the answer, no TooManyRedirects
+        answer = session.post(rx.url, data=b"x", timeout=5, allow_redirects=False, stream=True)
+        assert answer.status_code == 307 and answer.headers["Location"] == elsewhere.url
+        assert len(rx.requests) == 2 and elsewhere.requests == []

@@ -22,9 +22,12 @@ class Services:
     subscriptions: Any
     users: Any
     repo: Any = None
+    ssrf_policy: Any = None
 
     @classmethod
-    def for_repository(cls, repo: Any, caller: Any = None, users: Any = None) -> "Services":
+    def for_repository(cls, repo: Any, caller: Any = None, users: Any = None,
+                       ssrf_policy: Any = None) -> "Services":
+        """`ssrf_policy` vets webhook callbacks on create/update (None: the environment's)."""
         from ...services.apis import ApiService
         from ...services.applications import ApplicationService
         from ...services.plans import PlanService
@@ -33,12 +36,14 @@ class Services:
         from ...services.users import UserService
         caller = caller or NOBODY
         return cls(ApiService(repo, caller), PlanService(repo, caller),
-                   ApplicationService(repo, caller), SubscriptionService(repo, caller),
-                   users or UserService(repo), repo)
+                   ApplicationService(repo, caller),
+                   SubscriptionService(repo, caller, ssrf_policy=ssrf_policy),
+                   users or UserService(repo), repo, ssrf_policy)
 
     def as_caller(self, user: dict[str, Any]) -> "Services":
         from ...services.principal import Principal
-        return Services.for_repository(self.repo, Principal.from_user(user), self.users)
+        return Services.for_repository(self.repo, Principal.from_user(user), self.users,
+                                       self.ssrf_policy)
 
 
 def services() -> Services:
