@@ -61,9 +61,9 @@ def _csv(raw: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in raw.split(",") if part.strip())
 
 
-def _fernet_keys(raw: str) -> tuple[str, ...]:
+def _fernet_keys(raw: str) -> tuple[str, ...] | None:
     from .security.sealing import parse_keys
-    return parse_keys(raw)
+    return parse_keys(raw) if raw.strip() else None  # blank: unset
 
 
 def _cidrs(raw: str) -> tuple[str, ...]:
