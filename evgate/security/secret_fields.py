@@ -33,6 +33,10 @@ class Leaf:
     field: str
     path: str
     jaas: bool = False
+    #: Where the secret is sent (key paths from the document's root): "****" keeps the stored
+    #: secret only while these are unchanged, else anyone allowed to edit could redirect a
+    #: secret they cannot read to a server of theirs.
+    bound: tuple[tuple[Any, ...], ...] = ()
 
 
 Provider = Callable[[Any], Iterator[Leaf]]
@@ -42,8 +46,23 @@ Provider = Callable[[Any], Iterator[Leaf]]
 def api_definition(definition: Any) -> Iterator[Leaf]:
     from ..kafka.security import _secret_leaves, _security_objects
     for path, security in _security_objects(definition):
+        bound = _group_bootstrap_servers(definition, int(path.split("[", 2)[1].split("]")[0]))
         for container, field, rel in _secret_leaves(security):
-            yield Leaf(container, field, path + rel, jaas=field == "saslJaasConfig")
+            yield Leaf(container, field, path + rel, jaas=field == "saslJaasConfig",
+                       bound=bound)
+
+
+def _group_bootstrap_servers(definition: dict[str, Any], group: int
+                             ) -> tuple[tuple[Any, ...], ...]:
+    """Every place that names the brokers of an endpoint group (the SASL password goes to
+    them): its shared configuration and each endpoint's configuration and override."""
+    keys: list[tuple[Any, ...]] = [("endpointGroups", group, "sharedConfiguration",
+                                    "bootstrapServers")]
+    endpoints = definition["endpointGroups"][group].get("endpoints") or []
+    for index in range(len(endpoints) if isinstance(endpoints, list) else 0):
+        for field in ("configuration", "sharedConfigurationOverride"):
+            keys.append(("endpointGroups", group, "endpoints", index, field, "bootstrapServers"))
+    return tuple(keys)
 
 
 def plan(document: Any) -> Iterator[Leaf]:
@@ -64,14 +83,16 @@ def subscription_configuration(configuration: Any) -> Iterator[Leaf]:
     if not isinstance(configuration, dict):
         return
     if isinstance(configuration.get("secret"), str) and configuration["secret"]:
-        yield Leaf(configuration, "secret", "$.configuration.secret")
+        yield Leaf(configuration, "secret", "$.configuration.secret")  # never sent
     auth = configuration.get("auth")
     if not isinstance(auth, dict):
         return
-    for kind, field in (("basic", "password"), ("token", "value"), ("oauth2", "clientSecret")):
+    for kind, field, bound in (("basic", "password", ("callbackUrl",)),
+                               ("token", "value", ("callbackUrl",)),
+                               ("oauth2", "clientSecret", ("auth", "oauth2", "endpoint"))):
         holder = auth.get(kind)
         if isinstance(holder, dict) and isinstance(holder.get(field), str) and holder[field]:
-            yield Leaf(holder, field, f"$.configuration.auth.{kind}.{field}")
+            yield Leaf(holder, field, f"$.configuration.auth.{kind}.{field}", bound=(bound,))
 
 
 # -- masking and the **** round trip ----------------------------------------------------------
@@ -107,8 +128,14 @@ def restore(document: Any, stored: Any, provider: Provider
         if value != MASK and not masked_jaas:
             continue
         kept = previous.get(leaf.path)
+        moved = [_key_text(key) for key in leaf.bound
+                 if _value_at(document, key) != _value_at(stored, key)]
         if not isinstance(kept, str) or kept == MASK:
             problems.append(_masked_problem(leaf.path))
+        elif moved:
+            problems.append({"path": leaf.path, "message": (
+                f"{MASK} keeps the stored secret only while {moved[0]} is unchanged: "
+                f"send the secret again with the new {moved[0]}")})
         elif not masked_jaas:
             leaf.container[leaf.field] = kept
         else:  # the JAAS string may change (username, module) but keep the stored password
@@ -123,6 +150,22 @@ def restore(document: Any, stored: Any, provider: Provider
             jaas.options["password"] = password
             leaf.container[leaf.field] = jaas.format()
     return restored, problems
+
+
+def _value_at(document: Any, key: tuple[Any, ...]) -> Any:
+    for name in key:
+        if isinstance(name, int):
+            document = document[name] if isinstance(document, list) and name < len(document) \
+                else None
+        elif isinstance(document, dict):
+            document = document.get(name)
+        else:
+            return None
+    return document
+
+
+def _key_text(key: tuple[Any, ...]) -> str:
+    return "".join(f"[{k}]" if isinstance(k, int) else f".{k}" for k in key).lstrip(".")
 
 
 def _masked_problem(path: str) -> dict[str, str]:

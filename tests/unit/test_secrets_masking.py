@@ -130,6 +130,41 @@ def test_masked_values_with_nothing_stored_are_400(api, push, repo):
     assert repo.subscriptions.get(sub["id"])["configuration"]["auth"]["type"] == "basic"
 
 
+def test_masked_credentials_do_not_follow_a_new_target(api, push, repo):
+    """Whoever may edit a subscription must not redirect its stored credentials to a server
+    of theirs by changing the target and sending "****" back."""
+    api_id, plan_id, app_id = push
+    base = f"{B}/v4/apis/{api_id}/subscriptions"
+    sub = api.call("POST", f"{base}?application={app_id}&plan={plan_id}", 201,
+                   json={"configuration": _basic_config()})
+    shown = api.call("GET", f"{base}/{sub['id']}", 200)["configuration"]
+    moved = {**shown, "callbackUrl": "http://127.0.0.1:9/attacker"}
+    for path in (f"{base}/{sub['id']}", f"{P}/subscriptions/{sub['id']}"):
+        body = api.call("PUT", path, 400, json={"configuration": moved})
+        assert "$.configuration.auth.basic.password" in body["message"]
+        assert "callbackUrl" in body["message"] and PASSWORD not in body["message"]
+    stored = repo.subscriptions.get(sub["id"])["configuration"]
+    assert stored["callbackUrl"] == CALLBACK and stored["auth"]["basic"]["password"] == PASSWORD
+    # the real password with the new URL is accepted; the signing secret (never sent) is kept
+    moved["auth"] = {"type": "basic", "basic": {"username": "hook", "password": PASSWORD}}
+    api.call("PUT", f"{base}/{sub['id']}", 200, json={"configuration": moved})
+    stored = repo.subscriptions.get(sub["id"])["configuration"]
+    assert stored["callbackUrl"].endswith("/attacker") and stored["secret"] == SIGNING
+
+    oauth_app = api.create_app("oauth-app")
+    oauth = {"entrypointId": "webhook", "callbackUrl": CALLBACK, "auth": {
+        "type": "oauth2", "oauth2": {"endpoint": "http://127.0.0.1:9/token", "clientId": "c",
+                                     "clientSecret": CLIENT_SECRET}}}
+    created = api.call("POST", f"{base}?application={oauth_app['id']}&plan={plan_id}", 201,
+                       json={"configuration": oauth})
+    shown = api.call("GET", f"{base}/{created['id']}", 200)["configuration"]
+    shown["auth"]["oauth2"]["endpoint"] = "http://127.0.0.1:9/evil-token"
+    body = api.call("PUT", f"{base}/{created['id']}", 400, json={"configuration": shown})
+    assert "auth.oauth2.endpoint" in body["message"]
+    assert repo.subscriptions.get(created["id"])["configuration"]["auth"]["oauth2"][
+        "endpoint"] == "http://127.0.0.1:9/token"
+
+
 def test_jwt_hmac_secret_is_masked_and_round_trips(api, repo):
     api_id = api.create_api()["id"]
     security = {"type": "jwt", "configuration": {"signature": "HMAC_HS256",
@@ -172,6 +207,14 @@ def test_kafka_secrets_are_masked_for_admin_and_round_trip(api, repo):
     api.call("PUT", f"{B}/v4/apis/{created['id']}", 200, json=shown)
     stored = repo.apis.get(created["id"])["definition"]
     assert PASSWORD in json.dumps(stored)
+    # brokers of the attacker's, with the stored password: refused (it would be sent there)
+    endpoint = shown["endpointGroups"][0]["endpoints"][0]
+    endpoint["configuration"]["bootstrapServers"] = "attacker.example:9092"
+    body = api.call("PUT", f"{B}/v4/apis/{created['id']}", 400, json=shown)
+    assert body["errors"][0]["path"].endswith(".sasl.saslJaasConfig")
+    assert "bootstrapServers" in body["errors"][0]["message"]
+    assert "bootstrapServers" not in repo.apis.get(created["id"])["definition"][
+        "endpointGroups"][0]["endpoints"][0]["configuration"]
 
 
 def test_cli_output_masks_secrets(api, push, database_url, monkeypatch, fast_hashing):
