@@ -145,8 +145,10 @@ class ApiService:
 
     def _replace_embedded_plans(self, api_id: str, plans: list[dict[str, Any]]) -> None:
         existing = {p["id"]: p for p in self.repo.plans.list_for_api(api_id)}
-        plans = [restored(p, existing.get(p.get("id")) if isinstance(p, dict) else None)
-                 for p in plans]  # "****" keeps the stored secret of the same plan
+        # "****" keeps the stored secret of the same plan
+        plans = [restored(p, existing.get(p.get("id")) if isinstance(p, dict)
+                          and isinstance(p.get("id"), str) else None, path=f"$.plans[{i}]")
+                 for i, p in enumerate(plans)]
         parsed = [validated_plan(p, path=f"$.plans[{i}]")[1] for i, p in enumerate(plans)]
         for raw, plan in zip(plans, parsed):
             if raw.get("id") in existing:

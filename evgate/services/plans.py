@@ -58,13 +58,13 @@ def masked(plan: dict[str, Any]) -> dict[str, Any]:
     return secret_fields.mask(plan, secret_fields.plan)
 
 
-def restored(body: Any, stored: Any) -> Any:
+def restored(body: Any, stored: Any, *, path: str = "$") -> Any:
     """`body` with a "****" secret replaced by the stored one; 400 where none is stored."""
     if not isinstance(body, dict):
         return body
     result, problems = secret_fields.restore(body, stored, secret_fields.plan)
     if problems:
-        raise DefinitionError(problems)
+        raise DefinitionError([{**p, "path": path + p["path"][1:]} for p in problems])
     return result
 
 

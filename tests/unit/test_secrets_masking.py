@@ -307,3 +307,24 @@ def test_cli_rotate_and_generate_key(database_url, monkeypatch, fast_hashing):
     result = runner.invoke(main, ["subscriptions", "get", "s"])
     assert result.exit_code == 1 and "EVGATE_SECRETS_KEY" in result.output
     assert "Traceback" not in result.output
+
+
+def test_exported_definition_reimports_with_its_jwt_secret(repo):
+    """`evgate apis export` shows the HMAC secret as ****; importing it back into the same
+    installation keeps the stored secret, into a plan that has none it is a 400."""
+    from evgate.errors import DefinitionError
+    from evgate.services.apis import ApiService
+    from .management_fixtures import api_definition
+    service = ApiService(repo)
+    definition = api_definition(plans=[{"name": "j", "status": "published", "security": {
+        "type": "jwt", "configuration": {"signature": "HMAC_HS256", "resolverParameter": HMAC}}}])
+    exported = service.get(service.import_definition(definition)["id"])
+    _no_secret(exported)
+    service.import_definition(exported)
+    plan_id = exported["plans"][0]["id"]
+    assert repo.plans.get(plan_id)["security"]["configuration"]["resolverParameter"] == HMAC
+    exported["plans"][0]["id"] = "another-plan"
+    with pytest.raises(DefinitionError) as caught:
+        service.import_definition(exported)
+    assert caught.value.problems[0]["path"] == \
+        "$.plans[0].security.configuration.resolverParameter"
