@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import uuid
 
 import pytest
@@ -211,6 +212,11 @@ def test_migration_0002_seals_rows_written_in_clear(backend_url):
     repo = Repository(backend_url, key)
     _assert_reads_back(repo)
     repo.dispose()
+    if backend_url.startswith("sqlite"):  # nor left behind in the file's free space
+        path = backend_url.split("///", 1)[1]
+        raw = b"".join(open(p, "rb").read() for p in (path, path + "-wal")
+                       if os.path.exists(p))
+        assert [n for n, v in SECRETS.items() if v.encode() in raw] == []
     upgrade(backend_url, key)  # nothing left to do: no change
     _assert_nothing_in_clear(backend_url)
 

@@ -59,6 +59,10 @@ def _rewrite_documents(change) -> None:
 def upgrade() -> None:
     from evgate.security import secret_fields
     keyring = _keyring()
+    if op.get_bind().dialect.name == "sqlite":
+        # Overwritten clear values are zeroed in the file, not left in free page space
+        # (the default of some SQLite builds only).
+        op.execute("PRAGMA secure_delete = ON")
     _rewrite_documents(lambda doc, provider, where:
                        secret_fields.rotate(doc, provider, keyring, where))
     with op.batch_alter_table("api_keys") as batch:
