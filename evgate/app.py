@@ -42,7 +42,7 @@ def create_app(config: Config | None = None, *, repository: Any = None,
     if runtime is None:
         if repository is None:
             from .repository import open_repository
-            repository = open_repository(config.database_url)
+            repository = open_repository(config.database_url, secrets_key=config.secrets_key)
         runtime = GatewayRuntime(config, repository)
     app.extensions["evgate.runtime"] = runtime
     app.extensions["evgate.config"] = config

@@ -35,7 +35,8 @@ class _State:
     def repo(self):
         if self._repo is None:
             from .repository import open_repository
-            self._repo = open_repository(self.config.database_url)
+            self._repo = open_repository(self.config.database_url,
+                                         secrets_key=self.config.secrets_key)
         return self._repo
 
     def emit(self, data: Any, human: Callable[[Any], str] | str | None = None) -> None:
@@ -637,8 +638,32 @@ def db() -> None:
 def db_upgrade(state: _State) -> None:
     """Create or migrate the repository schema to the newest version (Alembic)."""
     from .repository.database import upgrade
-    upgrade(state.config.database_url)
+    upgrade(state.config.database_url, state.config.secrets_key)
     state.emit({"status": "ok"}, "database schema is up to date")
+
+
+@main.group()
+def secrets() -> None:
+    """Keys of the secrets stored encrypted (EVGATE_SECRETS_KEY)."""
+
+
+@secrets.command("generate-key")
+def secrets_generate_key() -> None:
+    """Print a new Fernet key (for EVGATE_SECRETS_KEY)."""
+    from .security.sealing import generate_key
+    click.echo(generate_key())
+
+
+@secrets.command("rotate")
+@pass_state
+def secrets_rotate(state: _State) -> None:
+    """Re-encrypt every stored secret with the first key of EVGATE_SECRETS_KEY.
+
+    Rotation: EVGATE_SECRETS_KEY=new,old -> `evgate secrets rotate` -> EVGATE_SECRETS_KEY=new.
+    """
+    counts = state.repo.rotate_secrets()
+    state.emit(counts, lambda data: "re-encrypted: " + ", ".join(
+        f"{count} {table}" for table, count in data.items()))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -61,6 +61,11 @@ def _csv(raw: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in raw.split(",") if part.strip())
 
 
+def _fernet_keys(raw: str) -> tuple[str, ...] | None:
+    from .security.sealing import parse_keys
+    return parse_keys(raw) if raw.strip() else None  # blank: unset
+
+
 def _cidrs(raw: str) -> tuple[str, ...]:
     import ipaddress
     values = _csv(raw)
@@ -212,6 +217,14 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("database_url", "sqlite:///evgate.db",
             "SQLAlchemy URL of the repository: SQLite file by default, "
             "postgresql+psycopg://user:pass@host/db for many gateway nodes.", secret=True,
+            section="repository"),
+    Setting("secrets_key", None,
+            "Comma-separated Fernet keys that encrypt stored secrets (webhook auth and signing "
+            "secrets, Kafka passwords and keys, jwt HMAC secrets); the first encrypts, all "
+            "decrypt. Rotate: put a new key first, run `evgate secrets rotate`, drop the old "
+            "one. Unset: a local SQLite file gets a generated key file `<database>.secrets-key` "
+            "(mode 0600) beside it; any other database refuses to start "
+            "(docs/webhooks.md, docs/kafka-security.md).", _fernet_keys, secret=True,
             section="repository"),
     Setting("sync_interval_ms", 1000,
             "How often gateway workers check the repository for deployed changes.",

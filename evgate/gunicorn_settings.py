@@ -70,6 +70,17 @@ def _is_gateway(server) -> bool:
     return "management" not in uri
 
 
+def _check_secrets_key() -> None:
+    """Refuse to start, with one clear line, when stored secrets could not be sealed."""
+    from .errors import ConfigError
+    from .security.sealing import keyring_for
+    try:
+        keyring_for(_config.database_url, _config.secrets_key)
+    except ConfigError as exc:
+        logging.getLogger("evgate.gunicorn").error("cannot start: %s", exc)
+        raise SystemExit(1) from None
+
+
 def on_starting(server):
     """Master: logging, schema, metrics directory, node listener; before workers exist."""
     from .logs import configure
@@ -77,7 +88,8 @@ def on_starting(server):
     from .repository.database import upgrade
     configure(_config)
     _strict_worker_class(server)
-    upgrade(_config.database_url)
+    _check_secrets_key()
+    upgrade(_config.database_url, _config.secrets_key)
     path, created = prepare_multiprocess_dir()
     _metrics_dir.update(path=path, created=created)
     if _is_gateway(server) and _config.node_bind:

@@ -44,6 +44,9 @@ _PATTERNS = (
     # a credential on its own: "Basic dXNlcjpwYXNz", "Bearer eyJ..."
     (re.compile(r"(?i)\b(basic|bearer)\s+(?!\*\*\*\*)[A-Za-z0-9._~+/=-]{4,}"),
      lambda m: f"{m.group(1)} {MASK}"),
+    # EVGATE_SECRETS_KEY=k1,k2 (a comma-separated list of keys, all secret)
+    (re.compile(r"(?i)(\b[\w.-]*secrets[-_]key[\"']?\s*[=:]\s*[\"']?)(?!\*\*\*\*)[^\s\"']+"),
+     lambda m: f"{m.group(1)}{MASK}"),
     # key=value, key: value, "key": "value", ?api-key=value&... for secret-looking keys
     (re.compile(r"(?i)(\b" + _SECRET_KEYS + r"[\"']?\s*[=:]\s*[\"']?)(?!\*\*\*\*)"
                 r"([^\s\"'&,;}\]]+)"),

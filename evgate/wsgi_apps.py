@@ -5,6 +5,7 @@ import logging
 import os
 import time
 from functools import lru_cache
+from typing import Any
 
 from .config import Config
 from .logs import configure
@@ -12,12 +13,12 @@ from .logs import configure
 logger = logging.getLogger(__name__)
 
 
-def _migrate_with_retry(url: str, attempts: int = 10) -> None:
+def _migrate_with_retry(url: str, secrets_key: Any = None, attempts: int = 10) -> None:
     """Several workers may start at once on one SQLite file: the loser of the race retries."""
     from .repository.database import upgrade
     for attempt in range(attempts):
         try:
-            upgrade(url)
+            upgrade(url, secrets_key)
             return
         except Exception:  # noqa: BLE001
             if attempt == attempts - 1:
@@ -37,9 +38,9 @@ def gateway_app():
     from .app import create_app
     from .repository import Repository
     config = _config()
-    _migrate_with_retry(config.database_url)
+    _migrate_with_retry(config.database_url, config.secrets_key)
     logger.info("gateway worker %d starting", os.getpid())
-    return create_app(config, repository=Repository(config.database_url))
+    return create_app(config, repository=Repository(config.database_url, config.secrets_key))
 
 
 @lru_cache(maxsize=None)
@@ -47,5 +48,6 @@ def management_app():
     from .management.app import create_management_app
     from .repository import Repository
     config = _config()
-    _migrate_with_retry(config.database_url)
-    return create_management_app(config, repository=Repository(config.database_url))
+    _migrate_with_retry(config.database_url, config.secrets_key)
+    return create_management_app(config, repository=Repository(config.database_url,
+                                                               config.secrets_key))

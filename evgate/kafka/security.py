@@ -25,7 +25,6 @@ from __future__ import annotations
 import atexit
 import base64
 import binascii
-import copy
 import hashlib
 import json
 import os
@@ -653,20 +652,10 @@ def _secret_leaves(security: dict[str, Any]) -> Iterator[tuple[dict[str, Any], s
 
 
 def mask_definition(definition: Any) -> Any:
-    """A copy with every Kafka secret replaced by ****; JAAS strings keep their username."""
-    masked = copy.deepcopy(definition)
-    for _, security in _security_objects(masked):
-        for container, field, _ in _secret_leaves(security):
-            value = container[field]
-            container[field] = mask_jaas(value) if field == "saslJaasConfig" else MASK
-    return masked
-
-
-def _is_masked_jaas(value: str) -> bool:
-    try:
-        return parse_jaas(value).options.get("password") == MASK
-    except JaasError:
-        return False
+    """A copy with every Kafka secret replaced by ****; JAAS strings keep their username
+    (the generic mechanism of evgate/security/secret_fields.py)."""
+    from ..security import secret_fields
+    return secret_fields.mask(definition, secret_fields.api_definition)
 
 
 def restore_masked(definition: Any, stored: Any) -> Any:
@@ -674,49 +663,12 @@ def restore_masked(definition: Any, stored: Any) -> Any:
     stored at the same place; DefinitionError (400) where nothing is stored to keep."""
     if not isinstance(definition, dict):
         return definition
-    restored = copy.deepcopy(definition)
-    old = {path: security for path, security in _security_objects(stored)}
-    problems_found: list[dict[str, str]] = []
-    for path, security in _security_objects(restored):
-        previous = old.get(path)
-        previous_values = {}
-        if previous is not None:
-            previous_values = {rel: c[f] for c, f, rel in _secret_leaves(previous)}
-        for container, field, rel in _secret_leaves(security):
-            value = container[field]
-            if field == "saslJaasConfig":
-                if value != MASK and not _is_masked_jaas(value):
-                    continue
-                kept = previous_values.get(rel)
-                password = None
-                if isinstance(kept, str):
-                    try:
-                        password = parse_jaas(kept).options.get("password")
-                    except JaasError:
-                        password = None
-                if password is None or password == MASK:
-                    problems_found.append(_masked_problem(path + rel))
-                    continue
-                if value == MASK:
-                    container[field] = kept
-                else:
-                    jaas = parse_jaas(value)
-                    jaas.options["password"] = password
-                    container[field] = jaas.format()
-            elif value == MASK:
-                kept = previous_values.get(rel)
-                if not isinstance(kept, str) or kept == MASK:
-                    problems_found.append(_masked_problem(path + rel))
-                else:
-                    container[field] = kept
+    from ..security import secret_fields
+    restored, problems_found = secret_fields.restore(definition, stored,
+                                                     secret_fields.api_definition)
     if problems_found:
         raise DefinitionError(problems_found)
     return restored
-
-
-def _masked_problem(path: str) -> dict[str, str]:
-    return {"path": path, "message": f"{MASK} keeps the stored secret, but none is stored at "
-                                     "this place: send the real value"}
 
 
 def mask_conf(conf: Mapping[str, Any]) -> dict[str, Any]:

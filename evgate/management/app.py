@@ -37,7 +37,7 @@ def create_management_app(config: Config | None = None, *, repository: Any = Non
     config = config or Config.from_env()
     if repository is None:
         from ..repository import open_repository
-        repository = open_repository(config.database_url)
+        repository = open_repository(config.database_url, secrets_key=config.secrets_key)
     from ..webhooks.ssrf import SsrfPolicy
     services = Services.for_repository(repository, ssrf_policy=SsrfPolicy.from_config(config))
     generated = services.users.ensure_admin(config.admin_password)

@@ -1,6 +1,12 @@
-"""API keys issued to accepted subscriptions of api-key plans (read by gateways on sync)."""
+"""API keys issued to accepted subscriptions of api-key plans (read by gateways on sync).
+
+A key is stored as its SHA-256 (`key_hash`, what gateways match a presented key against) and
+encrypted (`key_sealed`, what its owner is shown); never in clear. Rows returned to services
+carry the decrypted `key`; rows for gateways (`list_usable`) carry only `key_hash`.
+"""
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime
 from typing import Any, TYPE_CHECKING
 
@@ -14,6 +20,11 @@ if TYPE_CHECKING:
     from .database import Repository
 
 
+def key_hash(key: str) -> str:
+    """What a key is looked up by (hex SHA-256: keys are random, or 8+ chars if custom)."""
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
 class ApiKeyStore:
     def __init__(self, repo: "Repository"):
         self._repo = repo
@@ -22,20 +33,29 @@ class ApiKeyStore:
                expire_at: datetime | None = None, conn: Connection | None = None) -> None:
         with self._repo.write(conn) as tx:
             tx.execute(insert(api_keys).values(
-                key=key, subscription_id=subscription_id, application_id=application_id,
+                key_hash=key_hash(key), key_sealed=self._repo.keyring.seal(key),
+                subscription_id=subscription_id, application_id=application_id,
                 api_id=api_id, revoked=False, expire_at=expire_at, created_at=now()))
+
+    def _revealed(self, row: Any) -> dict[str, Any]:
+        data = to_dict(row)
+        data["key"] = self._repo.keyring.open(data.pop("key_sealed"),
+                                              f"API key of subscription "
+                                              f"{data['subscription_id']}")
+        return data
 
     def find(self, key: str) -> dict[str, Any] | None:
         with self._repo.read() as conn:
-            row = conn.execute(select(api_keys).where(api_keys.c.key == key)).first()
-        return None if row is None else to_dict(row)
+            row = conn.execute(select(api_keys)
+                               .where(api_keys.c.key_hash == key_hash(key))).first()
+        return None if row is None else self._revealed(row)
 
     def for_subscription(self, subscription_id: str) -> list[dict[str, Any]]:
         with self._repo.read() as conn:
             rows = conn.execute(select(api_keys)
                                 .where(api_keys.c.subscription_id == subscription_id)
                                 .order_by(api_keys.c.created_at)).all()
-        return [to_dict(row) for row in rows]
+        return [self._revealed(row) for row in rows]
 
     def revoke_for_subscription(self, subscription_id: str,
                                 conn: Connection | None = None) -> None:
@@ -50,8 +70,10 @@ class ApiKeyStore:
     def list_usable(self) -> list[dict[str, Any]]:
         """Keys gateways accept: not revoked, of ACCEPTED subscriptions (expiry is checked at
         request time, since time passes without a revision bump). Each row carries the
-        subscription's `plan_id`."""
-        query = (select(api_keys, subscriptions.c.plan_id)
+        subscription's `plan_id` and the key's `key_hash`, not the key: gateways hold no
+        key in clear."""
+        columns = [c for c in api_keys.c if c.name != "key_sealed"]
+        query = (select(*columns, subscriptions.c.plan_id)
                  .join(subscriptions, subscriptions.c.id == api_keys.c.subscription_id)
                  .where(api_keys.c.revoked.is_(False), subscriptions.c.status == "ACCEPTED"))
         with self._repo.read() as conn:

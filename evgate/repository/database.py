@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 import os
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Any, Iterator
 
 from sqlalchemy import Engine, create_engine, event, select, update
 from sqlalchemy.engine import Connection, make_url
@@ -39,8 +39,9 @@ def _engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
 
 
-def upgrade(url: str) -> None:
-    """Create or migrate the schema to the newest revision (Alembic `upgrade head`)."""
+def upgrade(url: str, secrets_key: Any = None, revision: str = "head") -> None:
+    """Create or migrate the schema to the newest revision (Alembic `upgrade head`).
+    `secrets_key` (else EVGATE_SECRETS_KEY, else the SQLite key file) seals clear secrets."""
     from alembic import command
     from alembic.config import Config as AlembicConfig
 
@@ -48,14 +49,18 @@ def upgrade(url: str) -> None:
     cfg.set_main_option("script_location", MIGRATIONS_DIR)
     cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     cfg.attributes["configure_logger"] = False
-    command.upgrade(cfg, "head")
+    cfg.attributes["secrets_key"] = secrets_key
+    command.upgrade(cfg, revision)
 
 
 class Repository:
     """All storage access. Cheap to create per process; never shared across a fork."""
 
-    def __init__(self, url: str):
+    def __init__(self, url: str, secrets_key: Any = None):
+        from ..security.sealing import keyring_for
         self.url = url
+        # Resolved first: a repository whose secrets cannot be sealed does not start.
+        self.keyring = keyring_for(url, secrets_key)
         self.engine = _engine(url)
         from .api_keys import ApiKeyStore
         from .apis import ApiStore
@@ -115,11 +120,48 @@ class Repository:
 
     _reachable = True
 
+    def rotate_secrets(self) -> dict[str, int]:
+        """Re-encrypt every stored secret with the first key (`evgate secrets rotate`), in one
+        transaction; rows per table that held secrets. After it the other keys may go."""
+        import json
+
+        from ..security import secret_fields
+        from .tables import api_keys, apis, plans, subscriptions
+        documents = ((apis, ("definition", "deployed_definition"), secret_fields.api_definition),
+                     (plans, ("definition",), secret_fields.plan),
+                     (subscriptions, ("configuration",), secret_fields.subscription_configuration))
+        counts: dict[str, int] = {}
+        with self.write() as conn:
+            for table, columns, provider in documents:
+                counts[table.name] = 0
+                for row in conn.execute(select(table.c.id, *(table.c[c] for c in columns))):
+                    values = {}
+                    for column in columns:
+                        text = row._mapping[column]
+                        document = None if text is None else json.loads(text)
+                        if document is None or not list(provider(document)):
+                            continue
+                        rotated = secret_fields.rotate(document, provider, self.keyring,
+                                                       f"{table.name} {row.id} {column}")
+                        values[column] = json.dumps(rotated, separators=(",", ":"),
+                                                    sort_keys=True)
+                    if values:
+                        conn.execute(update(table).where(table.c.id == row.id).values(**values))
+                        counts[table.name] += 1
+            counts[api_keys.name] = 0
+            for key_hash, sealed in conn.execute(select(api_keys.c.key_hash,
+                                                        api_keys.c.key_sealed)).all():
+                conn.execute(update(api_keys).where(api_keys.c.key_hash == key_hash).values(
+                    key_sealed=self.keyring.rotate(sealed, "api key")))
+                counts[api_keys.name] += 1
+        logger.info("re-encrypted the stored secrets with the first key: %s", counts)
+        return counts
+
     def dispose(self) -> None:
         self.engine.dispose()
 
 
-def open_repository(url: str, *, migrate: bool = True) -> Repository:
+def open_repository(url: str, *, migrate: bool = True, secrets_key: Any = None) -> Repository:
     if migrate:
-        upgrade(url)
-    return Repository(url)
+        upgrade(url, secrets_key)
+    return Repository(url, secrets_key)

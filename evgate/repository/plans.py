@@ -7,6 +7,7 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.engine import Connection
 
 from ..errors import NotFoundError
+from ..security import secret_fields
 from ._rows import dumps, now, to_dict
 from .tables import plans
 
@@ -25,7 +26,7 @@ class PlanStore:
                 id=plan["id"], api_id=plan["apiId"], name=plan.get("name") or "plan",
                 security_type=plan["security"]["type"], status=plan["status"],
                 validation=plan.get("validation", "auto"), order=plan.get("order", 0),
-                definition=dumps(plan), created_at=stamp, updated_at=stamp))
+                definition=_sealed(self._repo, plan), created_at=stamp, updated_at=stamp))
 
     def get(self, plan_id: str, api_id: str | None = None) -> dict[str, Any]:
         query = select(plans).where(plans.c.id == plan_id)
@@ -35,20 +36,21 @@ class PlanStore:
             row = conn.execute(query).first()
         if row is None:
             raise NotFoundError("Plan", plan_id)
-        return _plan(row)
+        return _plan(self._repo, row)
 
     def list_for_api(self, api_id: str) -> list[dict[str, Any]]:
         with self._repo.read() as conn:
             rows = conn.execute(select(plans).where(plans.c.api_id == api_id)
                                 .order_by(plans.c.order, plans.c.created_at)).all()
-        return [_plan(row) for row in rows]
+        return [_plan(self._repo, row) for row in rows]
 
     def update(self, plan: dict[str, Any], conn: Connection | None = None) -> None:
         with self._repo.write(conn) as conn:
             result = conn.execute(update(plans).where(plans.c.id == plan["id"]).values(
                 name=plan.get("name") or "plan", security_type=plan["security"]["type"],
                 status=plan["status"], validation=plan.get("validation", "auto"),
-                order=plan.get("order", 0), definition=dumps(plan), updated_at=now()))
+                order=plan.get("order", 0), definition=_sealed(self._repo, plan),
+                updated_at=now()))
             if result.rowcount == 0:
                 raise NotFoundError("Plan", plan["id"])
 
@@ -63,9 +65,15 @@ class PlanStore:
             conn.execute(delete(plans).where(plans.c.api_id == api_id))
 
 
-def _plan(row: Any) -> dict[str, Any]:
+def _sealed(repo: "Repository", plan: dict[str, Any]) -> str:
+    """The plan as stored: JSON with its secret (a jwt HMAC key) encrypted."""
+    return dumps(secret_fields.seal(plan, secret_fields.plan, repo.keyring))
+
+
+def _plan(repo: "Repository", row: Any) -> dict[str, Any]:
     data = to_dict(row, ("definition",))
-    plan = data["definition"]
+    plan = secret_fields.unseal(data["definition"], secret_fields.plan, repo.keyring,
+                                f"plan {data['id']}")
     plan.update(id=data["id"], apiId=data["api_id"], status=data["status"],
                 createdAt=data["created_at"].isoformat(), updatedAt=data["updated_at"].isoformat())
     return plan

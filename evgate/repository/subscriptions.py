@@ -7,6 +7,7 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.engine import Connection
 
 from ..errors import NotFoundError
+from ..security import secret_fields
 from ._rows import dumps, now, to_dict
 from .tables import subscriptions
 
@@ -14,6 +15,20 @@ if TYPE_CHECKING:
     from .database import Repository
 
 _JSON = ("configuration", "metadata")
+
+
+def _sealed(repo: "Repository", configuration: dict[str, Any]) -> str:
+    """The configuration as stored: JSON with its webhook secrets encrypted."""
+    return dumps(secret_fields.seal(configuration, secret_fields.subscription_configuration,
+                                    repo.keyring))
+
+
+def _subscription(repo: "Repository", row: Any) -> dict[str, Any]:
+    data = to_dict(row, _JSON)
+    data["configuration"] = secret_fields.unseal(
+        data["configuration"], secret_fields.subscription_configuration, repo.keyring,
+        f"subscription {data['id']} configuration")
+    return data
 
 
 class SubscriptionStore:
@@ -27,7 +42,7 @@ class SubscriptionStore:
                 id=sub["id"], api_id=sub["api_id"], plan_id=sub["plan_id"],
                 application_id=sub["application_id"], status=sub["status"],
                 consumer_status=sub.get("consumer_status", "STARTED"),
-                configuration=dumps(sub.get("configuration") or {}),
+                configuration=_sealed(self._repo, sub.get("configuration") or {}),
                 metadata=dumps(sub.get("metadata") or {}), failure_cause=None,
                 created_at=stamp, updated_at=stamp))
 
@@ -36,7 +51,7 @@ class SubscriptionStore:
             row = conn.execute(select(subscriptions).where(subscriptions.c.id == sub_id)).first()
         if row is None:
             raise NotFoundError("Subscription", sub_id)
-        return to_dict(row, _JSON)
+        return _subscription(self._repo, row)
 
     def list(self, api_id: str | None = None, statuses: tuple[str, ...] | None = None, *,
              plan_id: str | None = None, application_id: str | None = None
@@ -52,12 +67,13 @@ class SubscriptionStore:
             query = query.where(subscriptions.c.status.in_(statuses))
         with self._repo.read() as conn:
             rows = conn.execute(query).all()
-        return [to_dict(row, _JSON) for row in rows]
+        return [_subscription(self._repo, row) for row in rows]
 
     def update(self, sub_id: str, conn: Connection | None = None, **values: Any) -> None:
-        for column in _JSON:
-            if column in values:
-                values[column] = dumps(values[column])
+        if "configuration" in values:
+            values["configuration"] = _sealed(self._repo, values["configuration"])
+        if "metadata" in values:
+            values["metadata"] = dumps(values["metadata"])
         values["updated_at"] = now()
         with self._repo.write(conn) as conn:
             result = conn.execute(update(subscriptions).where(subscriptions.c.id == sub_id)

@@ -63,7 +63,10 @@ subscriptions = Table(
 
 api_keys = Table(
     "api_keys", metadata,
-    Column("key", String(128), primary_key=True),
+    # Gateways look a key up by its SHA-256 (hex); the key itself is stored only encrypted
+    # (`fernet:...`), for its owner to read (migration 0002).
+    Column("key_hash", String(128), primary_key=True),
+    Column("key_sealed", Text, nullable=False),
     Column("subscription_id", String(64), nullable=False, index=True),
     Column("application_id", String(64), nullable=False),
     Column("api_id", String(64), nullable=False, index=True),

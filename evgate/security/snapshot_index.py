@@ -16,7 +16,7 @@ def _indexes(snapshot: Any) -> dict[str, dict[str, Any]]:
     built = _INDEXES.get(snapshot)
     if built is None:
         built = {
-            "api_keys": {row["key"]: row for row in getattr(snapshot, "api_keys", [])},
+            "api_keys": {row["key_hash"]: row for row in getattr(snapshot, "api_keys", [])},
             "subscriptions": {row["id"]: row for row in getattr(snapshot, "subscriptions", [])},
         }
         _INDEXES[snapshot] = built
@@ -24,7 +24,9 @@ def _indexes(snapshot: Any) -> dict[str, dict[str, Any]]:
 
 
 def api_key(snapshot: Any, key: str) -> dict[str, Any] | None:
-    return None if snapshot is None else _indexes(snapshot)["api_keys"].get(key)
+    """The row of a presented key, matched by its SHA-256 (gateways hold no key in clear)."""
+    from ..repository.api_keys import key_hash
+    return None if snapshot is None else _indexes(snapshot)["api_keys"].get(key_hash(key))
 
 
 def subscription(snapshot: Any, sub_id: str) -> dict[str, Any] | None:

@@ -18,7 +18,7 @@ from ..definition import parse_definition
 from ..errors import ConflictError, DefinitionError
 from ..kafka.security import mask_definition, restore_masked
 from ..repository import Repository
-from .plans import validated_plan
+from .plans import masked, restored, validated_plan
 from .principal import Principal, visible_plans
 
 logger = logging.getLogger(__name__)
@@ -155,8 +155,12 @@ class ApiService:
         self.repo.plans.insert(stored, conn)
 
     def _replace_embedded_plans(self, api_id: str, plans: list[dict[str, Any]]) -> None:
+        existing = {p["id"]: p for p in self.repo.plans.list_for_api(api_id)}
+        # "****" keeps the stored secret of the same plan
+        plans = [restored(p, existing.get(p.get("id")) if isinstance(p, dict)
+                          and isinstance(p.get("id"), str) else None, path=f"$.plans[{i}]")
+                 for i, p in enumerate(plans)]
         parsed = [validated_plan(p, path=f"$.plans[{i}]")[1] for i, p in enumerate(plans)]
-        existing = {p["id"] for p in self.repo.plans.list_for_api(api_id)}
         for raw, plan in zip(plans, parsed):
             if raw.get("id") in existing:
                 stored = copy.deepcopy(raw)
@@ -173,5 +177,6 @@ class ApiService:
             id=row["id"], state=row["state"],
             deployedAt=row["deployed_at"].isoformat() if row["deployed_at"] else None,
             createdAt=row["created_at"].isoformat(), updatedAt=row["updated_at"].isoformat(),
-            plans=visible_plans(self.caller, self.repo.plans.list_for_api(row["id"])))
+            plans=[masked(p) for p in visible_plans(self.caller,
+                                                    self.repo.plans.list_for_api(row["id"]))])
         return entity

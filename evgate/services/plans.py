@@ -20,6 +20,7 @@ from ..definition.validate import flow_problems
 from ..errors import BadRequestError, ConflictError, DefinitionError, NotFoundError
 from ..repository import Repository
 from ..repository._rows import now
+from ..security import secret_fields
 from ..security.plans import HANDLERS
 from .principal import Principal, visible_plans
 
@@ -55,6 +56,21 @@ def validated_plan(body: Any, *, path: str = "$") -> tuple[dict[str, Any], Any]:
     return raw, plan
 
 
+def masked(plan: dict[str, Any]) -> dict[str, Any]:
+    """A plan as responses show it: a jwt HMAC secret as ****."""
+    return secret_fields.mask(plan, secret_fields.plan)
+
+
+def restored(body: Any, stored: Any, *, path: str = "$") -> Any:
+    """`body` with a "****" secret replaced by the stored one; 400 where none is stored."""
+    if not isinstance(body, dict):
+        return body
+    result, problems = secret_fields.restore(body, stored, secret_fields.plan)
+    if problems:
+        raise DefinitionError([{**p, "path": path + p["path"][1:]} for p in problems])
+    return result
+
+
 class PlanService:
     def __init__(self, repo: Repository, caller: Principal):
         self.repo = repo
@@ -66,9 +82,12 @@ class PlanService:
         if status:
             wanted = {s.strip().lower() for s in status.split(",")}
             plans = [p for p in plans if p["status"] in wanted]
-        return plans
+        return [masked(p) for p in plans]
 
     def get(self, api_id: str, plan_id: str) -> dict[str, Any]:
+        return masked(self._stored(api_id, plan_id))
+
+    def _stored(self, api_id: str, plan_id: str) -> dict[str, Any]:
         self.repo.apis.get(api_id)
         shown = visible_plans(self.caller, [self.repo.plans.get(plan_id, api_id)])
         if not shown:
@@ -78,7 +97,7 @@ class PlanService:
     def create(self, api_id: str, body: Any) -> dict[str, Any]:
         self.caller.require_admin("create plans")
         self.repo.apis.get(api_id)
-        raw, plan = validated_plan(body)
+        raw, plan = validated_plan(restored(body, None))
         for key in _READ_ONLY:
             raw.pop(key, None)
         raw.update(id=str(uuid.uuid4()), apiId=api_id, status=plan.status)
@@ -86,14 +105,14 @@ class PlanService:
             raise BadRequestError("a plan cannot be created closed", key="plan.status.invalid")
         self.repo.plans.insert(raw)
         logger.info("created %s plan %s on API %s", plan.security.type, raw["id"], api_id)
-        return self.repo.plans.get(raw["id"])
+        return masked(self.repo.plans.get(raw["id"]))
 
     def update(self, api_id: str, plan_id: str, body: Any) -> dict[str, Any]:
-        current = self.get(api_id, plan_id)
+        current = self._stored(api_id, plan_id)
         self.caller.require_admin("update plans")
         if current["status"] == "closed":
             raise ConflictError(f"plan {plan_id} is closed", key="plan.closed")
-        raw, plan = validated_plan(body)
+        raw, plan = validated_plan(restored(body, current))
         if plan.security.type != current["security"]["type"]:
             raise BadRequestError("the security type of a plan cannot change",
                                   key="plan.security.immutable")
@@ -104,7 +123,7 @@ class PlanService:
             if current.get(stamp):
                 raw[stamp] = current[stamp]
         self.repo.plans.update(raw)
-        return self.repo.plans.get(plan_id)
+        return masked(self.repo.plans.get(plan_id))
 
     def publish(self, api_id: str, plan_id: str) -> dict[str, Any]:
         return self._transition(api_id, plan_id, ("staging",), "published", "publishedAt")
@@ -129,7 +148,7 @@ class PlanService:
 
     def _transition(self, api_id: str, plan_id: str, allowed: tuple[str, ...], target: str,
                     stamp: str) -> dict[str, Any]:
-        plan = self.get(api_id, plan_id)
+        plan = self._stored(api_id, plan_id)
         self.caller.require_admin(f"make plans {target}")
         if plan["status"] not in allowed:
             raise ConflictError(f"plan {plan_id} is {plan['status']}; it cannot become {target}",
@@ -141,7 +160,7 @@ class PlanService:
             self.repo.plans.update(plan, conn)
             self._close_subscriptions(open_subs, conn)
         logger.info("plan %s of API %s is now %s", plan_id, api_id, target)
-        return self.repo.plans.get(plan_id)
+        return masked(self.repo.plans.get(plan_id))
 
     def _open_subscriptions(self, plan_id: str) -> list[dict[str, Any]]:
         return [s for s in self.repo.subscriptions.list(plan_id=plan_id)

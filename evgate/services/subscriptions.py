@@ -30,6 +30,7 @@ from typing import Any
 from .. import plugins
 from ..errors import BadRequestError, ConflictError, NotFoundError
 from ..repository import Repository
+from ..security import secret_fields
 from .principal import CATALOGUE_PLAN_STATUSES, Principal
 
 logger = logging.getLogger(__name__)
@@ -115,6 +116,8 @@ class SubscriptionService:
         if plan["status"] != "published":
             raise BadRequestError(f"plan {plan_id} is {plan['status']}: only published plans "
                                   "take new subscriptions", key="plan.not.published")
+        # "****" has no stored secret to keep on create: 400 (as for Kafka secrets).
+        body = {**body, "configuration": _restored(body.get("configuration"), None)}
         configuration, metadata = self._checked_payload(body, plan, api["definition"])
         for other in self.repo.subscriptions.list(plan_id=plan_id,
                                                   application_id=application_id):
@@ -226,7 +229,9 @@ class SubscriptionService:
                                   key="subscription.closed")
         plan = self.repo.plans.get(sub["plan_id"])
         api = self.repo.apis.get(sub["api_id"])
-        merged = {"configuration": body.get("configuration", sub["configuration"]),
+        # Responses mask webhook secrets; "****" sent back keeps the stored one.
+        merged = {"configuration": _restored(body.get("configuration", sub["configuration"]),
+                                             sub["configuration"]),
                   "metadata": body.get("metadata", sub["metadata"])}
         configuration, metadata = self._checked_payload(merged, plan, api["definition"])
         values: dict[str, Any] = {"configuration": configuration, "metadata": metadata}
@@ -301,13 +306,26 @@ class SubscriptionService:
         return {
             "id": row["id"], "api": row["api_id"], "plan": row["plan_id"],
             "application": row["application_id"], "status": row["status"],
-            "consumerStatus": row["consumer_status"], "configuration": row["configuration"],
+            "consumerStatus": row["consumer_status"],
+            "configuration": secret_fields.mask(row["configuration"],
+                                                secret_fields.subscription_configuration),
             "metadata": row["metadata"], "failureCause": row["failure_cause"],
             "createdAt": row["created_at"].isoformat(), "updatedAt": row["updated_at"].isoformat(),
             "keys": [{"key": k["key"], "revoked": bool(k["revoked"]),
                       "expireAt": k["expire_at"].isoformat() if k["expire_at"] else None,
                       "createdAt": k["created_at"].isoformat()} for k in keys],
         }
+
+
+def _restored(configuration: Any, stored: Any) -> Any:
+    """`configuration` with each "****" replaced by the secret stored at the same place;
+    400 naming the field where nothing is stored."""
+    restored, problems = secret_fields.restore(configuration, stored,
+                                               secret_fields.subscription_configuration)
+    if problems:
+        raise BadRequestError("; ".join(f"{p['path']}: {p['message']}" for p in problems),
+                              key="subscription.configuration.invalid")
+    return restored
 
 
 def _entrypoint_problems(entrypoint_type: str, configuration: dict[str, Any]

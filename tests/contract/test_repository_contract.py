@@ -1,6 +1,7 @@
 """One contract for every repository backend (run on SQLite and on a real PostgreSQL)."""
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -127,9 +128,11 @@ def test_subscriptions_and_api_keys(store):
     store.api_keys.insert("k1", subscription_id="s1", application_id="app1", api_id="a1")
     store.api_keys.insert("k2", subscription_id="s2", application_id="app2", api_id="a1",
                           expire_at=expired)
-    usable = {k["key"]: k for k in store.api_keys.list_usable()}
-    assert set(usable) == {"k1"}  # s2 is PENDING
-    assert usable["k1"]["plan_id"] == "p1"
+    usable = {k["key_hash"]: k for k in store.api_keys.list_usable()}
+    assert set(usable) == {hashlib.sha256(b"k1").hexdigest()}  # s2 is PENDING
+    assert usable[hashlib.sha256(b"k1").hexdigest()]["plan_id"] == "p1"
+    assert all("key" not in k and "key_sealed" not in k for k in usable.values())
+    assert store.api_keys.find("k1")["key"] == "k1"
     assert store.api_keys.find("k2")["expire_at"] <= datetime.now(timezone.utc)
     store.api_keys.revoke_for_subscription("s1")
     assert store.api_keys.list_usable() == []

@@ -64,8 +64,10 @@ def test_readiness_flips_with_the_repository(gateway_factory):
     except PostgresUnavailable as exc:
         pytest.fail(str(exc), pytrace=False)
     try:
+        from evgate.security.sealing import generate_key
         gw = gateway_factory((), db=server.create_database(), workers=1,
-                             env={"EVGATE_HEALTH_CACHE_MS": "0"})
+                             env={"EVGATE_HEALTH_CACHE_MS": "0",
+                                  "EVGATE_SECRETS_KEY": generate_key()})
         report = wait_status(gw, 200, 20)
         assert report["checks"]["repository"]["healthy"] is True
 

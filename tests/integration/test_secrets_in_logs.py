@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import time
 import uuid
 
 import jwt
 import pytest
 
+from evgate.security.sealing import generate_key
 from tests.support.waiting import wait_for
 from tests.support.gateway import GatewayProcess
 from tests.support.kafka_broker import create_topic
@@ -63,8 +65,9 @@ def wait_until(predicate, what: str, timeout: float = 30.0):
 def test_no_secret_in_either_log(kafka_bootstrap, unique_topic, database_url, tmp_path,
                                  log_format):
     create_topic(kafka_bootstrap, unique_topic)
+    secrets_key = generate_key()
     env = {"EVGATE_LOG_LEVEL": "debug", "EVGATE_LOG_FORMAT": log_format,
-           "EVGATE_ADMIN_PASSWORD": ADMIN_PASSWORD,
+           "EVGATE_ADMIN_PASSWORD": ADMIN_PASSWORD, "EVGATE_SECRETS_KEY": secrets_key,
            "EVGATE_WEBHOOK_ALLOWED_NETWORKS": "127.0.0.1/32"}
     management = GatewayProcess(database_url=database_url, kafka_bootstrap=kafka_bootstrap,
                                 workers=1, app="wsgi:management", env=env,
@@ -75,7 +78,7 @@ def test_no_secret_in_either_log(kafka_bootstrap, unique_topic, database_url, tm
         "admin password": ADMIN_PASSWORD, "admin basic": ADMIN["Authorization"].split()[1],
         "wrong password": WRONG_PASSWORD, "jwt hmac secret": HMAC_SECRET,
         "webhook password": HOOK_PASSWORD, "webhook token": HOOK_TOKEN,
-        "signing secret": SIGNING_SECRET,
+        "signing secret": SIGNING_SECRET, "secrets key": secrets_key,
         "webhook basic": base64.b64encode(f"hook:{HOOK_PASSWORD}".encode()).decode()}
     try:
         with Receiver() as rx:
@@ -158,3 +161,10 @@ def test_no_secret_in_either_log(kafka_bootstrap, unique_topic, database_url, tm
     for process, text in logs.items():
         for what, secret in secrets.items():
             assert secret not in text, f"the {what} appears in the {process} log"
+    # ... nor in the database files (SQLite and its write-ahead log), read as raw bytes
+    database = database_url.split("///", 1)[1]
+    stored = b"".join(open(path, "rb").read() for path in (database, database + "-wal")
+                      if os.path.exists(path))
+    for what, secret in secrets.items():
+        if what not in ("admin basic", "webhook basic", "jwt", "jwt signature"):
+            assert secret.encode() not in stored, f"the {what} is in clear in the database"

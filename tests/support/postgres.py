@@ -126,10 +126,16 @@ class PostgresServer:
 
 @pytest.fixture(scope="session")
 def postgres_server():
-    """One PostgreSQL per test session; fails (never skips) with the install hint."""
+    """One PostgreSQL per test session; fails (never skips) with the install hint.
+    A PostgreSQL repository needs EVGATE_SECRETS_KEY (no key file is generated for it): the
+    session gets one, inherited by the gunicorn processes the tests start."""
+    from evgate.security.sealing import generate_key
     try:
         server = PostgresServer().start()
     except PostgresUnavailable as exc:
         pytest.fail(str(exc), pytrace=False)
-    yield server
+    with pytest.MonkeyPatch.context() as patch:
+        if not os.environ.get("EVGATE_SECRETS_KEY"):
+            patch.setenv("EVGATE_SECRETS_KEY", generate_key())
+        yield server
     server.stop()

@@ -11,6 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from evgate.cli import main
+from evgate.security.sealing import generate_key
 
 from .management_fixtures import api_definition, fast_hashing, push_api_definition  # noqa: F401
 
@@ -21,6 +22,8 @@ ROOT = Path(__file__).resolve().parents[2]
 def runner(database_url, monkeypatch, fast_hashing):
     monkeypatch.setenv("EVGATE_DATABASE_URL", database_url)
     monkeypatch.delenv("EVGATE_ADMIN_PASSWORD", raising=False)
+    # A configured key: no first-start warning about a generated key file on stderr.
+    monkeypatch.setenv("EVGATE_SECRETS_KEY", generate_key())
     cli = CliRunner()
 
     def run(*args: str, ok: bool = True, input: str | None = None):
