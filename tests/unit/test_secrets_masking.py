@@ -29,7 +29,7 @@ CLIENT_SECRET = f"oauth-cs-{TAG}"
 SIGNING = "whsec_" + "c2VjcmV0LXNpZ25pbmcta2V5LTAxMjM0NTY3ODk="  # 32 bytes
 HMAC = f"jwt-hmac-{TAG}-0123456789abcdef0123"
 ALL = (PASSWORD, TOKEN, CLIENT_SECRET, SIGNING, HMAC)
-CALLBACK = "http://127.0.0.1:9/hook"
+CALLBACK = "http://93.184.216.34:9/hook"
 
 
 def _basic_config(password: str = PASSWORD) -> dict:
@@ -67,7 +67,7 @@ def test_webhook_secrets_are_masked_in_every_response_even_for_admin(api, push, 
                      json={"configuration": {
                          "entrypointId": "webhook", "callbackUrl": CALLBACK,
                          "auth": {"type": "oauth2", "oauth2": {
-                             "endpoint": "http://127.0.0.1:9/token", "clientId": "cid",
+                             "endpoint": "http://93.184.216.34:9/token", "clientId": "cid",
                              "clientSecret": CLIENT_SECRET}}}})
     responses = [
         created, portal, oauth,
@@ -88,7 +88,7 @@ def test_webhook_secrets_are_masked_in_every_response_even_for_admin(api, push, 
     assert conf["secret"] == "****" and conf["headers"][0]["value"] == "acme"
     assert portal["configuration"]["auth"]["token"]["value"] == "****"
     assert oauth["configuration"]["auth"]["oauth2"] == {
-        "endpoint": "http://127.0.0.1:9/token", "clientId": "cid", "clientSecret": "****"}
+        "endpoint": "http://93.184.216.34:9/token", "clientId": "cid", "clientSecret": "****"}
     # ... while the gateway's view (the repository) has the real values
     stored = repo.subscriptions.get(created["id"])["configuration"]
     assert stored["auth"]["basic"]["password"] == PASSWORD and stored["secret"] == SIGNING
@@ -138,7 +138,7 @@ def test_masked_credentials_do_not_follow_a_new_target(api, push, repo):
     sub = api.call("POST", f"{base}?application={app_id}&plan={plan_id}", 201,
                    json={"configuration": _basic_config()})
     shown = api.call("GET", f"{base}/{sub['id']}", 200)["configuration"]
-    moved = {**shown, "callbackUrl": "http://127.0.0.1:9/attacker"}
+    moved = {**shown, "callbackUrl": "http://93.184.216.34:9/attacker"}
     for path in (f"{base}/{sub['id']}", f"{P}/subscriptions/{sub['id']}"):
         body = api.call("PUT", path, 400, json={"configuration": moved})
         assert "$.configuration.auth.basic.password" in body["message"]
@@ -153,16 +153,16 @@ def test_masked_credentials_do_not_follow_a_new_target(api, push, repo):
 
     oauth_app = api.create_app("oauth-app")
     oauth = {"entrypointId": "webhook", "callbackUrl": CALLBACK, "auth": {
-        "type": "oauth2", "oauth2": {"endpoint": "http://127.0.0.1:9/token", "clientId": "c",
+        "type": "oauth2", "oauth2": {"endpoint": "http://93.184.216.34:9/token", "clientId": "c",
                                      "clientSecret": CLIENT_SECRET}}}
     created = api.call("POST", f"{base}?application={oauth_app['id']}&plan={plan_id}", 201,
                        json={"configuration": oauth})
     shown = api.call("GET", f"{base}/{created['id']}", 200)["configuration"]
-    shown["auth"]["oauth2"]["endpoint"] = "http://127.0.0.1:9/evil-token"
+    shown["auth"]["oauth2"]["endpoint"] = "http://93.184.216.34:9/evil-token"
     body = api.call("PUT", f"{base}/{created['id']}", 400, json={"configuration": shown})
     assert "auth.oauth2.endpoint" in body["message"]
     assert repo.subscriptions.get(created["id"])["configuration"]["auth"]["oauth2"][
-        "endpoint"] == "http://127.0.0.1:9/token"
+        "endpoint"] == "http://93.184.216.34:9/token"
 
 
 def test_jwt_hmac_secret_is_masked_and_round_trips(api, repo):
@@ -314,8 +314,9 @@ def test_exported_definition_reimports_with_its_jwt_secret(repo):
     installation keeps the stored secret, into a plan that has none it is a 400."""
     from evgate.errors import DefinitionError
     from evgate.services.apis import ApiService
+    from evgate.services.principal import LOCAL_OPERATOR
     from .management_fixtures import api_definition
-    service = ApiService(repo)
+    service = ApiService(repo, LOCAL_OPERATOR)
     definition = api_definition(plans=[{"name": "j", "status": "published", "security": {
         "type": "jwt", "configuration": {"signature": "HMAC_HS256", "resolverParameter": HMAC}}}])
     exported = service.get(service.import_definition(definition)["id"])
