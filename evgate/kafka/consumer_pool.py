@@ -108,6 +108,9 @@ class Fanout:
         self.next_seq: dict[Subscription, int] = {}
         self.blocked_since: dict[Subscription, float] = {}
         self.at_end: dict[tuple[str, int], bool] = {}
+        # without subscribers: the ring record after the last one a departed client was given
+        # (an http-get page's end), where the next client most likely continues
+        self.idle_mark = 0
         self.idle_since: float | None = time.monotonic()
         self._timer: Any = None
         start = (Start("tail", topics) if start_position is None
@@ -174,7 +177,7 @@ class Fanout:
         """Drop the oldest records beyond the ring's bounds, never one a subscriber still
         needs (flow control keeps that overshoot to the batches in flight)."""
         ring = self.ring
-        needed = min(self.next_seq.values(), default=self.head_seq)
+        needed = min(self.next_seq.values(), default=max(self.idle_mark, self.first_seq))
         while ring and (len(ring) > self.max_records or self.ring_bytes > self.max_bytes) \
                 and self.first_seq < needed:
             item = ring.popleft()
@@ -230,7 +233,10 @@ class Fanout:
 
     def _remove(self, subscription: Subscription) -> None:
         self.subscribers.discard(subscription)
-        self.next_seq.pop(subscription, None)
+        fed = self.next_seq.pop(subscription, None)
+        if fed is not None:
+            last = self.seq_by_cursor.get(subscription.last_cursor or "")
+            self.idle_mark = last + 1 if last is not None else fed
         self.blocked_since.pop(subscription, None)
         if self.subscribers or self.stopped:
             return
@@ -306,7 +312,8 @@ class Fanout:
             behind = self.head_seq - min(self.next_seq.values())
             pause = behind >= lookahead or self.ring_bytes >= self.max_bytes
         else:
-            pause = len(self.ring) >= lookahead or self.ring_bytes >= self.max_bytes // 2
+            ahead = self.head_seq - max(self.idle_mark, self.first_seq)
+            pause = ahead >= lookahead or self.ring_bytes >= self.max_bytes
         self.bridge.paused = pause
 
     def _reach_tail(self) -> bool:
@@ -475,6 +482,7 @@ class ConsumerPool:
         self.readers: set[_Reader] = set()    # group members
         self.partitions: dict[tuple, tuple[float, frozenset]] = {}
         self._ids = 0
+        self.readers_started = 0   # catch-up readers started so far (stats)
         self.closed = False
         self._stats_greenlet = None
         if config.stream_stats_interval_ms:
@@ -494,6 +502,9 @@ class ConsumerPool:
             "queued.min.messages": max(100, 4 * self.batch),
             "fetch.max.bytes": max(kib * 1024, 1024 * 1024),
             "max.partition.fetch.bytes": min(kib * 1024, 1024 * 1024),
+            # librdkafka postpones the next fetch by this much once the queue was full (1 s
+            # by default): a paused reader would stall its next page for a second
+            "fetch.queue.backoff.ms": 5,
         })
         return reader
 
@@ -534,6 +545,7 @@ class ConsumerPool:
         if fanout is None:
             self._check_caps(api_id)
             fanout = Fanout(self, key, conf, topic_set, position, live=False, api_id=api_id)
+            self.readers_started += 1
             self.catchups.setdefault(key, []).append(fanout)
         self._wait(fanout.ready, subscription)
         if fanout.stopped or not fanout.can_serve(position, self.share_window):
@@ -691,6 +703,7 @@ class ConsumerPool:
             "readers": len(catchups) + len(self.readers),
             "subscriptions": sum(len(t.subscribers) for t in self.tails.values())
             + sum(len(f.subscribers) for f in catchups) + len(self.readers),
+            "readers_started": self.readers_started,
         }
 
     def _log_stats(self, interval: float) -> None:
