@@ -101,7 +101,8 @@ class Fanout:
         self.first_seq = 0
         self.head_seq = 0
         self.seq_by_cursor: dict[str, int] = {}
-        self.max_records = pool.ring_records if not live else pool.batch * 4
+        # a tail replays its ring to a joining client at once: half a client buffer at most
+        self.max_records = pool.ring_records if not live else pool.batch * 2
         self.max_bytes = pool.memory_bytes
         # catch-up readers: the next ring record to hand to each subscriber, and since when a
         # subscriber has had no room (flow control, slow-client cut)
@@ -177,7 +178,10 @@ class Fanout:
         """Drop the oldest records beyond the ring's bounds, never one a subscriber still
         needs (flow control keeps that overshoot to the batches in flight)."""
         ring = self.ring
-        needed = min(self.next_seq.values(), default=max(self.idle_mark, self.first_seq))
+        # a tail's subscribers got every record already; a reader keeps what a client still
+        # needs, and without clients what the next one most likely asks for
+        needed = self.head_seq if self.live else min(
+            self.next_seq.values(), default=max(self.idle_mark, self.first_seq))
         while ring and (len(ring) > self.max_records or self.ring_bytes > self.max_bytes) \
                 and self.first_seq < needed:
             item = ring.popleft()
@@ -352,7 +356,7 @@ class Fanout:
         self.next_seq.clear()
         self.blocked_since.clear()
         self.bridge.paused = False
-        self.max_records = self.pool.batch * 4
+        self.max_records = self.pool.batch * 2
         for subscription in self.subscribers:
             subscription.on_drain = None
         self._trim()
