@@ -191,8 +191,16 @@ class Subscription:
                 items, self._items = items[:limit], items[limit:]
             if not self._items and self.closed is None:
                 self._ready.clear()
-            if self.on_drain is not None:
-                self.on_drain(self)
+            drain = self.on_drain
+            if drain is not None:
+                # The reader hands over more now; never straight to the socket (`direct`):
+                # the items returned here are not written yet and must go out first.
+                direct, self.direct = self.direct, None
+                try:
+                    drain(self)
+                finally:
+                    if self.closed is None:
+                        self.direct = direct
             return items
         if self.closed is not None:
             raise self.closed

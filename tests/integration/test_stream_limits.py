@@ -5,6 +5,7 @@ the cap), a worker's memory and threads stay bounded, clients that never read ar
 readers close, and a cursor naming a partition that does not exist is a 400."""
 from __future__ import annotations
 
+import http.client
 import json
 import socket
 import time
@@ -241,3 +242,39 @@ def test_cursor_naming_a_missing_partition_is_400(gateway_factory, kafka_bootstr
     good = cursors.encode({(unique_topic, 0): -1, (unique_topic, 1): -1})
     status, page = gw.json("GET", f"/s?cursor={good}", headers={"Accept": "application/json"})
     assert status == 200 and page["items"] == []
+
+
+def test_sse_resume_through_a_backlog_is_complete_and_in_order(gateway_factory,
+                                                               kafka_bootstrap, unique_topic):
+    """A client slower than the gateway, resuming through a backlog: its reader pauses and
+    resumes as the client drains, and the client gets every record once, in order."""
+    create_topic(kafka_bootstrap, unique_topic)
+    p = producer(kafka_bootstrap)
+    for index in range(6000):
+        p.produce(unique_topic, f"r{index}".encode())
+    assert p.flush(30) == 0
+    gw = gateway_factory([stream_api("/s", [SSE], kafka_endpoint(unique_topic))], workers=1)
+    # a client slower than the gateway: a small receive window, pauses while reading
+    conn = http.client.HTTPConnection("127.0.0.1", gw.port, timeout=30)
+    conn.sock = socket.socket()
+    conn.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 2048)
+    conn.sock.settimeout(30)
+    conn.sock.connect(("127.0.0.1", gw.port))
+    conn.request("GET", "/s", headers={"Accept": "text/event-stream", "Last-Event-ID":
+                                       cursors.encode({(unique_topic, 0): 499})})
+    response = conn.getresponse()
+    data, ids = [], []
+    try:
+        deadline = time.monotonic() + 60
+        while len(data) < 5500 and time.monotonic() < deadline:
+            line = response.readline().decode().rstrip("\n")
+            if line.startswith("data: "):
+                data.append(line[6:])
+                if len(data) % 200 == 0:
+                    time.sleep(0.02)
+            elif line.startswith("id: "):
+                ids.append(line[4:])
+    finally:
+        conn.close()
+    assert data == [f"r{i}" for i in range(500, 6000)]
+    assert cursors.parse(ids[-1]) == {(unique_topic, 0): 5999}
