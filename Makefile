@@ -16,7 +16,7 @@ help:
 	@echo "make test        install, start what the tests need, run the whole suite"
 	@echo "make kafka       start the local Apache Kafka on 127.0.0.1:$(KAFKA_PORT) (kafka-stop, kafka-status)"
 	@echo "make docs        regenerate docs/configuration.md from evgate/config.py"
-	@echo "make bench       run the benchmarks (bench/: ingest, webhook, fanout; needs wrk and node)"
+	@echo "make bench       run the benchmarks (bench/: ingest, webhook, fanout, poll; needs wrk and node)"
 
 install: $(VENV)/.installed
 
@@ -61,6 +61,7 @@ bench: install
 	$(PY) -m bench.ingest
 	$(PY) -m bench.webhook
 	$(PY) bench/fanout.py
+	$(PY) -m bench.poll
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache

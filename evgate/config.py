@@ -129,6 +129,31 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("stream_client_buffer", 1000,
             "Messages buffered per streaming client; a client further behind is disconnected "
             "(it resumes by its last id).", _positive_int, section="streaming"),
+    Setting("stream_readers_per_worker", 32,
+            "Catch-up and consumer-group readers (one Kafka consumer and its threads each) a "
+            "worker runs at most; a client that would need one more gets 503 + Retry-After. "
+            "Clients resuming near the same position share one reader.", _positive_int,
+            section="streaming"),
+    Setting("stream_readers_per_api", 16,
+            "The same cap per API and worker, so one API cannot take every reader.",
+            _positive_int, section="streaming"),
+    Setting("stream_reader_memory_kib", 4096,
+            "Memory one catch-up reader may hold: librdkafka's fetch queue "
+            "(queued.max.messages.kbytes) and its replay buffer of recent records each stay "
+            "under this; the reader pauses fetching instead of buffering more.", _positive_int,
+            section="streaming"),
+    Setting("stream_reader_share_window", 10000,
+            "How many records per partition a resuming client may be ahead of a running "
+            "reader and still share it (the reader skips them for that client) rather than "
+            "start its own.", _non_negative_int, section="streaming"),
+    Setting("stream_reader_idle_ms", 5000,
+            "How long a catch-up reader without clients stays open, warm for the next page of "
+            "an http-get client (the page ends where its reader stands); then it is closed and "
+            "its memory given back.", _non_negative_int, section="streaming"),
+    Setting("stream_slow_client_ms", 10000,
+            "How long a catch-up reader waits for a client that does not read (its buffer "
+            "stays full) before disconnecting it as slow; the reader's other clients wait too.",
+            _positive_int, section="streaming"),
     Setting("sse_retry_ms", 1000,
             "The `retry:` value sent first on every SSE stream (client reconnection delay).",
             _non_negative_int, section="streaming"),

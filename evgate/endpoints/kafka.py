@@ -200,5 +200,5 @@ class KafkaEndpoint(Endpoint):
                  f"client={getattr(ctx.request, 'remote_addr', None)}")
         return self.runtime.consumer_pool.subscribe(
             self.configuration, self.topics, position=position, group_id=group_id, qos=qos,
-            capacity=capacity, label=label, auto_offset_reset=reset)
+            capacity=capacity, label=label, auto_offset_reset=reset, api_id=self.api_id)
 

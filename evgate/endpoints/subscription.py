@@ -64,7 +64,7 @@ class SubscriptionClosed(Exception):
 
 class Subscription:
     __slots__ = ("capacity", "label", "start_cursor", "last_cursor", "_items", "_ready",
-                 "closed", "_on_close", "on_overflow", "on_ack", "transform", "direct",
+                 "closed", "_on_close", "on_overflow", "on_ack", "transform", "direct", "on_drain",
                  "__weakref__",
                  # created only if someone adds an attribute (evgate/observability/metrics.py
                  # wraps `delivered` per instance)
@@ -92,6 +92,9 @@ class Subscription:
         #: without blocking; True when it took them all (written, or owned until its greenlet
         #: finishes the write), False when none was taken
         self.direct: Callable[[Sequence[StreamItem]], bool] | None = None
+        #: set by a catch-up reader (flow control): called after the client took items, so
+        #: the reader hands it more instead of buffering without bound
+        self.on_drain: Callable[["Subscription"], None] | None = None
 
     def __repr__(self) -> str:
         return f"<Subscription {self.label} buffered={len(self._items)}>"
@@ -132,19 +135,25 @@ class Subscription:
             return False
         items = self._items
         if len(items) >= self.capacity:
-            logger.warning("client %s is too slow (%d messages buffered); disconnecting it, it "
-                           "may resume from %s", self.label, len(items), self.last_cursor)
-            self.close("slow", f"more than {self.capacity} messages waiting for the client")
-            hook = self.on_overflow
-            if hook is not None:
-                try:
-                    hook()
-                except Exception:  # noqa: BLE001 - a broken client must not stop the fan-out
-                    logger.debug("overflow hook of %s failed", self.label, exc_info=True)
+            self.cut_slow(f"more than {self.capacity} messages waiting for the client")
             return False
         items.append(item)
         self._ready.set()
         return True
+
+    def cut_slow(self, detail: str) -> None:
+        """Disconnect a client that does not keep up (it resumes later by its last id)."""
+        if self.closed is not None:
+            return
+        logger.warning("client %s is too slow (%d messages buffered); disconnecting it, it "
+                       "may resume from %s", self.label, len(self._items), self.last_cursor)
+        self.close("slow", detail)
+        hook = self.on_overflow
+        if hook is not None:
+            try:
+                hook()
+            except Exception:  # noqa: BLE001 - a broken client must not stop the fan-out
+                logger.debug("overflow hook of %s failed", self.label, exc_info=True)
 
     def close(self, kind: str = "closed", detail: str = "") -> None:
         """Idempotent; wakes the reader, which gets SubscriptionClosed once drained."""
@@ -152,6 +161,7 @@ class Subscription:
             return
         self.closed = SubscriptionClosed(kind, detail)
         self.direct = None
+        self.on_drain = None
         if kind in ("slow", "client-gone"):
             self._items = []  # nobody will read them; free the memory now
         self._ready.set()
@@ -181,6 +191,16 @@ class Subscription:
                 items, self._items = items[:limit], items[limit:]
             if not self._items and self.closed is None:
                 self._ready.clear()
+            drain = self.on_drain
+            if drain is not None:
+                # The reader hands over more now; never straight to the socket (`direct`):
+                # the items returned here are not written yet and must go out first.
+                direct, self.direct = self.direct, None
+                try:
+                    drain(self)
+                finally:
+                    if self.closed is None:
+                        self.direct = direct
             return items
         if self.closed is not None:
             raise self.closed

@@ -18,6 +18,7 @@ Start positions (`Start`):
 """
 from __future__ import annotations
 
+import base64
 import logging
 import os
 from collections import deque
@@ -50,12 +51,34 @@ class Sink(Protocol):
     def on_ready(self, position: dict[tuple[str, int], int]) -> None: ...
     def on_start_failed(self, error: Exception) -> None: ...
     def on_batch(self, items: list[StreamItem], position: dict[tuple[str, int], int],
-                 eof: bool) -> None: ...
+                 eof: set[tuple[str, int]]) -> None: ...
     def on_lost(self, reason: str) -> None: ...
 
 
 class StartFailed(Exception):
     """The consumer could not reach Kafka or the topics when it started."""
+
+
+class UnknownPartition(StartFailed):
+    """A start position (a client's cursor) names a partition the topic does not have."""
+
+
+def _load_malloc_trim() -> Any:
+    try:
+        import ctypes
+        return ctypes.CDLL("libc.so.6").malloc_trim
+    except (OSError, AttributeError):   # not glibc
+        return None
+
+
+_malloc_trim = _load_malloc_trim()
+
+
+def give_memory_back() -> None:
+    """Return freed heap to the OS (glibc keeps it in per-thread arenas otherwise: a worker
+    whose readers are gone would keep their peak size)."""
+    if _malloc_trim is not None:
+        _malloc_trim(0)
 
 
 class KafkaConsumerBridge:
@@ -91,6 +114,13 @@ class KafkaConsumerBridge:
         self.processed = 0    # batches the hub processed (hub side)
         self._lost_reported = False
         self.position: dict[tuple[str, int], int] = {}
+        self._parts: list[str] | None = None
+        self._slots: dict[tuple[str, int], int] = {}
+        #: set on the hub: the thread stops fetching (flow control of catch-up readers; what
+        #: librdkafka prefetched meanwhile is bounded by queued.max.messages.kbytes)
+        self.paused = False
+        #: set on the hub: the thread gives freed memory back after closing the consumer
+        self.trim_on_close = False
         start_native_thread(self._loop)
         logger.debug("kafka consumer %s starting (%s): %s", name, start.kind, self._safe_conf)
 
@@ -131,6 +161,10 @@ class KafkaConsumerBridge:
             consumer.subscribe(list(spec.topics))
             return {}
         partitions = self._partitions(spec.topics)
+        unknown = sorted(set(spec.position) - set(partitions))
+        if spec.kind == "offsets" and unknown:
+            raise UnknownPartition("the cursor names partition(s) the topic does not have: "
+                                   + ", ".join(f"{t}@{p}" for t, p in unknown))
         assignment, position = [], {}
         for topic, partition in partitions:
             key = (topic, partition)
@@ -163,7 +197,8 @@ class KafkaConsumerBridge:
         except (KafkaException, StartFailed, ValueError, RuntimeError) as exc:
             self._running = False
             self._close_quietly()
-            self._handoff.call(self.sink.on_start_failed, StartFailed(str(exc)))
+            error = exc if isinstance(exc, StartFailed) else StartFailed(str(exc))
+            self._handoff.call(self.sink.on_start_failed, error)
             return
         self.position = dict(position)
         self._handoff.call(self.sink.on_ready, dict(position))
@@ -171,8 +206,8 @@ class KafkaConsumerBridge:
         try:
             while self._running:
                 self._run_commands()
-                if self._sent - self.processed >= self.MAX_PENDING_BATCHES:
-                    _native_sleep(0.002)   # the hub is behind: do not pile batches on it
+                if self._sent - self.processed >= self.MAX_PENDING_BATCHES or self.paused:
+                    _native_sleep(0.002)   # the hub (or a client) is behind: do not pile up
                     continue
                 first = consumer.poll(self.POLL_TIMEOUT)
                 if first is None:
@@ -189,16 +224,29 @@ class KafkaConsumerBridge:
         finally:
             self._run_commands()
             self._close_quietly()
+            if self.trim_on_close:
+                give_memory_back()
 
-    def _items(self, records: list[Any], eof_kind: bool) -> tuple[list[StreamItem], bool]:
+    def _items(self, records: list[Any], eof_kind: bool
+               ) -> tuple[list[StreamItem], set[tuple[str, int]]]:
+        """The batch's items, and the partitions whose end it reached (offsets starts)."""
         items: list[StreamItem] = []
-        eof = False
+        eof: set[tuple[str, int]] = set()
         position = self.position
+        # the cursor text, one `topic@partition#offset` part per partition, kept sorted: only
+        # the part of the record's partition changes (cursors.encode per record cost ~4 us)
+        parts = self._parts
+        if parts is None or len(parts) != len(position):
+            keys = sorted(position)
+            self._slots = {key: index for index, key in enumerate(keys)}
+            parts = self._parts = [f"{t}@{p}#{position[(t, p)]}" for t, p in keys]
+        slots = self._slots
         for record in records:
             error = record.error()
             if error is not None:
                 if error.code() == KafkaError._PARTITION_EOF:
-                    eof = eof_kind
+                    if eof_kind:
+                        eof.add((record.topic(), record.partition()))
                 elif error.code() != KafkaError.UNKNOWN_TOPIC_OR_PART:
                     self._handoff.call(logger.warning, "kafka consumer %s: %s", self.name,
                                        str(error))
@@ -206,7 +254,15 @@ class KafkaConsumerBridge:
             topic, partition, offset = record.topic(), record.partition(), record.offset()
             key = (topic, partition)
             position[key] = offset
-            cursor_text = cursors.encode(position)
+            slot = slots.get(key)
+            if slot is None:          # a partition not in the start position (groups)
+                keys = sorted(position)
+                slots = self._slots = {k: index for index, k in enumerate(keys)}
+                parts = self._parts = [f"{t}@{p}#{position[(t, p)]}" for t, p in keys]
+            else:
+                parts[slot] = f"{topic}@{partition}#{offset}"
+            cursor_text = base64.urlsafe_b64encode(
+                ",".join(parts).encode()).rstrip(b"=").decode("ascii")
             message = record_to_message(record, cursor_text)
             items.append(StreamItem(message, cursor_text, key, offset))
         return items, eof
@@ -229,7 +285,7 @@ class KafkaConsumerBridge:
             pass
 
     def _deliver(self, items: list[StreamItem], position: dict[tuple[str, int], int],
-                 eof: bool) -> None:
+                 eof: set[tuple[str, int]]) -> None:
         self.processed += 1
         if not self._running:
             return

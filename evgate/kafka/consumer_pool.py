@@ -1,19 +1,29 @@
-"""The per-worker consumer pool: shared live tails, private catch-up readers, group readers.
+"""The per-worker consumer pool: shared live tails, shared catch-up readers, group readers.
 
-- SharedTail: ONE consumer per (cluster config, topic set) reading the live end. Every client
-  that starts at the tail (no cursor) is a subscriber; each record becomes one `StreamItem`
-  (cursor and frame cache included) offered to every subscriber, so a frame is encoded once per
-  format, not once per client. When its last subscriber leaves, the tail stops after
-  `TAIL_LINGER` seconds (a reconnecting client finds it still running).
-- CatchUp: a client resuming from a cursor that is not the tail's current position reads on its
-  own consumer (assign() to cursor + 1, no group). After each batch it tries to join the tail:
-  when its position is at or past the tail's on every partition, it joins; records the tail
-  hands out that the client already has are skipped (per partition offset floor) and, until the
-  tail passes the floor, the client's ids are rewritten so they never go backwards. If no tail
-  exists when it reaches the end of the partitions, it starts one at its own position. No gap,
-  no duplicate (tests/integration/test_sse.py::test_resume_*).
+Every non-group consumer is a `Fanout`: one Kafka consumer whose records go to many client
+subscriptions, remembering its most recent records in a bounded replay ring.
+
+- The live tail: ONE fanout per (cluster config, topic set) reading the live end. Every
+  client that starts at the tail (no cursor) subscribes to it; each record becomes one
+  `StreamItem` (cursor and frame cache included) offered to every subscriber, so a frame is
+  encoded once per format, not once per client. A client too slow for it is cut (it resumes by
+  id). When its last subscriber leaves, the tail stops after `TAIL_LINGER` seconds.
+- Catch-up readers: a client resuming from a cursor joins a running fanout (the tail, or a
+  reader) when that fanout's ring still holds everything after the cursor, or the fanout is
+  at most `stream_reader_share_window` records behind it (the records the client already has
+  are skipped for it and its ids never go backwards: `_FloorTransform`). Only otherwise is a
+  new reader started at cursor + 1, within `stream_readers_per_worker` and
+  `stream_readers_per_api` (past them: 503 + Retry-After). A reader is paced by its clients:
+  each client is handed records only while its buffer has room, and the reader stops fetching
+  (KafkaConsumerBridge.paused) while a client is behind; a client that makes no room for
+  `stream_slow_client_ms` is cut as slow. Its fetch queue and ring stay under
+  `stream_reader_memory_kib`. Without clients it keeps reading ahead a little (the next
+  http-get page usually asks for exactly where the last one ended: the ring answers it) and
+  closes after `stream_reader_idle_ms`, giving its memory back. When a reader reaches the
+  tail it hands its clients over to it, or becomes the tail if there is none.
 - GroupReader: clients sending X-Gravitee-Client-Identifier share a consumer group; each gets
-  its own group member, Kafka splits the partitions, committed offsets resume it.
+  its own group member (counted in the reader caps), Kafka splits the partitions, committed
+  offsets resume it.
 
 Everything here runs on the hub; the consumers' blocking calls run on their native threads
 (evgate/kafka/consumer.py).
@@ -21,8 +31,11 @@ Everything here runs on the hub; the consumers' blocking calls run on their nati
 from __future__ import annotations
 
 import gc
+import itertools
 import logging
 import os
+import time
+from collections import deque
 from typing import Any, Mapping
 
 import gevent
@@ -30,10 +43,10 @@ from gevent.event import AsyncResult
 
 from ..config import Config
 from ..endpoints.subscription import StreamItem, Subscription
-from ..errors import BackendUnavailableError
+from ..errors import BackendUnavailableError, BadRequestError
 from . import cursor as cursors
 from .client_config import common_config
-from .consumer import KafkaConsumerBridge, Start
+from .consumer import KafkaConsumerBridge, Start, UnknownPartition
 
 logger = logging.getLogger(__name__)
 
@@ -61,64 +74,181 @@ def _key(conf: Mapping[str, Any], topics: tuple[str, ...]) -> tuple:
     return tuple(sorted((k, str(v)) for k, v in conf.items())), topics
 
 
-class SharedTail:
-    """One consumer at the live end of a topic set, fanned out to many subscriptions."""
+class Fanout:
+    """One consumer fanned out to many subscriptions: the live tail or a catch-up reader."""
 
     def __init__(self, pool: "ConsumerPool", key: tuple, conf: dict[str, Any],
-                 topics: tuple[str, ...], start_position: Position | None = None):
+                 topics: tuple[str, ...], start_position: Position | None = None, *,
+                 live: bool, api_id: str | None = None):
         self.pool = pool
         self.key = key
+        self.conf = conf
         self.topics = topics
+        self.live = live
+        self.api_id = api_id
+        self.start_position = start_position
         self.subscribers: set[Subscription] = set()
         self.position: Position | None = None
+        self.partitions: frozenset[tuple[str, int]] = frozenset()
         self.ready = AsyncResult()
         self.stopped = False
+        # The replay ring: the most recent records, numbered; `ring_base` is, per partition,
+        # the offset of the last record dropped from it (a client at or past it on every
+        # partition can be served from the ring).
+        self.ring: deque[StreamItem] = deque()
+        self.ring_bytes = 0
+        self.ring_base: Position = {}
+        self.first_seq = 0
+        self.head_seq = 0
+        self.seq_by_cursor: dict[str, int] = {}
+        # a tail replays its ring to a joining client at once: half a client buffer at most
+        self.max_records = pool.ring_records if not live else pool.batch * 2
+        self.max_bytes = pool.memory_bytes
+        # catch-up readers: the next ring record to hand to each subscriber, and since when a
+        # subscriber has had no room (flow control, slow-client cut)
+        self.next_seq: dict[Subscription, int] = {}
+        self.blocked_since: dict[Subscription, float] = {}
+        self.at_end: dict[tuple[str, int], bool] = {}
+        # without subscribers: the ring record after the last one a departed client was given
+        # (an http-get page's end), where the next client most likely continues
+        self.idle_mark = 0
+        self.idle_since: float | None = time.monotonic()
+        self._timer: Any = None
         start = (Start("tail", topics) if start_position is None
                  else Start("offsets", topics, dict(start_position)))
-        self.bridge = KafkaConsumerBridge(conf, start, self, name=f"tail{pool.next_id()}",
+        kind = "tail" if live else "catchup"
+        self.bridge = KafkaConsumerBridge(conf if live else pool.reader_conf(conf), start, self,
+                                          name=f"{kind}{pool.next_id()}",
                                           setup_timeout=pool.setup_timeout, batch=pool.batch)
 
     def __repr__(self) -> str:
-        return f"<SharedTail {','.join(self.topics)} subscribers={len(self.subscribers)}>"
+        kind = "tail" if self.live else "reader"
+        return f"<Fanout {kind} {','.join(self.topics)} subscribers={len(self.subscribers)}>"
 
     # -- sink (hub) -------------------------------------------------------------------------
     def on_ready(self, position: Position) -> None:
-        self.position = position
+        self.position = dict(position)
+        self.ring_base = dict(position)
+        self.partitions = frozenset(position)
+        self.pool.learn_partitions(self.key, self.partitions)
         self.ready.set(True)
-        self.pool.tail_ready(self)
+        if self.live:
+            self.pool.tail_ready(self)
+        else:
+            self._schedule()
 
     def on_start_failed(self, error: Exception) -> None:
         self.stopped = True
-        self.pool.forget_tail(self)
+        self.pool.forget(self)
         self.ready.set_exception(error)
 
-    def on_batch(self, items: list[StreamItem], position: Position, eof: bool) -> None:
-        # per subscriber, the whole batch: the SSE fast path writes it in one syscall
-        for subscription in list(self.subscribers):
-            subscription.offer_many(items)
+    def on_batch(self, items: list[StreamItem], position: Position, eof: Any) -> None:
+        ring = self.ring
+        for item in items:
+            ring.append(item)
+            self.ring_bytes += len(item.message.content)
+            self.seq_by_cursor[item.cursor] = self.head_seq
+            self.head_seq += 1
+            self.at_end[item.partition_key] = False
+        for key in eof or ():
+            self.at_end[key] = True
         self.position = position
+        if self.live:
+            # per subscriber, the whole batch: the SSE fast path writes it in one syscall
+            for subscription in list(self.subscribers):
+                subscription.offer_many(items)
+            self._trim()
+            return
+        for subscription in list(self.subscribers):
+            self._feed(subscription)
+        self._trim()
+        if not self.stopped and not self._reach_tail():
+            self._flow()
 
     def on_lost(self, reason: str) -> None:
         logger.error("kafka lost under %r: %s; closing its %d streams (clients resume by id)",
                      self, reason, len(self.subscribers))
+        subscribers = list(self.subscribers)
         self.stop()
-        for subscription in list(self.subscribers):
+        for subscription in subscribers:
             subscription.close("error", f"Kafka is unreachable: {reason}")
 
+    # -- the ring ---------------------------------------------------------------------------
+    def _trim(self) -> None:
+        """Drop the oldest records beyond the ring's bounds, never one a subscriber still
+        needs (flow control keeps that overshoot to the batches in flight)."""
+        ring = self.ring
+        # a tail's subscribers got every record already; a reader keeps what a client still
+        # needs, and without clients what the next one most likely asks for
+        needed = self.head_seq if self.live else min(
+            self.next_seq.values(), default=max(self.idle_mark, self.first_seq))
+        while ring and (len(ring) > self.max_records or self.ring_bytes > self.max_bytes) \
+                and self.first_seq < needed:
+            item = ring.popleft()
+            self.ring_bytes -= len(item.message.content)
+            self.ring_base[item.partition_key] = item.offset
+            if self.seq_by_cursor.get(item.cursor) == self.first_seq:
+                del self.seq_by_cursor[item.cursor]
+            self.first_seq += 1
+
+    def complete(self, position: Position) -> Position:
+        """A client's position on every partition (one its cursor does not name starts at the
+        beginning, as a fresh reader would)."""
+        return {key: position.get(key, -1) for key in self.partitions}
+
+    def can_serve(self, position: Position, window: int) -> bool:
+        """True when a client at `position` can join without a gap: the ring still holds
+        everything after it, and it is at most `window` records ahead of this fanout."""
+        if self.stopped or self.position is None or not set(position) <= self.partitions:
+            return False
+        full = self.complete(position)
+        here = self.position
+        return all(full[key] >= self.ring_base.get(key, -1)
+                   and full[key] - here.get(key, -1) <= window for key in full)
+
     # -- membership -------------------------------------------------------------------------
-    def add(self, subscription: Subscription, floor: Position | None = None) -> None:
-        if floor is not None and self.position is not None and not cursors.covers(self.position,
-                                                                                 floor):
-            subscription.transform = _FloorTransform(subscription, floor)
-        else:
-            subscription.transform = None
+    def add(self, subscription: Subscription, position: Position | None = None) -> None:
+        """Subscribe a client at `position` (None: the fanout's current position); the caller
+        checked `can_serve`."""
+        full = self.complete(position) if position is not None else dict(self.position or {})
+        here = self.position or {}
+        seq = self.head_seq
+        transform = None
+        if full != here:
+            exact = self.seq_by_cursor.get(cursors.encode(full))
+            if exact is not None:
+                seq = exact + 1              # a page boundary: replay from the ring as is
+            else:
+                seq = self.first_seq         # the floor skips what the client already has
+                transform = _FloorTransform(subscription, full)
+        subscription.transform = transform
         self.subscribers.add(subscription)
+        self.idle_since = None
         subscription.add_close_callback(self._remove)
+        if self.live:
+            replay = list(itertools.islice(self.ring, seq - self.first_seq, None))
+            if replay:
+                subscription.offer_many(replay)
+            return
+        self.next_seq[subscription] = seq
+        subscription.on_drain = self._drained
+        self._feed(subscription)
+        self._flow()
 
     def _remove(self, subscription: Subscription) -> None:
         self.subscribers.discard(subscription)
-        if not self.subscribers and not self.stopped:
+        fed = self.next_seq.pop(subscription, None)
+        if fed is not None:
+            last = self.seq_by_cursor.get(subscription.last_cursor or "")
+            self.idle_mark = last + 1 if last is not None else fed
+        self.blocked_since.pop(subscription, None)
+        if self.subscribers or self.stopped:
+            return
+        self.idle_since = time.monotonic()
+        if self.live:
             gevent.spawn_later(TAIL_LINGER, self._stop_if_unused)
+        else:
+            self._flow()
 
     def _stop_if_unused(self) -> None:
         if not self.subscribers and not self.stopped:
@@ -127,12 +257,138 @@ class SharedTail:
     def stop(self) -> None:
         if not self.stopped:
             self.stopped = True
-            self.pool.forget_tail(self)
+            self.pool.forget(self)
+            self.bridge.trim_on_close = not self.live or self.pool.closed
             self.bridge.stop()
+            if self._timer is not None:
+                self._timer.kill(block=False)
+            self.ring.clear()
+            self.seq_by_cursor.clear()
+            self.ring_bytes = 0
+            for subscription in self.subscribers:
+                subscription.on_drain = None
+
+    # -- flow control (catch-up readers) ----------------------------------------------------
+    def _window(self, subscription: Subscription) -> int:
+        return max(1, min(subscription.capacity, 2 * self.pool.batch))
+
+    def _feed(self, subscription: Subscription) -> None:
+        """Hand a subscriber what it has room for."""
+        seq = self.next_seq.get(subscription)
+        if seq is None:
+            return
+        window = self._window(subscription)
+        while seq < self.head_seq and subscription.closed is None:
+            room = window - subscription.buffered
+            if room <= 0:
+                break
+            start = seq - self.first_seq
+            chunk = list(itertools.islice(self.ring, start, start + room))
+            if not chunk:
+                break
+            subscription.offer_many(chunk)
+            seq += len(chunk)
+        if subscription.closed is not None:
+            return
+        self.next_seq[subscription] = seq
+        if seq < self.head_seq:
+            self.blocked_since.setdefault(subscription, time.monotonic())
+        else:
+            self.blocked_since.pop(subscription, None)
+
+    def _drained(self, subscription: Subscription) -> None:
+        if self.stopped or subscription not in self.next_seq:
+            return
+        was_behind = self.next_seq[subscription] < self.head_seq
+        self._feed(subscription)
+        if was_behind:
+            self._trim()
+            if not self._reach_tail():
+                self._flow()
+
+    def _flow(self) -> None:
+        """Fetch while every subscriber has taken nearly everything, with a little read-ahead
+        (a page's worth) kept for the next client; pause otherwise."""
+        if self.stopped or self.live:
+            return
+        lookahead = self.max_records // 2
+        if self.next_seq:
+            behind = self.head_seq - min(self.next_seq.values())
+            pause = behind >= lookahead or self.ring_bytes >= self.max_bytes
+        else:
+            ahead = self.head_seq - max(self.idle_mark, self.first_seq)
+            pause = ahead >= lookahead or self.ring_bytes >= self.max_bytes
+        self.bridge.paused = pause
+
+    def _reach_tail(self) -> bool:
+        """A reader whose subscribers all have everything it read hands them to the tail when
+        the tail can serve its position, or becomes the tail when it is at the end of every
+        partition and there is none. True when this reader is done."""
+        if self.position is None or any(seq < self.head_seq for seq in self.next_seq.values()):
+            return False
+        tail = self.pool.tails.get(self.key)
+        if tail is None or tail.stopped:
+            if self.subscribers and self.at_end and all(self.at_end.get(key)
+                                                        for key in self.partitions):
+                self.pool.promote(self)
+                return True
+            return False
+        if tail.position is None or not self.subscribers \
+                or not tail.can_serve(self.position, 0):
+            return False
+        logger.debug("%r caught up; handing %d client(s) to %r", self, len(self.subscribers),
+                     tail)
+        for subscription in list(self.subscribers):
+            floor = dict(self.position)
+            transform = subscription.transform
+            if isinstance(transform, _FloorTransform):
+                for key, offset in transform.floor.items():
+                    floor[key] = max(floor.get(key, -1), offset)
+            subscription.on_drain = None
+            self.subscribers.discard(subscription)
+            self.next_seq.pop(subscription, None)
+            tail.add(subscription, floor)
+        self.stop()
+        return True
+
+    def become_tail(self) -> None:
+        self.live = True
+        self.next_seq.clear()
+        self.blocked_since.clear()
+        self.bridge.paused = False
+        self.max_records = self.pool.batch * 2
+        for subscription in self.subscribers:
+            subscription.on_drain = None
+        self._trim()
+
+    # -- idle close and slow clients (one timer greenlet per reader) ------------------------
+    def _schedule(self) -> None:
+        if self._timer is None and not self.stopped:
+            self._timer = gevent.spawn(self._watch)
+
+    def _watch(self) -> None:
+        pool = self.pool
+        while not self.stopped and not self.live:
+            gevent.sleep(min(pool.idle, pool.slow, 1.0) / 2 or 0.05)
+            now = time.monotonic()
+            for subscription, since in list(self.blocked_since.items()):
+                if now - since >= pool.slow:
+                    self.blocked_since.pop(subscription, None)
+                    subscription.cut_slow(f"took nothing for {pool.slow:.0f}s while its reader "
+                                          "waited")
+            if not self.subscribers and self.idle_since is not None \
+                    and now - self.idle_since >= pool.idle:
+                logger.debug("%r idle for %.1fs; closing it", self, now - self.idle_since)
+                self._timer = None
+                self.stop()
+                return
+            self._flow()
+        self._timer = None
 
 
 class _FloorTransform:
-    """Per-client view of a shared tail for a client that joined ahead of it."""
+    """Per-client view of a shared fanout for a client that joined it ahead of its ring
+    position: records it already has are skipped, its ids never go backwards."""
 
     def __init__(self, subscription: Subscription, floor: Position):
         self.subscription = subscription
@@ -146,7 +402,7 @@ class _FloorTransform:
         for key, offset in self.floor.items():
             if merged.get(key, -2) < offset:
                 merged[key] = offset
-        if merged == position:       # the tail has passed the floor: share its frames again
+        if merged == position:       # the fanout has passed the floor: share its frames again
             self.subscription.transform = None
             return item
         return StreamItem(item.message, cursors.encode(merged), item.partition_key, item.offset)
@@ -162,6 +418,7 @@ class _Reader:
         self.position: Position = {}
         self.bridge: KafkaConsumerBridge | None = None
         self.stopped = False
+        self.api_id: str | None = None
         subscription.add_close_callback(lambda _s: self.stop())
 
     def on_ready(self, position: Position) -> None:
@@ -191,41 +448,11 @@ class _Reader:
                 self.bridge.stop()
 
 
-class CatchUp(_Reader):
-    def __init__(self, pool: "ConsumerPool", subscription: Subscription, key: tuple,
-                 conf: dict[str, Any], topics: tuple[str, ...], position: Position):
-        super().__init__(pool, subscription)
-        self.key, self.conf, self.topics = key, conf, topics
-        self.bridge = KafkaConsumerBridge(conf, Start("offsets", topics, position), self,
-                                          name=f"catchup{pool.next_id()}",
-                                          setup_timeout=pool.setup_timeout, batch=pool.batch)
-
-    def on_batch(self, items: list[StreamItem], position: Position, eof: bool) -> None:
-        super().on_batch(items, position, eof)
-        if not self.stopped and self.subscription.closed is None:
-            self.try_join(eof)
-
-    def try_join(self, at_end: bool = False) -> None:
-        tail = self.pool.tails.get(self.key)
-        if tail is None:
-            if at_end:
-                self.pool.start_tail(self.key, self.conf, self.topics, self.position)
-            return
-        if tail.position is None or tail.stopped:
-            return
-        if set(tail.position) != set(self.position) or not cursors.covers(self.position,
-                                                                          tail.position):
-            return
-        logger.debug("%r caught up; joining %r", self.subscription, tail)
-        tail.add(self.subscription, floor=dict(self.position))
-        self.stop()
-
-
 class GroupReader(_Reader):
     def __init__(self, pool: "ConsumerPool", subscription: Subscription, conf: dict[str, Any],
                  topics: tuple[str, ...], group_id: str, qos: str):
         super().__init__(pool, subscription)
-        conf = dict(conf)
+        conf = pool.reader_conf(conf)
         if qos != "at-least-once":
             conf["enable.auto.offset.store"] = True   # auto: offsets stored as fetched
         self.bridge = KafkaConsumerBridge(conf, Start("group", topics, group_id=group_id), self,
@@ -240,6 +467,8 @@ class GroupReader(_Reader):
 class ConsumerPool:
     """Per worker (created lazily by the runtime after the fork)."""
 
+    RETRY_AFTER = 2   # seconds, with 503 when the reader caps are reached
+
     def __init__(self, config: Config):
         self.config = config
         self.pid = os.getpid()
@@ -247,9 +476,17 @@ class ConsumerPool:
         # A batch is offered to every client at once: keep it well under a client's buffer,
         # or even fast clients would overflow within one batch.
         self.batch = max(1, min(500, config.stream_client_buffer // 4))
-        self.tails: dict[tuple, SharedTail] = {}
-        self.readers: set[_Reader] = set()
+        self.memory_bytes = config.stream_reader_memory_kib * 1024
+        self.ring_records = max(4 * self.batch, 2 * config.stream_client_buffer)
+        self.share_window = config.stream_reader_share_window
+        self.idle = config.stream_reader_idle_ms / 1000
+        self.slow = config.stream_slow_client_ms / 1000
+        self.tails: dict[tuple, Fanout] = {}
+        self.catchups: dict[tuple, list[Fanout]] = {}
+        self.readers: set[_Reader] = set()    # group members
+        self.partitions: dict[tuple, tuple[float, frozenset]] = {}
         self._ids = 0
+        self.readers_started = 0   # catch-up readers started so far (stats)
         self.closed = False
         self._stats_greenlet = None
         if config.stream_stats_interval_ms:
@@ -260,23 +497,44 @@ class ConsumerPool:
         self._ids += 1
         return self._ids
 
+    def reader_conf(self, conf: dict[str, Any]) -> dict[str, Any]:
+        """A catch-up reader's librdkafka settings: what it prefetches stays small."""
+        kib = max(64, self.config.stream_reader_memory_kib)
+        reader = dict(conf)
+        reader.update({
+            "queued.max.messages.kbytes": kib,
+            "queued.min.messages": max(100, 4 * self.batch),
+            "fetch.max.bytes": max(kib * 1024, 1024 * 1024),
+            "max.partition.fetch.bytes": min(kib * 1024, 1024 * 1024),
+            # librdkafka postpones the next fetch by this much once the queue was full (1 s
+            # by default): a paused reader would stall its next page for a second
+            "fetch.queue.backoff.ms": 5,
+        })
+        return reader
+
     # -- opening streams --------------------------------------------------------------------
     def subscribe(self, endpoint_conf: Mapping[str, Any], topics: list[str], *,
                   position: Position | None, group_id: str | None, qos: str, capacity: int,
-                  label: str, auto_offset_reset: str = "latest") -> Subscription:
-        """A ready subscription, or BackendUnavailableError when Kafka cannot be reached."""
+                  label: str, auto_offset_reset: str = "latest",
+                  api_id: str | None = None, _attempt: int = 0) -> Subscription:
+        """A ready subscription; BadRequestError for a cursor naming an unknown partition,
+        BackendUnavailableError when Kafka cannot be reached or the reader caps are reached."""
         if self.closed:
             raise BackendUnavailableError("the gateway is stopping; retry on another node.")
         conf = consumer_config(endpoint_conf, self.config)
         topic_set = tuple(sorted(set(topics)))
         key = _key(conf, topic_set)
         if group_id is not None:
+            self._check_caps(api_id)
             subscription = Subscription(capacity, label)
             conf["auto.offset.reset"] = auto_offset_reset
             reader: _Reader = GroupReader(self, subscription, conf, topic_set, group_id, qos)
+            reader.api_id = api_id
             self.readers.add(reader)
             self._wait(reader.ready, subscription)
             return subscription
+        if position is not None:
+            self._check_partitions(key, position)
         tail = self.tails.get(key)
         if position is None or (tail is not None and tail.position == position):
             if tail is None:
@@ -287,44 +545,153 @@ class ConsumerPool:
             tail.add(subscription)
             return subscription
         subscription = Subscription(capacity, label, start_cursor=cursors.encode(position))
-        reader = CatchUp(self, subscription, key, conf, topic_set, position)
-        self.readers.add(reader)
-        self._wait(reader.ready, subscription)
+        fanout = self._shared(key, position)
+        if fanout is None:
+            self._check_caps(api_id)
+            fanout = Fanout(self, key, conf, topic_set, position, live=False, api_id=api_id)
+            self.readers_started += 1
+            self.catchups.setdefault(key, []).append(fanout)
+        self._wait(fanout.ready, subscription)
+        if fanout.stopped or not fanout.can_serve(position, self.share_window):
+            # it moved on (or stopped) while this client waited for it to start: try again
+            subscription.close("closed")
+            if _attempt >= 2:
+                raise BackendUnavailableError("the reader for this position went away; retry",
+                                              retry_after=self.RETRY_AFTER)
+            return self.subscribe(endpoint_conf, topics, position=position, group_id=None,
+                                  qos=qos, capacity=capacity, label=label,
+                                  auto_offset_reset=auto_offset_reset, api_id=api_id,
+                                  _attempt=_attempt + 1)
+        fanout.add(subscription, position)
         return subscription
+
+    def _shared(self, key: tuple, position: Position) -> Fanout | None:
+        """A running fanout that can serve a client at `position`, or one starting there."""
+        tail = self.tails.get(key)
+        if tail is not None and tail.position is not None \
+                and tail.can_serve(position, self.share_window):
+            return tail
+        best = None
+        for fanout in self.catchups.get(key, ()):
+            if fanout.stopped:
+                continue
+            if fanout.position is None:
+                if fanout.start_position == position:
+                    return fanout        # starting at the same place: wait for it
+                continue
+            if fanout.can_serve(position, self.share_window):
+                # the nearest: the fewest records to skip
+                distance = sum(fanout.complete(position)[k] - fanout.position.get(k, -1)
+                               for k in fanout.partitions)
+                if best is None or distance < best[0]:
+                    best = (distance, fanout)
+        return best[1] if best else None
+
+    def _check_partitions(self, key: tuple, position: Position) -> None:
+        """400 for a cursor naming a partition the topics do not have, when a running consumer
+        told us the partitions recently (else the new reader checks it against Kafka)."""
+        known = self.partitions.get(key)
+        if known is None or time.monotonic() - known[0] > 30:
+            return
+        unknown = sorted(set(position) - known[1])
+        if unknown:
+            raise BadRequestError(
+                "invalid message id / cursor: it names partition(s) the topic does not have: "
+                + ", ".join(f"{t}@{p}" for t, p in unknown), key="INVALID_CURSOR")
+
+    def learn_partitions(self, key: tuple, partitions: frozenset) -> None:
+        self.partitions[key] = (time.monotonic(), partitions)
+
+    def reader_count(self, api_id: str | None = None) -> int:
+        fanouts = [f for group in self.catchups.values() for f in group if not f.stopped]
+        readers = list(fanouts) + list(self.readers)
+        if api_id is None:
+            return len(readers)
+        return sum(1 for r in readers if getattr(r, "api_id", None) == api_id)
+
+    def _check_caps(self, api_id: str | None) -> None:
+        per_worker = self.config.stream_readers_per_worker
+        per_api = self.config.stream_readers_per_api
+        if self.reader_count() >= per_worker:
+            self._reclaim_idle()
+        if self.reader_count() >= per_worker:
+            logger.warning("reader cap reached: %d readers in this worker", per_worker)
+            raise BackendUnavailableError(
+                f"too many clients reading from old positions on this gateway worker (at most "
+                f"{per_worker} readers); retry later", retry_after=self.RETRY_AFTER,
+                key="TOO_MANY_READERS")
+        if api_id is not None and self.reader_count(api_id) >= per_api:
+            self._reclaim_idle(api_id)
+            if self.reader_count(api_id) >= per_api:
+                logger.warning("reader cap reached: %d readers for api %s", per_api, api_id)
+                raise BackendUnavailableError(
+                    f"too many clients reading from old positions of this API (at most "
+                    f"{per_api} readers per worker); retry later", retry_after=self.RETRY_AFTER,
+                    key="TOO_MANY_READERS")
+
+    def _reclaim_idle(self, api_id: str | None = None) -> None:
+        """Close the longest idle reader without clients (kept only to be warm)."""
+        idle = [f for group in self.catchups.values() for f in group
+                if not f.stopped and not f.subscribers and f.idle_since is not None
+                and (api_id is None or f.api_id == api_id)]
+        if idle:
+            min(idle, key=lambda f: f.idle_since).stop()
 
     def _wait(self, ready: AsyncResult, subscription: Subscription) -> None:
         try:
             ready.get(timeout=self.setup_timeout + 2)
+        except UnknownPartition as exc:
+            subscription.close("error", str(exc))
+            raise BadRequestError(f"invalid message id / cursor: {exc}",
+                                  key="INVALID_CURSOR") from None
         except Exception as exc:  # noqa: BLE001 - StartFailed, gevent.Timeout
             subscription.close("error", str(exc))
             logger.warning("cannot open stream %s: %s", subscription.label, exc or "timeout")
             raise BackendUnavailableError(
                 f"Kafka is not reachable for this stream: {exc or 'timeout'}") from None
 
-    def start_tail(self, key: tuple, conf: dict[str, Any], topics: tuple[str, ...],
-                   start_position: Position | None = None) -> SharedTail:
+    def start_tail(self, key: tuple, conf: dict[str, Any], topics: tuple[str, ...]) -> Fanout:
         tail = self.tails.get(key)
         if tail is None:
-            tail = SharedTail(self, key, conf, topics, start_position)
+            tail = Fanout(self, key, conf, topics, None, live=True)
             self.tails[key] = tail
         return tail
 
-    def tail_ready(self, tail: SharedTail) -> None:
-        for reader in list(self.readers):
-            if isinstance(reader, CatchUp) and reader.key == tail.key and not reader.stopped:
-                reader.try_join()
+    def promote(self, reader: Fanout) -> None:
+        """A reader at the end of every partition, with no tail running: it becomes the tail."""
+        group = self.catchups.get(reader.key, [])
+        if reader in group:
+            group.remove(reader)
+            if not group:
+                del self.catchups[reader.key]
+        logger.debug("%r reached the end; it becomes the tail", reader)
+        reader.become_tail()
+        self.tails[reader.key] = reader
+        self.tail_ready(reader)
 
-    def forget_tail(self, tail: SharedTail) -> None:
-        if self.tails.get(tail.key) is tail:
-            del self.tails[tail.key]
+    def tail_ready(self, tail: Fanout) -> None:
+        for reader in list(self.catchups.get(tail.key, ())):
+            if not reader.stopped and reader.position is not None:
+                reader._reach_tail()
+
+    def forget(self, fanout: Fanout) -> None:
+        if self.tails.get(fanout.key) is fanout:
+            del self.tails[fanout.key]
+        group = self.catchups.get(fanout.key)
+        if group and fanout in group:
+            group.remove(fanout)
+            if not group:
+                del self.catchups[fanout.key]
 
     # -- shutdown and stats -----------------------------------------------------------------
     def close(self, kind: str = "goaway", detail: str = "the gateway is shutting down") -> None:
         """Close every stream (SSE `event: goaway`, WebSocket 1001) and stop every consumer."""
         self.closed = True
-        for tail in list(self.tails.values()):
-            subscribers = list(tail.subscribers)
-            tail.stop()
+        fanouts = list(self.tails.values()) + [f for group in self.catchups.values()
+                                               for f in group]
+        for fanout in fanouts:
+            subscribers = list(fanout.subscribers)
+            fanout.stop()
             for subscription in subscribers:
                 subscription.close(kind, detail)
         for reader in list(self.readers):
@@ -334,11 +701,13 @@ class ConsumerPool:
             self._stats_greenlet.kill(block=False)
 
     def stats(self) -> dict[str, int]:
+        catchups = [f for group in self.catchups.values() for f in group]
         return {
             "tails": len(self.tails),
-            "readers": len(self.readers),
+            "readers": len(catchups) + len(self.readers),
             "subscriptions": sum(len(t.subscribers) for t in self.tails.values())
-            + len(self.readers),
+            + sum(len(f.subscribers) for f in catchups) + len(self.readers),
+            "readers_started": self.readers_started,
         }
 
     def _log_stats(self, interval: float) -> None:

@@ -3,11 +3,15 @@ JSON/XML/plain by Accept, limits, bad input."""
 from __future__ import annotations
 
 import json
+import threading
+import time
 
 import pytest
 
+from evgate.kafka import cursor as cursors
 from tests.support.kafka_broker import create_topic
-from tests.support.streams import kafka_endpoint, produce, stream_api
+from tests.support.streams import kafka_endpoint, produce, stream_api, stream_stats
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -55,3 +59,70 @@ def test_bad_input(gateway_factory, unique_topic, path, headers, status):
     gw = gateway_factory([stream_api("/g", [GET], kafka_endpoint(unique_topic))], workers=1)
     code, body = gw.json("GET", path, headers=headers)
     assert code == status and body["http_status_code"] == status
+
+
+PAGES = {"type": "http-get", "configuration": {"messagesLimitCount": 500,
+                                               "messagesLimitDurationMs": 3000}}
+
+
+def test_following_next_cursor_keeps_one_reader_warm(gateway_factory, kafka_bootstrap,
+                                                     unique_topic):
+    """Each page ends where the shared reader stands: the next page is served by it (no
+    consumer per page), and nothing is lost or repeated across pages."""
+    create_topic(kafka_bootstrap, unique_topic, partitions=2)
+    produce(kafka_bootstrap, unique_topic, [f"m{i}" for i in range(4000)], partitions=2)
+    gw = gateway_factory([stream_api("/g", [PAGES], kafka_endpoint(unique_topic))], workers=1,
+                         env={"EVGATE_STREAM_STATS_INTERVAL_MS": "200"})
+    cursor = cursors.encode({(unique_topic, 0): -1, (unique_topic, 1): -1})
+    seen = []
+    for _ in range(8):
+        status, page = gw.json("GET", f"/g?cursor={cursor}&limit=500",
+                               headers={"Accept": "application/json"})
+        assert status == 200 and len(page["items"]) == 500
+        seen += [item["content"] for item in page["items"]]
+        cursor = page["pagination"]["nextCursor"]
+        assert page["items"][-1]["id"] == cursor
+    assert sorted(seen, key=lambda v: int(v[1:])) == [f"m{i}" for i in range(4000)]
+    stats = wait_for(lambda: stream_stats(gw.log_path.read_text(errors="replace")),
+                     "a stream stats line")[-1]
+    assert stats["readers_started"] == 1, stats   # 8 pages, one reader
+
+
+def test_prefer_wait_answers_with_the_first_record(gateway_factory, kafka_bootstrap,
+                                                   unique_topic):
+    create_topic(kafka_bootstrap, unique_topic)
+    gw = gateway_factory([stream_api("/g", [PAGES], kafka_endpoint(unique_topic))], workers=1)
+    status, headers, raw = gw.request("GET", "/g", headers={"Accept": "application/json",
+                                                            "Prefer": "wait=1"})
+    assert status == 200 and headers["Preference-Applied"] == "wait=1"
+    tail = json.loads(raw)["pagination"]["nextCursor"]
+    assert json.loads(raw)["items"] == []
+
+    def timed_page(cursor, prefer, value):
+        result = {}
+
+        def run():
+            began = time.monotonic()
+            extra = {"Prefer": prefer} if prefer else {}
+            result["answer"] = gw.request("GET", f"/g?cursor={cursor}", headers={
+                "Accept": "application/json", **extra})
+            result["seconds"] = time.monotonic() - began
+        thread = threading.Thread(target=run)
+        thread.start()
+        time.sleep(0.5)
+        produce(kafka_bootstrap, unique_topic, [value])
+        thread.join(30)
+        return result
+
+    # Gravitee's default: the page waits for messagesLimitCount or messagesLimitDurationMs
+    default = timed_page(tail, None, "one")
+    status, headers, raw = default["answer"]
+    assert status == 200 and "Preference-Applied" not in headers
+    page = json.loads(raw)
+    assert [i["content"] for i in page["items"]] == ["one"]
+    # opt-in long polling: the page answers once it has a record, far sooner
+    waited = timed_page(page["pagination"]["nextCursor"], "respond-async, wait=20", "two")
+    status, headers, raw = waited["answer"]
+    assert status == 200 and headers["Preference-Applied"] == "wait=20"
+    assert [i["content"] for i in json.loads(raw)["items"]] == ["two"]
+    assert waited["seconds"] < default["seconds"] / 2, (waited, default)

@@ -87,9 +87,10 @@ def produce(bootstrap: str, topic: str, values: list[str], partitions: int = 1) 
 
 
 _STATS = re.compile(r"stream stats pid=(\d+) greenlets=(\d+) rss_kib=(\d+) tails=(\d+) "
-                    r"readers=(\d+) subscriptions=(\d+)")
+                    r"readers=(\d+) subscriptions=(\d+) readers_started=(\d+)")
 
 
 def stream_stats(log: str) -> list[dict[str, int]]:
-    keys = ("pid", "greenlets", "rss_kib", "tails", "readers", "subscriptions")
+    keys = ("pid", "greenlets", "rss_kib", "tails", "readers", "subscriptions",
+            "readers_started")
     return [dict(zip(keys, map(int, m.groups()))) for m in _STATS.finditer(log)]

@@ -40,3 +40,31 @@ def test_covers():
 def test_round_trip(position):
     assert cursors.parse(cursors.encode(position)) == position
     assert cursors.parse(cursors.to_text(position)) == position
+
+
+def test_prefer_wait_is_read_as_rfc_7240_says():
+    from werkzeug.datastructures import Headers
+
+    from evgate.entrypoints.http_get import MAX_WAIT, prefer_wait
+    cases = {"wait=5": 5, "respond-async, wait=10": 10, "WAIT = 3": 3, 'wait="2"': 2,
+             "wait=999999": MAX_WAIT, "handling=lenient; wait=7": None, "nowait=5": None,
+             "wait=x": None, "wait=-1": None, "wait=1234567": None, "": None}
+    for value, expected in cases.items():
+        assert prefer_wait(Headers([("Prefer", value)])) == expected, value
+    assert prefer_wait(Headers()) is None
+
+
+def test_json_page_fragments_decode_like_json_dumps():
+    """The fast path (content that is its own JSON string) and the escaping fallback give
+    the same items as json.dumps would."""
+    import json
+
+    from evgate.entrypoints.http_get import HttpGetEntrypoint
+    from evgate.message import Message
+    entrypoint = HttpGetEntrypoint.__new__(HttpGetEntrypoint)
+    entrypoint.headers_in_payload = entrypoint.metadata_in_payload = False
+    for content in (b"plain ascii 123", b'quote " and \\ backslash', b"ctl\x01\n\t",
+                    "été ☃".encode(), b"\xff\xfe bad utf-8", b"", b"\x7f"):
+        fragment = entrypoint._json_item(Message(content=content), "Y3Vyc29y")
+        assert json.loads(fragment) == {"id": "Y3Vyc29y",
+                                        "content": content.decode("utf-8", errors="replace")}

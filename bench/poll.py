@@ -1,0 +1,299 @@
+"""Polling benchmark: reading a backlog through evgate's http-get versus a bare Kafka consumer.
+
+    .venv/bin/python -m bench.poll            (make bench)
+
+In one invocation, against the same broker and the same pre-produced backlog (1 KiB records):
+
+  (a) bare      a confluent-kafka Consumer per client, assign()ed at the client's start offset,
+                reading pages of --page records with consume() (what the gateway cannot beat)
+  (b) evgate    an http-get API (messagesLimitCount = --page); each client follows
+                `pagination.nextCursor` from its start position with keep-alive GETs
+
+for 1 client, then --clients clients at once, each on its own position of the backlog. It
+prints records/s (all clients together) and p50/p99 per page, and checks that every client got
+exactly the records after its start, in order. Each phase is bounded by --max-seconds.
+Exit status: 0 ok, 1 a check failed, 2 the broker is missing. The target (evgate >= 80k
+records/s for one client) is reported, not enforced. Everything binds and targets 127.0.0.1;
+every process started here is stopped by PID.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime
+import http.client
+import json
+import os
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from .common import (GunicornServer, cleanup_on_signals, import_apis, machine_description,
+                     temporary_topic)
+
+TARGET = 80_000
+
+
+def api_definition(api_id: str, path: str, topic: str, bootstrap: str, page: int
+                   ) -> dict[str, Any]:
+    """An http-get <- kafka API, keyless (like examples/apis with an http-get entrypoint)."""
+    return {
+        "id": api_id, "name": f"bench {path}", "apiVersion": "1.0",
+        "definitionVersion": "4.0.0", "type": "async",
+        "listeners": [{"type": "http", "paths": [{"path": path}],
+                       "entrypoints": [{"type": "http-get", "configuration": {
+                           "messagesLimitCount": page, "messagesLimitDurationMs": 1000}}]}],
+        "endpointGroups": [{"name": "default", "type": "kafka", "endpoints": [{
+            "name": "default", "type": "kafka", "weight": 1, "inheritConfiguration": False,
+            "configuration": {"bootstrapServers": bootstrap, "topics": [topic],
+                              "consumer": {"enabled": True}, "producer": {"enabled": False}}}]}],
+        "flows": [],
+        "plans": [{"id": str(uuid.uuid4()), "name": "Keyless", "security": {"type": "key-less"},
+                   "status": "published"}],
+    }
+
+
+@dataclass
+class ClientRun:
+    start: int                      # first offset this client reads
+    want: int                       # records it reads
+    got: int = 0
+    in_order: bool = True
+    pages: list[float] = field(default_factory=list)   # seconds per page
+    error: str | None = None
+
+
+@dataclass
+class PhaseResult:
+    label: str
+    clients: list[ClientRun]
+    seconds: float
+
+    @property
+    def records(self) -> int:
+        return sum(c.got for c in self.clients)
+
+    @property
+    def rate(self) -> float:
+        return self.records / self.seconds if self.seconds else 0.0
+
+    def percentile(self, q: float) -> float:
+        pages = sorted(p for c in self.clients for p in c.pages)
+        if not pages:
+            return 0.0
+        return pages[min(len(pages) - 1, int(q * len(pages)))] * 1000
+
+    def failures(self) -> list[str]:
+        out = []
+        for index, client in enumerate(self.clients):
+            if client.error:
+                out.append(f"{self.label} client {index}: {client.error}")
+            elif client.got != client.want or not client.in_order:
+                out.append(f"{self.label} client {index}: got {client.got} of {client.want} "
+                           f"records (in order: {client.in_order})")
+        return out
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"clients": len(self.clients), "records": self.records,
+                "seconds": round(self.seconds, 3), "records_per_s": round(self.rate),
+                "page_p50_ms": round(self.percentile(0.5), 2),
+                "page_p99_ms": round(self.percentile(0.99), 2)}
+
+
+def produce_backlog(bootstrap: str, topic: str, count: int, size: int) -> None:
+    from confluent_kafka import Producer
+    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 20, "acks": "all",
+                         "batch.size": 1 << 20})
+    for index in range(count):
+        value = (b"%010d" % index) + b"x" * (size - 10)
+        while True:
+            try:
+                producer.produce(topic, value)
+                break
+            except BufferError:
+                producer.poll(0.05)
+    if producer.flush(60):
+        raise RuntimeError("the backlog was not fully acknowledged")
+
+
+def bare_client(bootstrap: str, topic: str, page: int, deadline: float
+                ) -> Callable[[ClientRun], None]:
+    from confluent_kafka import Consumer, TopicPartition
+
+    def run(client: ClientRun) -> None:
+        consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "bench-poll-bare",
+                             "enable.auto.commit": False, "fetch.wait.max.ms": 20})
+        try:
+            consumer.assign([TopicPartition(topic, 0, client.start)])
+            expected = client.start
+            while client.got < client.want and time.monotonic() < deadline:
+                began = time.perf_counter()
+                records = consumer.consume(min(page, client.want - client.got), 1.0)
+                for record in records:
+                    if record.error() is None:
+                        client.in_order &= record.offset() == expected
+                        expected += 1
+                        client.got += 1
+                client.pages.append(time.perf_counter() - began)
+        finally:
+            consumer.close()
+    return run
+
+
+def evgate_client(url: str, path: str, topic: str, page: int, deadline: float
+                  ) -> Callable[[ClientRun], None]:
+    from evgate.kafka import cursor as cursors
+    host, port = url.removeprefix("http://").split(":")
+
+    def run(client: ClientRun) -> None:
+        conn = http.client.HTTPConnection(host, int(port), timeout=30)
+        cursor = cursors.encode({(topic, 0): client.start - 1})
+        expected = client.start
+        try:
+            while client.got < client.want and time.monotonic() < deadline:
+                began = time.perf_counter()
+                conn.request("GET", f"{path}?cursor={cursor}&limit={page}",
+                             headers={"Accept": "application/json"})
+                response = conn.getresponse()
+                raw = response.read()
+                if response.status != 200:
+                    client.error = f"HTTP {response.status}: {raw[:200]!r}"
+                    return
+                body = json.loads(raw)
+                client.pages.append(time.perf_counter() - began)
+                for item in body["items"][:client.want - client.got]:
+                    client.in_order &= int(item["content"][:10]) == expected
+                    expected += 1
+                    client.got += 1
+                cursor = body["pagination"]["nextCursor"]
+        finally:
+            conn.close()
+    return run
+
+
+def run_phase(label: str, clients: list[ClientRun], runner: Callable[[ClientRun], None]
+              ) -> PhaseResult:
+    def guarded(client: ClientRun) -> None:
+        try:
+            runner(client)
+        except Exception as exc:  # noqa: BLE001 - reported as a failed check
+            client.error = f"{type(exc).__name__}: {exc}"
+    threads = [threading.Thread(target=guarded, args=(c,), daemon=True) for c in clients]
+    began = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    result = PhaseResult(label, clients, time.perf_counter() - began)
+    print(f"   {label}: {result.records} records in {result.seconds:.2f}s = "
+          f"{result.rate:,.0f} records/s; page p50 {result.percentile(0.5):.2f} ms, "
+          f"p99 {result.percentile(0.99):.2f} ms", flush=True)
+    return result
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench.poll", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--bootstrap", default=os.environ.get("EVGATE_KAFKA_BOOTSTRAP",
+                                                              "127.0.0.1:9092"),
+                        help="Kafka bootstrap servers (default %(default)s)")
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (%(default)s)")
+    parser.add_argument("--records", type=int, default=20000,
+                        help="records one client reads (%(default)s)")
+    parser.add_argument("--clients", type=int, default=10,
+                        help="clients of the concurrent phase (%(default)s)")
+    parser.add_argument("--per-client", type=int, default=5000,
+                        help="records each client of the concurrent phase reads (%(default)s)")
+    parser.add_argument("--page", type=int, default=500, help="records per page (%(default)s)")
+    parser.add_argument("--record-size", type=int, default=1024, help="bytes per record")
+    parser.add_argument("--max-seconds", type=float, default=60,
+                        help="upper bound of each phase (%(default)s)")
+    parser.add_argument("--env", action="append", default=[], metavar="EVGATE_X=V",
+                        help="extra environment for the evgate gateway (repeatable)")
+    parser.add_argument("--json", metavar="FILE", help="also write the results as JSON here")
+    return parser.parse_args(argv)
+
+
+def check_broker(bootstrap: str) -> None:
+    from confluent_kafka.admin import AdminClient
+    try:
+        AdminClient({"bootstrap.servers": bootstrap}).list_topics(timeout=5)
+    except Exception as exc:  # noqa: BLE001 - any failure means: no usable broker
+        print(f"no Kafka broker answers on {bootstrap} ({exc}); start one with `make kafka`",
+              file=sys.stderr)
+        sys.exit(2)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    check_broker(args.bootstrap)
+    extra_env = dict(item.split("=", 1) for item in args.env)
+    backlog = max(args.records, args.clients * args.per_client)
+    results: dict[str, Any] = {
+        "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+        "machine": machine_description(), "workers": args.workers, "page": args.page,
+        "record_bytes": args.record_size, "backlog": backlog, "gateway_env": extra_env}
+    print(f"evgate polling benchmark, {results['date']}\nmachine: {results['machine']}\n"
+          f"gunicorn.conf.py, {args.workers} workers; backlog {backlog} x {args.record_size} B;"
+          f" pages of {args.page}; broker {args.bootstrap}", flush=True)
+    topic = f"bench-poll-{uuid.uuid4().hex[:10]}"
+    failures: list[str] = []
+    with cleanup_on_signals(), tempfile.TemporaryDirectory(prefix="evgate-bench-") as tmp, \
+            contextlib.ExitStack() as stack:
+        stack.enter_context(temporary_topic(args.bootstrap, topic, 1))
+        print(f"-- producing {backlog} records", flush=True)
+        produce_backlog(args.bootstrap, topic, backlog, args.record_size)
+        database_url = f"sqlite:///{tmp}/evgate.db"
+        import_apis(database_url, [api_definition(str(uuid.uuid4()), "/bench/poll", topic,
+                                                  args.bootstrap, args.page)])
+        server = stack.enter_context(GunicornServer(
+            "wsgi:app", workers=args.workers, database_url=database_url,
+            kafka_bootstrap=args.bootstrap, env=extra_env, log_dir=tmp))
+
+        def single() -> list[ClientRun]:
+            return [ClientRun(0, args.records)]
+
+        def many() -> list[ClientRun]:
+            return [ClientRun(i * args.per_client, args.per_client) for i in range(args.clients)]
+
+        phases = []
+        for name, clients in (("1 client", single), (f"{args.clients} clients", many)):
+            print(f"-- {name}", flush=True)
+            deadline = time.monotonic() + args.max_seconds
+            bare = run_phase("(a) bare consumer", clients(),
+                             bare_client(args.bootstrap, topic, args.page, deadline))
+            deadline = time.monotonic() + args.max_seconds
+            gateway = run_phase("(b) evgate http-get", clients(),
+                                evgate_client(server.url, "/bench/poll", topic, args.page,
+                                              deadline))
+            failures += bare.failures() + gateway.failures()
+            phases.append((name, bare, gateway))
+            results[name] = {"bare": bare.as_dict(), "evgate": gateway.as_dict(),
+                             "ratio": round(gateway.rate / bare.rate, 3) if bare.rate else None}
+        if failures:
+            print("\ngateway log (tail):\n" + server.log_tail(), file=sys.stderr)
+
+    print("\n== results ==")
+    for name, bare, gateway in phases:
+        for result in (bare, gateway):
+            print(f"{name:11} {result.label:20} {result.rate:9,.0f} records/s  page p50 "
+                  f"{result.percentile(0.5):6.2f} ms  p99 {result.percentile(0.99):6.2f} ms")
+        if bare.rate:
+            print(f"{name:11} ratio evgate/bare      {gateway.rate / bare.rate:.3f}")
+    one = results["1 client"]["evgate"]["records_per_s"]
+    verdict = "meets" if one >= TARGET else "BELOW"
+    print(f"one client through evgate: {one:,} records/s ({verdict} target {TARGET:,})")
+    for failure in failures:
+        print(f"FAIL: {failure}")
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as handle:
+            json.dump(dict(results, failures=failures), handle, indent=2)
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
