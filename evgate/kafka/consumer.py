@@ -29,7 +29,6 @@ from confluent_kafka import OFFSET_END, Consumer, KafkaError, KafkaException, To
 from gevent import monkey
 
 from ..endpoints.subscription import StreamItem
-from . import cursor as cursors
 from .client_config import mask
 from .records import record_to_message
 from .threads import HubHandoff, HubLogger, start_native_thread
