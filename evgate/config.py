@@ -110,6 +110,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("max_batch_records", 10000,
             "Most records one batch-ingestion request may carry.", _positive_int,
             section="kafka"),
+    Setting("batch_max_json_depth", 128,
+            "Deepest nesting of arrays/objects in a record of a batch-ingestion request (the "
+            "batch array not counted); deeper -> 400. Single-record bodies are not parsed.",
+            _positive_int, section="kafka"),
     Setting("kafka_producer_linger_ms", 1,
             "librdkafka linger.ms of the per-worker producer (batching versus latency).",
             _non_negative_int, section="kafka"),
@@ -210,6 +214,12 @@ SETTINGS: tuple[Setting, ...] = (
             "Password of the management user `admin` (set at every start). Unset: the first "
             "start generates one and prints it once on stderr.", secret=True,
             section="management"),
+    Setting("management_max_body_bytes", 1048576,
+            "Largest management/portal API request body in bytes (Content-Length or bytes "
+            "read, chunked bodies too); larger -> 413.", _positive_int, section="management"),
+    Setting("management_max_json_depth", 64,
+            "Deepest nesting of arrays/objects in a management/portal API JSON body; "
+            "deeper -> 400 (checked before parsing).", _positive_int, section="management"),
     # Logging
     Setting("log_level", "info", "Log level of the application log.",
             _choice("debug", "info", "warning", "error"), section="logging"),
