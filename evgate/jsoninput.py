@@ -108,11 +108,12 @@ def depth_offset(data: bytes, limit: int) -> int | None:
 
 
 def check_depth(data: bytes, limit: int, *, what: str = "JSON body",
-                key: str = "body.tooDeep") -> None:
-    """400 when `data` nests arrays/objects deeper than `limit` levels."""
-    if not _deeper_than(_brackets(data), limit):
+                key: str = "body.tooDeep", outer_levels: int = 0) -> None:
+    """400 when `data` nests arrays/objects deeper than `limit` levels (plus `outer_levels`
+    that wrap what is limited, such as a batch's array)."""
+    if not _deeper_than(_brackets(data), limit + outer_levels):
         return
-    offset = depth_offset(data, limit)
+    offset = depth_offset(data, limit + outer_levels)
     where = f" at byte {offset}" if offset is not None else ""
     raise BadRequestError(f"{what} nests arrays/objects deeper than {limit} levels{where}",
                           key=key)

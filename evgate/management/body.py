@@ -8,13 +8,35 @@ evgate.jsoninput (depth limit, UTF-8, no lone surrogates, no NaN -> 400)."""
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
-from flask import current_app, g, request
+from flask import Flask, current_app, g, request
 
 from .. import jsoninput
-from ..errors import BadRequestError
+from ..errors import BadRequestError, PayloadTooLargeError
 from .errors import UnsupportedMediaTypeError
+
+#: C0 controls and DEL: never part of an id or a query value; NUL is refused by PostgreSQL
+_CONTROL = re.compile("[\x00-\x1f\x7f]")
+
+
+def init_app(app: Flask) -> None:
+    """Before authentication: a declared body over the limit is 413 on every route (also
+    those that ignore their body), and path/query values with control characters are 400."""
+    limit = app.extensions["evgate.config"].management_max_body_bytes
+
+    @app.before_request
+    def _check_request() -> None:
+        if request.content_length is not None and request.content_length > limit:
+            raise PayloadTooLargeError(f"request body exceeds {limit} bytes (Content-Length "
+                                       f"{request.content_length})", key="body.tooLarge")
+        for where, values in (("path parameter", (request.view_args or {}).items()),
+                              ("query parameter", request.args.items(multi=True))):
+            for name, value in values:
+                if isinstance(value, str) and _CONTROL.search(value):
+                    raise BadRequestError(f"{where} {name}: control characters are not "
+                                          "allowed", key="request.invalid")
 
 
 def _is_json(mimetype: str) -> bool:
@@ -58,6 +80,18 @@ def lenient_json() -> Any:
         return _loads(raw)
     except BadRequestError:
         return None
+
+
+def optional_string(body: Any, field: str, max_length: int = 255) -> str | None:
+    """`body[field]` when it is a string (None when absent or body is not an object);
+    400 naming the field for any other type or a string that long."""
+    value = body.get(field) if isinstance(body, dict) else None
+    if value is None:
+        return None
+    if not isinstance(value, str) or len(value) > max_length:
+        raise BadRequestError(f"$.{field}: must be a string of at most {max_length} "
+                              "characters", key="body.invalid")
+    return value
 
 
 def json_response(data: Any, status: int = 200):
