@@ -49,6 +49,7 @@ def create_management_app(config: Config | None = None, *, repository: Any = Non
     app.extensions["evgate.repository"] = repository
     app.extensions["evgate.services"] = services
     app.url_map.strict_slashes = False
+    app.url_map.merge_slashes = False  # `a//b` is a JSON 404, not an HTML 308 redirect
     errors.init_app(app)
     body.init_app(app)
     auth.init_app(app, services.users)
