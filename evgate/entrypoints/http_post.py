@@ -5,7 +5,9 @@ Configuration:
   (and so into Kafka record headers). Hop-by-hop headers are never copied.
 - `batch` (evgate extension, default false): accept `application/x-ndjson` (one message per
   line) or a JSON array (one message per element) and answer 207-style per-record results
-  once every record is acknowledged (see docs/entrypoints.md).
+  once every record is acknowledged (see docs/entrypoints.md). Batch bodies are checked for
+  nesting depth (EVGATE_BATCH_MAX_JSON_DEPTH) before they are parsed; single-record bodies
+  are never parsed.
 
 The record key comes from the `X-Kafka-Key` request header when present (it sets the message
 attribute `gravitee.attribute.kafka.recordKey`).

@@ -317,3 +317,20 @@ def test_unique_violations_become_duplicate_errors_in_the_repository(repo):
     assert repo.apis.find("other") is None
     assert repo.users.insert_if_absent("u", "hash", "USER") is True
     assert repo.users.insert_if_absent("u", "hash", "USER") is False
+
+
+# -- the safety net ----------------------------------------------------------------------------
+def test_an_unexpected_error_is_a_json_500_without_traceback_and_is_logged(management, caplog,
+                                                                           monkeypatch):
+    services = management.extensions["evgate.services"]
+
+    def broken():
+        raise RuntimeError("internal detail /srv/secret/path")
+    monkeypatch.setattr(services.apis, "list", broken)
+    with caplog.at_level("ERROR", logger="evgate.management.errors"):
+        response = management.test_client().get(B + "/v4/apis", headers=ADMIN)
+    assert response.status_code == 500
+    assert response.get_json() == {"message": "Internal Server Error", "http_status": 500}
+    assert "Traceback" not in response.get_data(True)
+    [record] = [r for r in caplog.records if r.name == "evgate.management.errors"]
+    assert record.exc_info and "internal detail" in str(record.exc_info[1])
