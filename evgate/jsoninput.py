@@ -12,7 +12,8 @@ Shared by the management API (evgate/management/body.py) and batch ingestion
 - text: bodies must be UTF-8; `json.loads(bytes)` would let UTF-8-encoded surrogates through
   ('surrogatepass'), and a `\\ud800` escape yields a lone surrogate that no database or
   encoder downstream accepts -> 400 naming the JSON path.
-- constants: NaN / Infinity are not JSON (RFC 8259) and would be stored and echoed back -> 400.
+- numbers: NaN / Infinity are not JSON (RFC 8259), and 1e999 parses as infinity; stored, they
+  would be echoed back as invalid JSON -> 400.
 """
 from __future__ import annotations
 
@@ -123,6 +124,13 @@ def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON value")
 
 
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if value in (float("inf"), float("-inf")):  # 1e999 would come back out as Infinity
+        raise ValueError(f"number {text[:20]} is out of range")
+    return value
+
+
 def lone_surrogate_path(value: Any) -> str | None:
     """JSON path of the first string (or key) holding a lone UTF-16 surrogate, else None.
     Iterative: callers bound the depth, but nothing here relies on that."""
@@ -152,7 +160,7 @@ def loads(data: bytes, *, max_depth_limit: int) -> Any:
         raise BadRequestError(f"body is not valid UTF-8 at byte {exc.start}",
                               key="body.malformed") from None
     try:
-        value = json.loads(text, parse_constant=_refuse_constant)
+        value = json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
     except ValueError as exc:
         raise BadRequestError(f"malformed JSON body: {exc}", key="body.malformed") from None
     if _SURROGATE_ESCAPE.search(text):  # only an escape can yield a surrogate: walk then

@@ -164,7 +164,7 @@ def test_utf8_encoded_surrogates_and_invalid_utf8_are_400(client):
         assert "not valid UTF-8 at byte 10" in error["message"]
 
 
-@pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])
+@pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity", "1e999", "-1e999"])
 def test_nan_and_infinity_are_400(client, constant):
     body = '{"name": "a", "x": %s}' % constant
     _error(client.post(B + "/applications", data=body, headers=JSON), 400, "body.malformed")

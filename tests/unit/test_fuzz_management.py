@@ -139,7 +139,7 @@ def test_every_route_is_fuzzed():
     assert ("/management/organizations/DEFAULT/environments/DEFAULT/v4/apis", "POST") in ROUTES
 
 
-@pytest.mark.parametrize("rule, method", ROUTES)
+@pytest.mark.parametrize("rule, method", ROUTES, ids=[f"{m} {r}" for r, m in ROUTES])
 @settings(max_examples=30, deadline=None, database=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
                                  HealthCheck.data_too_large])
