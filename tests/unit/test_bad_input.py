@@ -15,7 +15,7 @@ from evgate import jsoninput
 from evgate.config import Config
 from evgate.errors import BadRequestError, DuplicateError
 
-from .management_fixtures import (ADMIN, Api, B, P, api, api_definition, client,  # noqa: F401
+from .management_fixtures import (ADMIN, B, P, api, api_definition, client,  # noqa: F401
                                   fast_hashing, management)
 
 JSON = {**ADMIN, "Content-Type": "application/json"}
