@@ -115,6 +115,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("max_batch_records", 10000,
             "Most records one batch-ingestion request may carry.", _positive_int,
             section="kafka"),
+    Setting("batch_max_json_depth", 128,
+            "Deepest nesting of arrays/objects in a record of a batch-ingestion request (the "
+            "batch array not counted); deeper -> 400. Single-record bodies are not parsed.",
+            _positive_int, section="kafka"),
     Setting("kafka_producer_linger_ms", 1,
             "librdkafka linger.ms of the per-worker producer (batching versus latency).",
             _non_negative_int, section="kafka"),
@@ -284,6 +288,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("management_password_max_pending", 16,
             "Password verifications one management worker runs or queues at once; one more "
             "gets 503 + Retry-After at once.", _positive_int, section="management"),
+    Setting("management_max_body_bytes", 1048576,
+            "Largest management/portal API request body in bytes (Content-Length or bytes "
+            "read, chunked bodies too); larger -> 413.", _positive_int, section="management"),
+    Setting("management_max_json_depth", 64,
+            "Deepest nesting of arrays/objects in a management/portal API JSON body; "
+            "deeper -> 400 (checked before parsing).", _positive_int, section="management"),
     # Logging
     Setting("log_level", "info", "Log level of the application log.",
             _choice("debug", "info", "warning", "error"), section="logging"),

@@ -4,7 +4,8 @@
     ├── ConfigError                  a setting has a value it cannot take
     ├── DefinitionError              an API definition is invalid (carries every problem by path)
     ├── NotFoundError                an entity id that does not exist (404)
-    ├── ConflictError                a request that conflicts with stored state (400/409)
+    ├── ConflictError                a request that conflicts with stored state (400)
+    │   └── DuplicateError           an id (or unique value) that is already taken (409)
     └── GatewayError                 something a gateway client gets as a JSON error body
         ├── BadRequestError          400
         ├── UnauthorizedError        401
@@ -53,9 +54,18 @@ class NotFoundError(EvgateError):
 class ConflictError(EvgateError):
     """A request that conflicts with what is stored (duplicate path, wrong state, ...)."""
 
+    status = 400
+
     def __init__(self, message: str, key: str | None = None):
         self.key = key
         super().__init__(message)
+
+
+class DuplicateError(ConflictError):
+    """An id or unique value that is already taken (a second API or plan with one id, a
+    custom API key in use, a unique constraint of the repository): 409."""
+
+    status = 409
 
 
 class GatewayError(EvgateError):

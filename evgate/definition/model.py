@@ -12,6 +12,12 @@ from typing import Any, Literal, Optional
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 _API_TYPES = {"async": "message", "message": "message", "sync": "proxy", "proxy": "proxy"}
+#: Bounds of the values the repository stores in columns of their own (ids String(64), names
+#: String(255), plan order INTEGER): past them PostgreSQL refuses the row, so they are 400s.
+ID_MAX_LENGTH = 64
+NAME_MAX_LENGTH = 255
+DESCRIPTION_MAX_LENGTH = 10_000
+_INT32 = (-2 ** 31, 2 ** 31 - 1)
 _QOS = ("none", "auto", "at-most-once", "at-least-once")
 
 
@@ -216,9 +222,9 @@ class PlanSecurity(_Model):
 
 
 class PlanDefinition(_Model):
-    id: Optional[str] = None
-    name: str = "Default plan"
-    description: Optional[str] = None
+    id: Optional[str] = Field(None, max_length=ID_MAX_LENGTH)
+    name: str = Field("Default plan", max_length=NAME_MAX_LENGTH)
+    description: Optional[str] = Field(None, max_length=DESCRIPTION_MAX_LENGTH)
     security: PlanSecurity = Field(default_factory=lambda: PlanSecurity(type="key-less"))
     mode: Optional[str] = None
     status: str = "staging"
@@ -226,7 +232,7 @@ class PlanDefinition(_Model):
     flows: list[Flow] = Field(default_factory=list)
     selectionRule: Optional[str] = None
     tags: list[str] = Field(default_factory=list)
-    order: int = 0
+    order: int = Field(0, ge=_INT32[0], le=_INT32[1])
 
     @field_validator("status", mode="before")
     @classmethod
@@ -251,12 +257,12 @@ class PlanDefinition(_Model):
 
 
 class ApiDefinition(_Model):
-    id: Optional[str] = None
-    name: str
+    id: Optional[str] = Field(None, max_length=ID_MAX_LENGTH)
+    name: str = Field(max_length=NAME_MAX_LENGTH)
     apiVersion: str = "1.0"
     definitionVersion: str = "4.0.0"
     type: Literal["message", "proxy"] = "message"
-    description: Optional[str] = None
+    description: Optional[str] = Field(None, max_length=DESCRIPTION_MAX_LENGTH)
     tags: list[str] = Field(default_factory=list)
     listeners: list[Listener]
     endpointGroups: list[EndpointGroup]

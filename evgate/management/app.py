@@ -13,7 +13,7 @@ from typing import Any
 from flask import Flask, Response
 
 from ..config import Config
-from . import auth, errors
+from . import auth, body, errors
 from .body import json_response
 from .resources import Services
 
@@ -50,7 +50,9 @@ def create_management_app(config: Config | None = None, *, repository: Any = Non
     app.extensions["evgate.repository"] = repository
     app.extensions["evgate.services"] = services
     app.url_map.strict_slashes = False
+    app.url_map.merge_slashes = False  # `a//b` is a JSON 404, not an HTML 308 redirect
     errors.init_app(app)
+    body.init_app(app)
     auth.init_app(app, services.users)
 
     from .resources import apis, applications, plans, portal, subscriptions, users

@@ -49,7 +49,7 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(ConflictError)
     def _conflict(exc: ConflictError) -> Response:
-        return json_error(400, str(exc), exc.key)
+        return json_error(exc.status, str(exc), exc.key)
 
     @app.errorhandler(GatewayError)
     def _gateway(exc: GatewayError) -> Response:

@@ -4,8 +4,8 @@ from __future__ import annotations
 from typing import Any, TYPE_CHECKING
 
 from sqlalchemy import func, insert, select, update
-from sqlalchemy.exc import IntegrityError
 
+from ..errors import DuplicateError
 from ._rows import now, to_dict
 from .tables import users
 
@@ -46,7 +46,7 @@ class UserStore:
                                                   roles=roles, created_at=stamp,
                                                   updated_at=stamp))
             return True
-        except IntegrityError:
+        except DuplicateError:
             return False
 
     def count(self) -> int:

@@ -15,7 +15,7 @@ import uuid
 from typing import Any
 
 from ..definition import parse_definition
-from ..errors import ConflictError, DefinitionError
+from ..errors import ConflictError, DefinitionError, DuplicateError
 from ..kafka.security import mask_definition, restore_masked
 from ..repository import Repository
 from .plans import masked, restored, validated_plan
@@ -44,11 +44,12 @@ class ApiService:
     # -- writing -----------------------------------------------------------------------------
     def create(self, definition: Any) -> dict[str, Any]:
         self.caller.require_admin("create APIs")
+        parse_definition(definition, check_connectors=False)  # types first: masking walks them
         # A masked secret ("****") has nothing stored to keep on create: 400.
         data = self._validated(restore_masked(definition, None))
         api_id = data.get("id") or str(uuid.uuid4())
         if self.repo.apis.find(api_id) is not None:
-            raise ConflictError(f"an API with id {api_id} already exists", key="api.exists")
+            raise DuplicateError(f"an API with id {api_id} already exists", key="api.exists")
         data["id"] = api_id
         self._check_paths(data, api_id)
         plans = data.pop("plans", [])
@@ -65,6 +66,7 @@ class ApiService:
     def update(self, api_id: str, definition: Any) -> dict[str, Any]:
         self.caller.require_admin("update APIs")
         stored = self.repo.apis.get(api_id)  # 404 first
+        parse_definition(definition, check_connectors=False)  # types first: masking walks them
         # Responses mask Kafka secrets; "****" sent back keeps the stored secret
         # (docs/kafka-security.md, "Masking").
         data = self._validated(restore_masked(definition, stored["definition"]))

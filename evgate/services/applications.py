@@ -7,6 +7,7 @@ import logging
 import uuid
 from typing import Any
 
+from ..definition.model import DESCRIPTION_MAX_LENGTH, NAME_MAX_LENGTH
 from ..errors import BadRequestError, ConflictError, NotFoundError
 from ..repository import Repository
 from .principal import Principal
@@ -77,6 +78,14 @@ def _validated(body: Any) -> dict[str, Any]:
     if not isinstance(name, str) or not name.strip():
         raise BadRequestError("$.name: an application needs a name",
                               key="application.name.missing")
+    if len(name) > NAME_MAX_LENGTH:
+        raise BadRequestError(f"$.name: at most {NAME_MAX_LENGTH} characters",
+                              key="application.invalid")
+    description = body.get("description")
+    if description is not None and (not isinstance(description, str)
+                                    or len(description) > DESCRIPTION_MAX_LENGTH):
+        raise BadRequestError(f"$.description: must be a string of at most "
+                              f"{DESCRIPTION_MAX_LENGTH} characters", key="application.invalid")
     settings = body.get("settings", {})
     if settings is not None and not isinstance(settings, dict):
         raise BadRequestError("$.settings: must be an object", key="application.invalid")

@@ -28,7 +28,7 @@ import uuid
 from typing import Any
 
 from .. import plugins
-from ..errors import BadRequestError, ConflictError, NotFoundError
+from ..errors import BadRequestError, ConflictError, DuplicateError, NotFoundError
 from ..repository import Repository
 from ..security import secret_fields
 from .principal import CATALOGUE_PLAN_STATUSES, Principal
@@ -294,7 +294,7 @@ class SubscriptionService:
             raise BadRequestError("a custom API key must be 8-128 characters of letters, "
                                   "digits, '.', '_' or '-'", key="apikey.invalid")
         if self.repo.api_keys.find(key) is not None:
-            raise BadRequestError("this API key is already in use", key="apikey.exists")
+            raise DuplicateError("this API key is already in use", key="apikey.exists")
 
     def _issue_key(self, sub_id: str, application_id: str, api_id: str, key: str | None,
                    conn: Any) -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, g, request
 
 from ..auth import PORTAL as PORTAL_ACCESS, access
-from ..body import json_body, json_response
+from ..body import json_body, json_response, optional_string
 from . import PORTAL, services
 
 bp = Blueprint("portal", __name__, url_prefix=PORTAL)
@@ -45,8 +45,8 @@ def portal_list_subscriptions() -> Response:
 def portal_create_subscription() -> Response:
     """`{application, plan, configuration, metadata?}`; pending when the plan is manual."""
     body = json_body()
-    application = body.get("application") if isinstance(body, dict) else None
-    plan = body.get("plan") if isinstance(body, dict) else None
+    application = optional_string(body, "application")
+    plan = optional_string(body, "plan")
     created = services().subscriptions.create(plan_id=plan, application_id=application,
                                               body=body)
     return json_response(created, 201)

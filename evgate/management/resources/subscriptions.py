@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, request
 
-from ..body import json_body, json_response, lenient_json
+from ..body import json_body, json_response, lenient_json, optional_string
 from . import MANAGEMENT, services
 
 bp = Blueprint("subscriptions", __name__,
@@ -26,9 +26,8 @@ def list_subscriptions(api_id: str) -> Response:
 def create_subscription(api_id: str) -> Response:
     """`?application=&plan=` (or the same names in the body), body `{configuration, metadata}`."""
     body = json_body(required=False) or {}
-    application = request.args.get("application") or (
-        body.get("application") if isinstance(body, dict) else None)
-    plan = request.args.get("plan") or (body.get("plan") if isinstance(body, dict) else None)
+    application = request.args.get("application") or optional_string(body, "application")
+    plan = request.args.get("plan") or optional_string(body, "plan")
     created = services().subscriptions.create(api_id=api_id, plan_id=plan,
                                               application_id=application, body=body)
     return json_response(created, 201)

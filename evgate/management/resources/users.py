@@ -24,5 +24,13 @@ def set_user(username: str) -> Response:
     body = json_body()
     if not isinstance(body, dict):
         raise BadRequestError("the body must be a JSON object", key="user.invalid")
+    roles = body.get("roles")
+    if not (roles is None or isinstance(roles, str) or
+            (isinstance(roles, list) and all(isinstance(r, str) for r in roles))):
+        raise BadRequestError("$.roles: must be a role name or a list of role names",
+                              key="user.roles.invalid")
+    if len(username) > 255:
+        raise BadRequestError("a user name has at most 255 characters",
+                              key="user.username.invalid")
     return json_response(services().users.set_password(username, body.get("password"),
                                                        body.get("roles")))

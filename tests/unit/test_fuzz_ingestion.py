@@ -1,0 +1,136 @@
+"""Fuzz: no body sent to the http-post entrypoint (single records and batches, NDJSON and
+JSON arrays, with or without Content-Length) yields a 5xx or a traceback.
+
+Served through the gateway's WSGI app (the raw fast path) with the `mock` endpoint, as
+tests/unit/test_wsgi_dispatch.py builds it."""
+from __future__ import annotations
+
+import io
+import json
+import logging
+import uuid
+
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+from evgate.app import create_app
+from evgate.config import Config
+from evgate.gateway.runtime import GatewayRuntime, Snapshot
+
+
+def _api(path: str, configuration: dict) -> dict:
+    return {
+        "id": str(uuid.uuid4()), "name": f"api {path}", "apiVersion": "1.0",
+        "definitionVersion": "4.0.0", "type": "async",
+        "listeners": [{"type": "http", "paths": [{"path": path}],
+                       "entrypoints": [{"type": "http-post", "configuration": configuration}]}],
+        "endpointGroups": [{"name": "default", "type": "mock", "endpoints": [{
+            "name": "default", "type": "mock",
+            "configuration": {"messageInterval": 1, "messageCount": 1}}]}],
+        "flows": [],
+    }
+
+
+@pytest.fixture()
+def gateway(database_url):
+    config = Config.from_env({}, database_url=database_url, max_message_size=65536,
+                             max_batch_records=100)
+    runtime = GatewayRuntime(config, None)
+    apis = [_api("/single", {}), _api("/batch", {"batch": True})]
+    plans = {a["id"]: [{"id": f"keyless-{a['id']}", "name": "Keyless",
+                        "security": {"type": "key-less"}, "status": "published"}] for a in apis}
+    runtime.apply(Snapshot(1, [{"id": a["id"], "deployed_definition": a} for a in apis], plans))
+    app = create_app(config, runtime=runtime, start=False)
+    yield app
+    runtime.stop(timeout=1)
+
+
+def _deep(depth: int, opener: bytes, closed: bool) -> bytes:
+    closer = b"]" if opener == b"[" else b"}"
+    return opener * depth + b"1" + (closer * depth if closed else b"")
+
+
+_records = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=10)
+    | st.sampled_from(["\ud800", "[", "\"", "\\", "\n"]),
+    lambda children: st.lists(children, max_size=3)
+    | st.dictionaries(st.text(max_size=5), children, max_size=3),
+    max_leaves=15)
+_bodies = st.one_of(
+    st.binary(max_size=200),
+    st.builds(lambda v: json.dumps(v).encode(), st.lists(_records, max_size=20)),
+    st.builds(lambda v: b"\n".join(json.dumps(r).encode() for r in v),
+              st.lists(_records, max_size=20)),
+    st.builds(_deep, st.integers(min_value=1, max_value=100000), st.sampled_from([b"[", b'{"a":']),
+              st.booleans()),
+    st.builds(lambda d: b"[" + _deep(d, b"[", True) + b"]", st.integers(1, 100000)),
+    st.builds(lambda d: b'{"ok": 1}\n' + _deep(d, b"[", True), st.integers(1, 100000)),
+    st.builds(lambda n: b"[" + b"1," * n + b"1]", st.integers(0, 300)),
+    st.builds(lambda n: b"x" * n, st.sampled_from([65536, 65537, 200000])),
+    st.sampled_from([b"[NaN]", b'["\xed\xa0\x80"]', b"[1,]", b"[", b"]", b"", b"[]", b"\xff",
+                     b'["\\ud800"]', b"[1e99999]", b"[" + b"1" * 5000 + b"]"]),
+)
+_content_types = st.sampled_from(["application/json", "application/x-ndjson", "text/plain",
+                                  "application/octet-stream", None])
+
+
+@settings(max_examples=250, deadline=None, database=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
+                                 HealthCheck.data_too_large])
+@given(path=st.sampled_from(["/single", "/batch"]), body=_bodies, content_type=_content_types,
+       chunked=st.booleans(),
+       key=st.none() | st.text(st.characters(min_codepoint=32, max_codepoint=0x10ffff,
+                                              exclude_characters="\x7f"), max_size=5))
+def test_no_ingestion_body_yields_a_5xx_or_a_traceback(gateway, caplog, path, body,
+                                                       content_type, chunked, key):
+    headers = {}
+    if content_type:
+        headers["Content-Type"] = content_type
+    if key:
+        headers["X-Kafka-Key"] = key.encode("utf-8", "surrogatepass").decode("latin-1")
+    kwargs = ({"input_stream": io.BytesIO(body),
+               "environ_overrides": {"wsgi.input_terminated": True}} if chunked
+              else {"data": body})
+    with caplog.at_level(logging.ERROR, logger="evgate"):
+        response = gateway.test_client().post(path, headers=headers, **kwargs)
+    text = response.get_data(as_text=True)
+    assert response.status_code < 500, (path, content_type, body[:200], text[:500])
+    assert "Traceback" not in text
+    if text:
+        json.loads(text)
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text[:2000]
+
+
+@pytest.mark.parametrize("content_type, body", [
+    ("application/json", b"[" * 100000 + b"]" * 100000),
+    ("application/json", b"[" + b"[" * 129 + b"]" * 129 + b"]"),
+    ("application/x-ndjson", b'{"ok": 1}\n' + b"[" * 100000 + b"]" * 100000),
+    ("application/x-ndjson", b"[" * 129 + b"]" * 129),
+])
+def test_batches_nested_too_deep_are_400(gateway, content_type, body):
+    response = gateway.test_client().post("/batch", data=body,
+                                          headers={"Content-Type": content_type})
+    assert response.status_code == 400, response.get_data(True)
+    error = response.get_json()
+    assert error["key"] == "BATCH_INVALID"
+    assert "a batch record nests arrays/objects deeper than 128 levels" in error["message"]
+
+
+@pytest.mark.parametrize("content_type, body", [
+    ("application/json", b"[" + b"[" * 128 + b"]" * 128 + b"]"),
+    ("application/x-ndjson", b"[" * 128 + b"]" * 128),
+])
+def test_batches_at_the_depth_limit_are_accepted(gateway, content_type, body):
+    response = gateway.test_client().post("/batch", data=body,
+                                          headers={"Content-Type": content_type})
+    assert response.status_code == 202, response.get_data(True)
+    assert response.get_json()["accepted"] == 1
+
+
+def test_chunked_bodies_over_the_size_limit_are_413(gateway):
+    client = gateway.test_client()
+    for path, size in (("/single", 65537), ("/batch", 65536 * 100 + 1)):
+        response = client.post(path, input_stream=io.BytesIO(b"x" * size),
+                               environ_overrides={"wsgi.input_terminated": True},
+                               headers={"Content-Type": "text/plain"})
+        assert response.status_code == 413, (path, response.get_data(True))
