@@ -322,11 +322,12 @@ def test_unique_violations_become_duplicate_errors_in_the_repository(repo):
 # -- the safety net ----------------------------------------------------------------------------
 def test_an_unexpected_error_is_a_json_500_without_traceback_and_is_logged(management, caplog,
                                                                            monkeypatch):
-    services = management.extensions["evgate.services"]
+    from evgate.services.apis import ApiService
 
-    def broken():
+    def broken(self):
         raise RuntimeError("internal detail /srv/secret/path")
-    monkeypatch.setattr(services.apis, "list", broken)
+    # each request binds its own services to the caller: break the class
+    monkeypatch.setattr(ApiService, "list", broken)
     with caplog.at_level("ERROR", logger="evgate.management.errors"):
         response = management.test_client().get(B + "/v4/apis", headers=ADMIN)
     assert response.status_code == 500
