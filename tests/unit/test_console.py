@@ -269,3 +269,24 @@ def test_live_view_bad_filter_is_a_400_naming_it(client, api):
     response = client.get(C + f"/apis/{api['api']['id']}/live/stream",
                           query_string={"filter": "{#message.content ==}"})
     assert response.status_code == 400
+
+
+def test_user_cannot_read_the_charts(client, api):
+    sign_in(client, "alice", "alice-pw")
+    assert client.get(C + "/charts").status_code == 403
+    assert client.get(C + "/charts/data.json").status_code == 403
+
+
+def test_charts_rates_and_latency_from_two_scrapes():
+    from evgate.management.console.charts import summary
+    bucket = "evgate_produce_latency_seconds_bucket"
+    before = {("evgate_requests_total", "a"): 10.0, (bucket, "0.001"): 0.0,
+              (bucket, "0.01"): 5.0, (bucket, "+Inf"): 5.0}
+    now = {("evgate_requests_total", "a"): 30.0, (bucket, "0.001"): 90.0,
+           (bucket, "0.01"): 105.0, (bucket, "+Inf"): 105.0,
+           ("evgate_open_connections", "a"): 3.0}
+    data = summary(now, before, 10.0)
+    assert data["apis"]["a"]["requests"] == 2.0 and data["apis"]["a"]["connections"] == 3.0
+    # 100 new observations: 90 under 1 ms, 10 under 10 ms
+    assert data["latencyMs"] == {"p50": 1.0, "p95": 10.0, "p99": 10.0}
+    assert summary(now, None, 0)["latencyMs"]["p50"] is None  # no interval yet: no rate

@@ -17,10 +17,10 @@ from collections import defaultdict
 from typing import Any
 
 import requests
-from flask import current_app, jsonify, render_template
+from flask import abort, current_app, jsonify, render_template
 from prometheus_client.parser import text_string_to_metric_families
 
-from . import bp
+from . import bp, is_admin
 
 logger = logging.getLogger(__name__)
 
@@ -102,10 +102,9 @@ def summary(now_totals: dict[Any, float], before: dict[Any, float] | None,
         }
     buckets = []
     for key, value in now_totals.items():
-        if key[0] == "evgate_produce_latency_seconds_bucket":
+        if key[0] == "evgate_produce_latency_seconds_bucket" and before is not None:
             le = float("inf") if key[1] in ("+Inf", "inf") else float(key[1])
-            delta = value - (before or {}).get(key, 0.0) if before is not None else value
-            buckets.append((le, delta))
+            buckets.append((le, value - before.get(key, 0.0)))
     buckets.sort()
     latency = {f"p{int(q * 100)}": (None if (p := _percentile(buckets, q)) is None
                                      or p == float("inf") else round(p * 1000, 2))
@@ -137,15 +136,28 @@ def snapshot() -> dict[str, Any]:
             _last.update(totals=totals, at=now)
         seconds = now - then
     data = summary(totals, before, seconds)
-    data.update(t=now, interval=seconds, nodes=nodes)
+    from ..resources import services
+    names = {api["id"]: api.get("name") or api["id"] for api in services().apis.list()}
+    names["-"] = "(no API)"
+    data.update(t=now, interval=seconds, nodes=nodes,
+                names={api: names.get(api, api) for api in data["apis"]})
     return data
 
 
 @bp.get("/charts")
 def charts() -> str:
+    _admin_only()
     return render_template("charts.html")
 
 
 @bp.get("/charts/data.json")
 def charts_data() -> Any:
+    _admin_only()
     return jsonify(snapshot())
+
+
+def _admin_only() -> None:
+    """The charts name every API and webhook subscription of every owner: ADMIN only."""
+    if not is_admin():
+        abort(403, description="the charts show every API and subscription: ADMIN role "
+                               "required")

@@ -104,7 +104,7 @@ def keep(template: Any, message: Any) -> bool | None:
 def row(item: Any) -> dict[str, Any]:
     message = item.message
     meta = message.metadata
-    text = message.text()
+    text = message.text
     return {"topic": meta.get("topic"), "partition": meta.get("partition"),
             "offset": meta.get("offset"), "timestamp": meta.get("timestamp"),
             "key": meta.get("key"), "headers": message.headers,

@@ -53,7 +53,7 @@
   function charts(root) {
     var status = document.getElementById("charts-status");
     var series = { t: [], requests: {}, out: {}, clients: {}, p50: [], p95: [], p99: [], delivered: [], retries: [], dlq: [] };
-    var plots = {};
+    var plots = {}, names = {};
     function width(el) { return Math.max(280, el.clientWidth - 10); }
     function draw(id, labels, columns) {
       var el = document.getElementById(id);
@@ -84,9 +84,11 @@
         perApi("requests", d.apis, "requests"); perApi("out", d.apis, "recordsOut"); perApi("clients", d.apis, "connections");
         push(series.p50, d.latencyMs.p50); push(series.p95, d.latencyMs.p95); push(series.p99, d.latencyMs.p99);
         push(series.delivered, d.webhooks.delivered); push(series.retries, d.webhooks.retries); push(series.dlq, d.webhooks.dlq);
+        Object.keys(d.names || {}).forEach(function (id) { names[id] = d.names[id]; });
         ["requests", "out", "clients"].forEach(function (name) {
           var apis = Object.keys(series[name]).sort();
-          draw({ requests: "chart-requests", out: "chart-out", clients: "chart-clients" }[name], apis.length ? apis : ["-"],
+          draw({ requests: "chart-requests", out: "chart-out", clients: "chart-clients" }[name],
+               apis.length ? apis.map(function (a) { return names[a] || a; }) : ["-"],
                apis.length ? apis.map(function (a) { return series[name][a]; }) : [series.t.map(function () { return null; })]);
         });
         draw("chart-latency", ["p50", "p95", "p99"], [series.p50, series.p95, series.p99]);
