@@ -290,3 +290,71 @@ def test_charts_rates_and_latency_from_two_scrapes():
     # 100 new observations: 90 under 1 ms, 10 under 10 ms
     assert data["latencyMs"] == {"p50": 1.0, "p95": 10.0, "p99": 10.0}
     assert summary(now, None, 0)["latencyMs"]["p50"] is None  # no interval yet: no rate
+
+
+@pytest.fixture
+def metrics_node():
+    """A stand-in gateway node: a real HTTP server answering /_node/metrics with `text`."""
+    import http.server
+    import threading
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        text = ""
+
+        def do_GET(self):  # noqa: N802
+            body = Handler.text.encode()
+            self.send_response(200 if self.path == "/_node/metrics" else 404)
+            self.send_header("Content-Type", "text/plain; version=0.0.4")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", Handler
+    server.shutdown()
+    server.server_close()
+
+
+def test_webhook_subscription_shows_its_delivery_counts_and_charts_read_the_node(
+        repo, database_url, fast_hashing, metrics_node):
+    from evgate.config import Config
+    from evgate.management.app import create_management_app
+    from evgate.management.console import charts
+
+    from .management_fixtures import push_api_definition
+    url, handler = metrics_node
+    app = create_management_app(Config.from_env({}, database_url=database_url,
+                                                admin_password="admin-secret",
+                                                console_node_urls=(url,)), repository=repo)
+    client = app.test_client()
+    helper = Api(client)
+    api_id = helper.create_api(push_api_definition())["id"]
+    plan = helper.create_plan(api_id, "subscription")
+    application = helper.call("POST", "/portal/environments/DEFAULT/applications", 201,
+                              json={"name": "hooks-app"})
+    sub = helper.call("POST", "/portal/environments/DEFAULT/subscriptions", 201, json={
+        "application": application["id"], "plan": plan["id"],
+        "configuration": {"entrypointId": "webhook",
+                          "callbackUrl": "http://93.184.216.34/hook"}})
+    handler.text = (
+        f'evgate_webhook_deliveries_total{{subscription="{sub["id"]}",outcome="delivered"}} 7\n'
+        f'evgate_webhook_deliveries_total{{subscription="{sub["id"]}",outcome="dlq"}} 1\n'
+        f'evgate_webhook_retries_total{{subscription="{sub["id"]}"}} 2\n'
+        f'evgate_requests_total{{api="{api_id}",entrypoint="webhook",status="200"}} 5\n')
+    charts._deliveries.update(at=0.0, counts={})
+    sign_in(client)
+    page = client.get(C + "/subscriptions").get_data(True)
+    assert "delivered 7 · retries 2 · DLQ 1" in page
+    charts._last.clear()
+    first = client.get(C + "/charts/data.json").get_json()
+    assert first["nodes"] == [{"url": url, "ok": True}]
+    assert first["names"][api_id] == "hooks"
+    # a node that does not answer is named, not a 500
+    app.extensions["evgate.config"]._values["console_node_urls"] = ("http://127.0.0.1:9",)
+    down = client.get(C + "/charts/data.json").get_json()
+    assert down["nodes"][0]["ok"] is False and down["nodes"][0]["url"] == "http://127.0.0.1:9"

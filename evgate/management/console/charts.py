@@ -34,13 +34,14 @@ def node_urls(config: Any) -> list[str]:
     return [u.rstrip("/") for u in urls]
 
 
-def scrape(urls: list[str]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+def scrape(urls: list[str], timeout: float = SCRAPE_TIMEOUT
+           ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Summed samples of every node: {(name, labels...): value}, and each node's outcome."""
     totals: dict[Any, float] = defaultdict(float)
     nodes = []
     for url in urls:
         try:
-            answer = requests.get(url + "/_node/metrics", timeout=SCRAPE_TIMEOUT)
+            answer = requests.get(url + "/_node/metrics", timeout=timeout)
             answer.raise_for_status()
             families = list(text_string_to_metric_families(answer.text))
         except (requests.RequestException, ValueError) as exc:
@@ -142,6 +143,29 @@ def snapshot() -> dict[str, Any]:
     data.update(t=now, interval=seconds, nodes=nodes,
                 names={api: names.get(api, api) for api in data["apis"]})
     return data
+
+
+_deliveries: dict[str, Any] = {"at": 0.0, "counts": {}}
+DELIVERY_CACHE_SECONDS = 5.0
+
+
+def delivery_counts() -> dict[str, dict[str, float]]:
+    """Webhook deliveries per subscription summed over the nodes (`delivered`, `dlq`,
+    `retries`), for the subscription tables; read at most every few seconds per worker and
+    with a short timeout, so a node that is down slows no page by more than a second."""
+    now = time.monotonic()
+    with _lock:
+        if now - _deliveries["at"] < DELIVERY_CACHE_SECONDS:
+            return _deliveries["counts"]
+        _deliveries["at"] = now
+    totals, _ = scrape(node_urls(current_app.extensions["evgate.config"]), timeout=1.0)
+    counts: dict[str, dict[str, float]] = defaultdict(dict)
+    for key, value in totals.items():
+        if key[0] == "sub" and key[1]:
+            counts[key[1]][key[2]] = value
+    with _lock:
+        _deliveries["counts"] = dict(counts)
+    return _deliveries["counts"]
 
 
 @bp.get("/charts")

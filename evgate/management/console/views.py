@@ -28,6 +28,15 @@ def _globals() -> dict[str, Any]:
     return {"user": g.get("user"), "is_admin": is_admin()}
 
 
+def _delivery(subscriptions: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """Webhook delivery counts (gateway metrics) of the webhook subscriptions shown."""
+    if not any((s.get("configuration") or {}).get("entrypointId") == "webhook"
+               for s in subscriptions):
+        return {}
+    from .charts import delivery_counts
+    return delivery_counts()
+
+
 # -- errors as pages -------------------------------------------------------------------------
 @bp.errorhandler(HTTPException)
 def _http_error(exc: HTTPException) -> tuple[str, int]:
@@ -190,6 +199,7 @@ def _api_page(api_id: str, *, text: str | None = None,
     return render_template("api.html", api=entity, summary=api_summary(entity),
                            definition=text if text is not None else _definition_text(entity),
                            problems=problems or [], subscriptions=subs,
+                           delivery=_delivery(subs),
                            applications={a["id"]: a for a in svc.applications.list()})
 
 
@@ -285,6 +295,7 @@ def subscriptions() -> str:
         rows = []
     apis_by_id = {a["id"]: a for a in svc.apis.list()}
     return render_template("subscriptions.html", subscriptions=rows, apis=apis_by_id,
+                           delivery=_delivery(rows),
                            applications={a["id"]: a for a in svc.applications.list()},
                            status=status, api_filter=api_filter or "",
                            app_filter=app_filter or "",
@@ -302,4 +313,5 @@ def application(app_id: str) -> str:
     app = svc.applications.get(app_id)  # 404 for another user's application
     subs = svc.subscriptions.list(application_id=app_id)
     return render_template("application.html", application=app, subscriptions=subs,
+                           delivery=_delivery(subs),
                            apis={a["id"]: a for a in svc.apis.list()})
