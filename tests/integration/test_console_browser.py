@@ -248,3 +248,70 @@ def test_console_end_to_end(gateway_factory, kafka_bootstrap, unique_topic, tmp_
     page.wait(EC.presence_of_element_located((By.ID, "sign-in")))
     page.open("/console/apis")
     assert "/console/login" in browser.current_url
+
+
+def _signed_in(server, password: str = PASSWORD):
+    import re
+
+    import requests
+    session = requests.Session()
+    page = session.get(server.url + "/console/login", timeout=10).text
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    answer = session.post(server.url + "/console/login", allow_redirects=False, timeout=30,
+                          data={"username": "admin", "password": password, "csrf_token": token})
+    assert answer.status_code == 303, answer.text
+    return session
+
+
+def _events(response):
+    """(event, data) pairs of an SSE response, as they come."""
+    event = None
+    for line in response.iter_lines(decode_unicode=True):
+        if line.startswith("event: "):
+            event = line[7:]
+        elif line.startswith("data: "):
+            yield event, json.loads(line[6:])
+
+
+def test_live_view_joins_no_group_and_is_bounded(gateway_factory, kafka_bootstrap,
+                                                 unique_topic):
+    """The live view reads in no consumer group (none appears on the broker), a second viewer
+    past EVGATE_CONSOLE_LIVE_MAX_VIEWERS gets 503, and a viewer that leaves frees its place."""
+    from confluent_kafka.admin import AdminClient
+    create_topic(kafka_bootstrap, unique_topic)
+    api = definition(unique_topic, f"/live-{unique_topic[-6:]}")
+    management = gateway_factory([api], app="wsgi:management", workers=1, env={
+        "EVGATE_ADMIN_PASSWORD": PASSWORD, "EVGATE_CONSOLE_LIVE_MAX_VIEWERS": "1"})
+    admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
+
+    def groups() -> set[str]:
+        listed = admin.list_consumer_groups(request_timeout=10).result()
+        return {g.group_id for g in listed.valid}
+
+    before = groups()
+    session = _signed_in(management)
+    url = management.url + f"/console/apis/{api['id']}/live/stream"
+    first = session.get(url, stream=True, timeout=30)
+    assert first.status_code == 200
+    events = _events(first)
+    assert next(events)[0] == "ready"
+    second = session.get(url, timeout=30)
+    assert second.status_code == 503 and second.headers["Retry-After"] == "10"
+    marker = uuid.uuid4().hex
+    kafka = producer(kafka_bootstrap)
+    kafka.produce(unique_topic, marker.encode(), key=b"k1")
+    assert kafka.flush(15) == 0
+    kind, data = next(events)
+    assert kind == "message" and data["content"] == marker and data["key"] == "k1"
+    assert data["partition"] == 0 and data["offset"] == 0
+    assert groups() - before == set(), "the live view must not create or join a group"
+    first.close()
+    deadline = time.monotonic() + 20  # noticed at the next heartbeat write (5 s)
+    while True:
+        again = session.get(url, stream=True, timeout=30)
+        if again.status_code == 200:
+            again.close()
+            break
+        assert again.status_code == 503 and time.monotonic() < deadline
+        again.close()
+        time.sleep(1)

@@ -150,6 +150,17 @@ def live_stream(api_id: str) -> Response:
     views.viewers += 1
     logger.info("console live view opened: %s (%d open)", label, views.viewers)
     deadline = time.monotonic() + views.config.console_live_max_seconds
+    closed = []
+
+    def cleanup() -> None:
+        """Once, from the generator's end or the server closing the response (which also
+        happens when the client left before the first write, and the generator never ran)."""
+        if closed:
+            return
+        closed.append(True)
+        subscription.close("client-gone")
+        views.viewers -= 1
+        logger.info("console live view closed: %s (%d open)", label, views.viewers)
 
     def stream() -> Iterator[str]:
         from ...endpoints.subscription import SubscriptionClosed
@@ -163,8 +174,8 @@ def live_stream(api_id: str) -> Response:
                     return
                 try:
                     items = subscription.get(timeout=min(HEARTBEAT, left), limit=100)
-                except SubscriptionClosed as closed:
-                    yield _sse("end", {"reason": closed.detail or closed.kind})
+                except SubscriptionClosed as ended:
+                    yield _sse("end", {"reason": ended.detail or ended.kind})
                     return
                 if not items:
                     yield ": ping\n\n"
@@ -183,9 +194,9 @@ def live_stream(api_id: str) -> Response:
                     out.append(_sse("stats", {"skipped": skipped, "failed": failed}))
                 yield "".join(out)
         finally:
-            subscription.close("client-gone")
-            views.viewers -= 1
-            logger.info("console live view closed: %s (%d open)", label, views.viewers)
+            cleanup()
 
-    return Response(stream_with_context(stream()), mimetype="text/event-stream",
-                    headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+    response = Response(stream_with_context(stream()), mimetype="text/event-stream",
+                        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+    response.call_on_close(cleanup)
+    return response

@@ -49,8 +49,12 @@ def _not_found(exc: NotFoundError) -> tuple[str, int]:
 
 
 @bp.errorhandler(GatewayError)
-def _gateway_error(exc: GatewayError) -> tuple[str, int]:
-    return render_template("error.html", status=exc.status, message=exc.message), exc.status
+def _gateway_error(exc: GatewayError) -> Response:
+    response = Response(render_template("error.html", status=exc.status, message=exc.message),
+                        exc.status, mimetype="text/html")
+    for name, value in (exc.headers or {}).items():  # Retry-After of a 429 / 503
+        response.headers[name] = value
+    return response
 
 
 def _status_of(exc: EvgateError) -> int:
