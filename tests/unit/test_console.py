@@ -358,3 +358,21 @@ def test_webhook_subscription_shows_its_delivery_counts_and_charts_read_the_node
     app.extensions["evgate.config"]._values["console_node_urls"] = ("http://127.0.0.1:9",)
     down = client.get(C + "/charts/data.json").get_json()
     assert down["nodes"][0]["ok"] is False and down["nodes"][0]["url"] == "http://127.0.0.1:9"
+
+
+def test_session_signing_key_comes_from_the_first_secrets_key():
+    from evgate.security.sealing import Keyring, generate_key
+    first, second = generate_key(), generate_key()
+    key = Keyring([first, second]).derive("console-session")
+    assert len(key) == 32 and key == Keyring([first]).derive("console-session")
+    assert key != Keyring([second, first]).derive("console-session")  # rotation signs out
+    assert key != Keyring([first]).derive("something-else")
+    assert first.encode() not in key
+
+
+def test_the_apis_table_refreshes_itself_with_the_local_htmx(client):
+    sign_in(client)
+    page = client.get(C + "/apis").get_data(True)
+    assert 'hx-trigger="every 10s"' in page and "/console/static/vendor/htmx.min.js" in page
+    assert "https://" not in page  # no asset from the internet
+    assert client.get(C + "/static/vendor/htmx.min.js").status_code == 200
