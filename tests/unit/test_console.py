@@ -376,3 +376,12 @@ def test_the_apis_table_refreshes_itself_with_the_local_htmx(client):
     assert 'hx-trigger="every 10s"' in page and "/console/static/vendor/htmx.min.js" in page
     assert "https://" not in page  # no asset from the internet
     assert client.get(C + "/static/vendor/htmx.min.js").status_code == 200
+
+
+def test_an_oversized_upload_is_413_before_anything_is_parsed(client):
+    import io
+    token = sign_in(client)
+    response = client.post(C + "/apis/import", data={
+        "csrf_token": token, "definition": (io.BytesIO(b" " * (9 * 1024 * 1024)), "big.json")},
+        content_type="multipart/form-data")
+    assert response.status_code == 413

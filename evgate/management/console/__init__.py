@@ -42,6 +42,7 @@ bp = Blueprint("console", __name__, url_prefix="/console", template_folder="temp
 _OPEN = {"console.login", "console.static"}
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "X-CSRF-Token"
+MAX_UPLOAD = 8 * 1024 * 1024  # bytes of one console request (a definition file): 413 past it
 
 
 class ConsoleSessionInterface(SecureCookieSessionInterface):
@@ -62,7 +63,6 @@ def init_app(app: Flask, config: Any, repository: Any) -> None:
         SESSION_COOKIE_SECURE=bool(config.console_secure_cookie),
         SESSION_COOKIE_PATH="/console",
         PERMANENT_SESSION_LIFETIME=timedelta(minutes=config.console_session_minutes),
-        MAX_CONTENT_LENGTH=app.config.get("MAX_CONTENT_LENGTH") or 8 * 1024 * 1024,
     )
     from . import charts, live, views  # noqa: F401 - they register their routes on bp
     app.register_blueprint(bp)
@@ -86,6 +86,7 @@ def csrf_field() -> Any:
 @bp.before_request
 def _guard() -> Response | None:
     """CSRF on every POST, then the session (or a redirect to the sign-in form)."""
+    request.max_content_length = MAX_UPLOAD  # an uploaded definition, not the REST API's limit
     if request.method not in ("GET", "HEAD", "OPTIONS"):
         sent = request.form.get(CSRF_FIELD) or request.headers.get(CSRF_HEADER) or ""
         expected = session.get("csrf") or ""
