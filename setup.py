@@ -11,7 +11,11 @@ setup(
     packages=find_packages(include=["evgate", "evgate.*"]),
     include_package_data=True,
     package_data={"evgate": ["repository/migrations/*.ini", "repository/migrations/*.py",
-                             "repository/migrations/versions/*.py", "management/*.json"]},
+                             "repository/migrations/versions/*.py", "management/*.json",
+                             "management/console/templates/*.html",
+                             "management/console/static/*.css",
+                             "management/console/static/*.js",
+                             "management/console/static/vendor/*"]},
     install_requires=[
         "flask>=3.0",
         "gevent>=24.2",
@@ -38,6 +42,8 @@ setup(
             "hypothesis>=6.100",
             "websocket-client>=1.7",
             "websocat>=1.13",
+            # the console's browser tests (headless Chromium + chromedriver from Debian)
+            "selenium>=4.20",
         ],
     },
     entry_points={

@@ -294,6 +294,27 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("management_max_json_depth", 64,
             "Deepest nesting of arrays/objects in a management/portal API JSON body; "
             "deeper -> 400 (checked before parsing).", _positive_int, section="management"),
+    # Console
+    Setting("console_session_minutes", 480,
+            "Lifetime of a console sign-in (minutes from sign-in, checked on the server too); "
+            "the session cookie is signed with a key derived from the secrets key "
+            "(EVGATE_SECRETS_KEY or the SQLite key file), so rotating that key signs "
+            "everyone out.", _positive_int, section="console"),
+    Setting("console_secure_cookie", False,
+            "Always mark the console's session cookie Secure (true behind a TLS-terminating "
+            "proxy); it is Secure anyway when the request itself came over TLS.", _bool,
+            section="console"),
+    Setting("console_node_urls", (),
+            "Comma-separated base URLs of the gateway nodes whose /_node/metrics the console's "
+            "charts read (server-side); empty: http://EVGATE_NODE_BIND.", _csv,
+            section="console"),
+    Setting("console_live_max_viewers", 8,
+            "Live message views one management worker serves at once; one more gets 503.",
+            _positive_int, section="console"),
+    Setting("console_live_max_seconds", 900,
+            "A live message view closes after this many seconds (the page offers to "
+            "reconnect): an abandoned tab does not hold a Kafka consumer for ever.",
+            _positive_int, section="console"),
     # Logging
     Setting("log_level", "info", "Log level of the application log.",
             _choice("debug", "info", "warning", "error"), section="logging"),

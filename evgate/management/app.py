@@ -59,6 +59,9 @@ def create_management_app(config: Config | None = None, *, repository: Any = Non
     for module in (apis, plans, subscriptions, applications, users, portal):
         app.register_blueprint(module.bp)
 
+    from . import console
+    console.init_app(app, config, repository)
+
     @app.get("/management/openapi.json")
     @auth.access(auth.PUBLIC)
     def openapi() -> Response:

@@ -14,6 +14,7 @@ decrypt) refuses to start: a key generated on one node would be unknown to the o
 """
 from __future__ import annotations
 
+import base64
 import logging
 import os
 import tempfile
@@ -48,9 +49,11 @@ class Keyring:
 
     def __init__(self, keys: Iterable[str | bytes], source: str = ENV):
         parsed = []
+        first = b""
         for index, key in enumerate(keys):
             try:
                 parsed.append(Fernet(key))
+                first = first or base64.urlsafe_b64decode(key)
             except (ValueError, TypeError):
                 raise ConfigError(f"{source}: key #{index + 1} is not a Fernet key (32 "
                                   "url-safe base64-encoded bytes; generate one with "
@@ -59,6 +62,16 @@ class Keyring:
             raise ConfigError(f"{source}: no key given")
         self.source = source
         self._fernet = MultiFernet(parsed)
+        self._first = first
+
+    def derive(self, purpose: str) -> bytes:
+        """A 32-byte key for `purpose` (e.g. the console's session signing key), derived
+        from the first key with HMAC-SHA256: every node sharing the keys derives the same one,
+        a local SQLite install gets it from its key file, and it changes when the first key
+        is rotated (signed sessions then end). The derived key reveals nothing of the first."""
+        import hashlib
+        import hmac
+        return hmac.new(self._first, b"evgate/" + purpose.encode("utf-8"), hashlib.sha256).digest()
 
     def __repr__(self) -> str:  # never the keys
         return f"<Keyring from {self.source}>"
