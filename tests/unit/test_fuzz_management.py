@@ -168,6 +168,6 @@ def test_no_input_yields_a_5xx_or_a_traceback(seeded, caplog, rule, method, data
     text = response.get_data(as_text=True)
     assert response.status_code < 500, (method, url, body[:200] if body else body, text[:500])
     assert "Traceback" not in text
-    if response.status_code != 204:
-        json.loads(text)  # every answer, errors included, is JSON
+    if response.status_code != 204 and not rule.startswith("/console"):
+        json.loads(text)  # every API answer, errors included, is JSON (the console is HTML)
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text[:2000]
