@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from evgate.el import ExpressionError, FUNCTIONS, compile_template
-from evgate.el import functions as fn
+from evgate.el import jsonpath as fn
 from evgate.el.functions import Function, InvalidArgument, compile_json_path, compile_regex
 
 from .test_evaluate import View
