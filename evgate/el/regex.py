@@ -1,10 +1,23 @@
-"""Regular expressions for ``matches`` and ``split`` (see ``compile_regex``)."""
+"""Regular expressions for ``matches`` and ``split``: matched by RE2, checked once at compile.
+
+Untrusted patterns meet untrusted subjects here, and a backtracking engine cannot be
+interrupted from inside a greenlet. Matching therefore runs on google-re2 (linear time in
+the subject, whatever the pattern). A pattern is also checked once, at compile time, against
+the documented limits (docs/expression-language.md, "Regular expressions"): length, no
+backreferences or conditional groups, no nested variable quantifiers, distinct alternatives
+in repeated groups, and a cost bound on the subject's length. Those limits predate RE2 and
+stay: definitions that passed them keep passing, and the few constructs RE2 does not have
+(lookaround, atomic groups, possessive quantifiers) still run, on Python's ``re``, bounded by
+exactly those checks.
+"""
 from __future__ import annotations
 
 import math
 import re
 from functools import lru_cache
 from typing import Any, Callable, Optional
+
+import re2
 
 from .values import (MAX_COLLECTION_SIZE, MAX_STRING_LENGTH, InvalidArgument, _as_string,
                      _fail, type_name)
@@ -19,6 +32,11 @@ except ImportError:  # pragma: no cover
 MAX_REGEX_LENGTH = 500
 REGEX_COST_BUDGET = 10_000_000
 MAX_REGEX_DEGREE = 6
+
+_RE2_OPTIONS = re2.Options()
+_RE2_OPTIONS.log_errors = False     # RE2 logs refused patterns to stderr otherwise
+#: RE2's messages for what Python's syntax has and RE2 lacks (run on ``re``, analysed)
+_RE2_LACKS = ("invalid perl operator", "bad repetition operator", "invalid escape sequence")
 
 
 # ---------------------------------------------------------------------------------------
@@ -254,11 +272,13 @@ def _local_flags(items: Any) -> int:
 
 
 class SafeRegex:
-    """A regular expression that passed the analysis above, with its cost model."""
+    """A regular expression that passed the analysis above, with its cost model.
+    ``compiled`` is an RE2 pattern, or an ``re.Pattern`` for lookaround and the like;
+    both offer ``fullmatch`` and ``finditer``."""
 
     __slots__ = ("pattern", "compiled", "coefficient", "degree", "literal")
 
-    def __init__(self, pattern: str, compiled: re.Pattern, coefficient: float, degree: int,
+    def __init__(self, pattern: str, compiled: Any, coefficient: float, degree: int,
                  literal: Optional[str]) -> None:
         self.pattern = pattern
         self.compiled = compiled
@@ -337,7 +357,21 @@ def compile_regex(pattern: str) -> SafeRegex:
     if coefficient > REGEX_COST_BUDGET or degree > MAX_REGEX_DEGREE:
         raise InvalidArgument("regular expression is too complex")
     literal = pattern if pattern and not (_REGEX_META & set(pattern)) else None
-    return SafeRegex(pattern, compiled, coefficient, degree, literal)
+    return SafeRegex(pattern, _re2_or(pattern, compiled), coefficient, degree, literal)
+
+
+def _re2_or(pattern: str, fallback: re.Pattern) -> Any:
+    """The pattern compiled by RE2; `fallback` (Python's) for a construct RE2 does not
+    have, which the analysis above has bounded. Other RE2 refusals (a repeat count over
+    1000, an over-large program) are invalid patterns."""
+    try:
+        return re2.compile(pattern, _RE2_OPTIONS)
+    except re2.error as exc:
+        message = exc.args[0].decode("utf-8", "replace") if exc.args and \
+            isinstance(exc.args[0], bytes) else str(exc)
+        if message.startswith(_RE2_LACKS):
+            return fallback
+        raise InvalidArgument(f"invalid regular expression: {message}") from None
 
 
 def regex_for(pattern: Any, pos: Optional[int]) -> SafeRegex:
