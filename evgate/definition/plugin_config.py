@@ -44,8 +44,6 @@ class EmptyConfiguration(PluginConfiguration):
 
 
 @dataclass(frozen=True)
-
-
 class Secret:
     """Marks a field as secret: `****` in responses, sealed at rest.
 
@@ -70,8 +68,6 @@ class Secret:
 
 
 @dataclass(frozen=True)
-
-
 class Problems:
     """A field checked by `check(value) -> [(sub-path, message)]` (sub-paths relative to the
     configuration) instead of by its type; its type still describes it in the JSON schema."""
@@ -97,9 +93,7 @@ def must_be(types: type | tuple[type, ...], message: str) -> Any:
     a value of the right kind is then checked by the field's type, nested fields at their own
     paths."""
     def wrap(value: Any, handler: Any) -> Any:
-        if value is not None and (not isinstance(value, types) or isinstance(value, bool)
-                                  and bool not in (types if isinstance(types, tuple)
-                                                   else (types,))):
+        if value is not None and not isinstance(value, types):
             raise ValueError(message)
         return handler(value)
     return WrapValidator(wrap)
@@ -158,8 +152,6 @@ def problems(model: type[BaseModel] | None, configuration: Any) -> list[tuple[st
 
 # -- secrets ----------------------------------------------------------------------------------
 @dataclass(frozen=True)
-
-
 class SecretField:
     path: tuple[str, ...]   # field names from the configuration's root
     secret: Secret
