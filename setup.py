@@ -22,6 +22,8 @@ setup(
         "gunicorn[gevent]>=23.0",
         "confluent-kafka>=2.6",
         "jsonpath-ng>=1.6",
+        # linear-time matching of the expression language's regular expressions (evgate/el/regex.py)
+        "google-re2>=1.1",
         "click>=8.1",
         "pydantic>=2.7",
         "SQLAlchemy>=2.0",

@@ -555,57 +555,12 @@ def kafka() -> None:
 @pass_state
 def kafka_check(state: _State, bootstrap: str | None, api_id: str | None, timeout: float) -> None:
     """Check that the Kafka cluster answers metadata requests."""
-    from confluent_kafka import KafkaException
-    from confluent_kafka.admin import AdminClient
-    from .errors import GatewayError
-    from .kafka.client_config import common_config
-    endpoint_conf: dict[str, Any] = {}
-    if api_id:
-        endpoint_conf = _kafka_endpoint_configuration(state, api_id)
-    if bootstrap:
-        endpoint_conf = {**endpoint_conf, "bootstrapServers": bootstrap}
-    try:  # the same builder as the gateway's clients: security settings included
-        conf = common_config(endpoint_conf, state.config)
-    except GatewayError as exc:
-        _fail(exc.message)
-    if bootstrap:
-        conf["bootstrap.servers"] = bootstrap
-    servers = conf["bootstrap.servers"]
-    admin = AdminClient({**conf, "socket.timeout.ms": int(timeout * 1000),
-                         "logger": _QuietKafkaLog()})
-    try:
-        metadata = admin.list_topics(timeout=timeout)
-    except KafkaException as exc:
-        _fail(f"Kafka at {servers} does not answer: {exc.args[0] if exc.args else exc}")
-    brokers = sorted(f"{b.host}:{b.port}" for b in metadata.brokers.values())
-    result = {"bootstrap": servers, "brokers": brokers, "topics": len(metadata.topics),
-              "clusterId": metadata.cluster_id}
-    state.emit(result, f"Kafka at {servers}: {len(brokers)} broker(s) "
-                       f"({', '.join(brokers)}), {len(metadata.topics)} topic(s)")
-
-
-def _kafka_endpoint_configuration(state: _State, api_id: str) -> dict[str, Any]:
-    """The effective configuration of the API's first kafka endpoint (deployed, else saved)."""
-    from .definition import parse_definition
-    from .definition.validate import _effective_configuration
-    row = state.repo.apis.get(api_id)
-    raw = row.get("deployed_definition") or row["definition"]
-    for group in parse_definition(raw, check_connectors=False).endpointGroups:
-        for endpoint in group.endpoints:
-            if endpoint.type in ("kafka", "kafka-advanced"):
-                return _effective_configuration(group, endpoint)
-    _fail(f"API {api_id} has no kafka endpoint")
-    return {}
-
-
-class _QuietKafkaLog:
-    """librdkafka's connection-refused chatter is not for the CLI user; the result line is."""
-
-    def log(self, *args: Any, **kwargs: Any) -> None:
-        pass
-
-    def __getattr__(self, name: str) -> Any:
-        return self.log
+    from .services.kafka import KafkaService
+    result = KafkaService(state.repo if api_id else None, state.config, LOCAL_OPERATOR).check(
+        bootstrap=bootstrap, api_id=api_id, timeout=timeout)
+    brokers = result["brokers"]
+    state.emit(result, f"Kafka at {result['bootstrap']}: {len(brokers)} broker(s) "
+                       f"({', '.join(brokers)}), {result['topics']} topic(s)")
 
 
 # -- config and db --------------------------------------------------------------------------

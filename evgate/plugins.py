@@ -4,6 +4,10 @@ Built-ins are a table of import paths, loaded lazily on first use; third-party p
 types through the `importlib.metadata` entry-point groups `evgate.entrypoints`,
 `evgate.endpoints` and `evgate.policies`. Built-ins register exactly like plugins; a plugin may
 not silently replace a built-in (the built-in wins and a warning is logged).
+
+Each type describes its configuration with a pydantic model (`configuration_model`, see
+evgate/definition/plugin_config.py); `schema(kind, type)` publishes it as a JSON schema for the
+plugin catalogue of the management API.
 """
 from __future__ import annotations
 
@@ -12,6 +16,8 @@ import logging
 from functools import lru_cache
 from importlib.metadata import entry_points
 from typing import Any
+
+from .definition.plugin_config import json_schema
 
 logger = logging.getLogger(__name__)
 
@@ -77,3 +83,17 @@ def load(kind: str, type_: str) -> Any:
         raise ImportError(f"{kind} type {type_!r} needs {exc.name!r}: "
                           f"pip install {exc.name} ({exc})") from exc
     return getattr(module, attr)
+
+
+def schema(kind: str, type_: str) -> dict[str, Any]:
+    """The JSON schema of a type's configuration; KeyError for an unknown kind or type.
+    Secret fields are `writeOnly` with `format: password` (responses show them as ****)."""
+    return json_schema(getattr(load(kind, type_), "configuration_model", None))
+
+
+def subscription_schema(type_: str) -> dict[str, Any] | None:
+    """The JSON schema of what a subscriber configures for an entrypoint type (webhook's
+    callback, auth, signing secret); None when the entrypoint takes no subscription
+    configuration."""
+    model = getattr(load("entrypoints", type_), "subscription_configuration_model", None)
+    return None if model is None else json_schema(model)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar, Iterable, Mapping, Sequence
 
+from ..definition import plugin_config
+
 if TYPE_CHECKING:
     from ..gateway.context import ExecutionContext
     from ..gateway.runtime import GatewayRuntime
@@ -19,6 +21,8 @@ class Endpoint:
     type: ClassVar[str] = ""
     #: QoS levels the endpoint can honour when subscribing (entrypoint qos must be one of them).
     supported_qos: ClassVar[frozenset[str]] = frozenset({"none", "auto"})
+    #: the pydantic model of `configuration` (validation, secrets, JSON schema)
+    configuration_model: ClassVar[type | None] = None
 
     def __init__(self, name: str, configuration: Mapping[str, Any], runtime: "GatewayRuntime",
                  api_id: str):
@@ -30,8 +34,10 @@ class Endpoint:
     @classmethod
     def validate_configuration(cls, configuration: Mapping[str, Any],
                                definition: Any) -> Iterable[tuple[str, str]]:
-        """(sub-path, message) pairs for each problem; the sub-path starts with '.' or '['."""
-        return ()
+        """(sub-path, message) pairs for each problem; the sub-path starts with '.' or '['.
+        The default checks `configuration_model`; override to add checks that need the
+        definition (call super)."""
+        return plugin_config.problems(cls.configuration_model, configuration)
 
     @property
     def can_publish(self) -> bool:

@@ -11,14 +11,18 @@ from __future__ import annotations
 import logging
 import os
 import time
-from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Optional, Sequence, Union
 
 import gevent
+from pydantic import Field, SkipValidation
 
+from ..definition.plugin_config import (PluginConfiguration, Problems, Secret, checked,
+                                        must_be)
 from ..errors import BackendUnavailableError, BadRequestError
 from ..gateway.ids import new_id
 from ..kafka import cursor as cursors
 from ..kafka.client_config import producer_config
+from ..kafka.security import MASK, JaasError, mask_jaas, parse_jaas
 from ..kafka.security import problems as security_problems
 from ..kafka.producer import ProduceError
 from ..message import Message
@@ -36,27 +40,104 @@ TOPICS_ATTRIBUTE = "gravitee.attribute.kafka.topics"
 GROUP_ID_ATTRIBUTE = "gravitee.attribute.kafka.groupId"
 
 
+# -- configuration ----------------------------------------------------------------------------
+def _jaas_is_masked(value: str) -> bool:
+    """A JAAS string sent back with password="****" (its username may have changed)."""
+    try:
+        return parse_jaas(value).options.get("password") == MASK
+    except JaasError:
+        return False
+
+
+def _jaas_unmask(value: str, stored: str) -> str | None:
+    """`value` with the stored JAAS string's password; None when the stored one has none."""
+    try:
+        password = parse_jaas(stored).options.get("password")
+    except JaasError:
+        return None
+    if password is None or password == MASK:
+        return None
+    jaas = parse_jaas(value)
+    jaas.options["password"] = password
+    return jaas.format()
+
+
+#: Kafka secrets go to the endpoint's brokers: **** keeps them only while those stay the same.
+KAFKA_SECRET = Secret(sent_to=(("bootstrapServers",),))
+SecretText = Annotated[Optional[str], KAFKA_SECRET]
+Text = Optional[str]
+
+
+class KafkaSasl(PluginConfiguration):
+    saslMechanism: Text = None
+    saslJaasConfig: Annotated[Optional[str], Secret(
+        sent_to=KAFKA_SECRET.sent_to, mask=mask_jaas, is_masked=_jaas_is_masked,
+        unmask=_jaas_unmask)] = None
+
+
+class KafkaTrustStore(PluginConfiguration):
+    """PEM or PKCS#12 certificates: `location` (`path`) of a file on the gateway or inline
+    `content` (`certificates`)."""
+    type: Text = None
+    location: Text = None
+    path: Text = None
+    content: Text = None
+    certificates: Text = None
+    password: SecretText = None
+    keyPassword: SecretText = None
+    key: SecretText = None
+    keyContent: SecretText = None
+
+
+class KafkaKeyStore(KafkaTrustStore):
+    """The client's certificate and key: one PEM or PKCS#12 (`location` or inline `content`,
+    which then holds the private key), or a PEM certificate + key pair."""
+    content: SecretText = None
+    certificates: SecretText = None
+    certificateLocation: Text = None
+    certificateChain: Text = None
+    keyLocation: Text = None
+
+
+class KafkaSsl(PluginConfiguration):
+    trustStore: Optional[KafkaTrustStore] = None
+    keyStore: Optional[KafkaKeyStore] = None
+    hostnameVerifier: Optional[bool] = None
+
+
+class KafkaSecurity(PluginConfiguration):
+    protocol: Optional[Literal["PLAINTEXT", "SASL_PLAINTEXT", "SASL_SSL", "SSL"]] = None
+    sasl: Optional[KafkaSasl] = None
+    ssl: Optional[KafkaSsl] = None
+
+
+class KafkaSide(PluginConfiguration):
+    """The producer or consumer side: `enabled`, and for the consumer `autoOffsetReset`."""
+    enabled: Optional[bool] = None
+    autoOffsetReset: Optional[Literal["earliest", "latest"]] = None
+
+
+Side = Annotated[Optional[KafkaSide], SkipValidation, must_be(dict, "must be an object")]
+
+
+class KafkaConfiguration(PluginConfiguration):
+    bootstrapServers: Annotated[Optional[Union[str, list[Any]]],
+                                must_be((str, list), "must be a string host:port[,host:port]")
+                                ] = None
+    topics: Annotated[Optional[list[Annotated[str, Field(strict=True, min_length=1)]]],
+                      checked("must be a list of topic names")] = None
+    producer: Side = None
+    consumer: Side = None
+    # protocol, SASL mechanism + parsed saslJaasConfig, store shapes (no file access here:
+    # the files live on the gateways): checked by evgate/kafka/security.py, not by the types
+    security: Annotated[Optional[KafkaSecurity], SkipValidation,
+                        Problems(security_problems)] = None
+
+
 class KafkaEndpoint(Endpoint):
     type = "kafka"
+    configuration_model = KafkaConfiguration
     supported_qos = frozenset({"none", "auto", "at-most-once", "at-least-once"})
-
-    @classmethod
-    def validate_configuration(cls, configuration: Mapping[str, Any],
-                               definition: Any) -> Iterable[tuple[str, str]]:
-        topics = configuration.get("topics")
-        if topics is not None and (not isinstance(topics, list)
-                                   or not all(isinstance(t, str) and t for t in topics)):
-            yield ".topics", "must be a list of topic names"
-        servers = configuration.get("bootstrapServers")
-        if servers is not None and not isinstance(servers, (str, list)):
-            yield ".bootstrapServers", "must be a string host:port[,host:port]"
-        for side in ("producer", "consumer"):
-            value = configuration.get(side)
-            if value is not None and not isinstance(value, dict):
-                yield f".{side}", "must be an object"
-        # protocol, SASL mechanism + parsed saslJaasConfig, store shapes (no file access here:
-        # the files live on the gateways); evgate/kafka/security.py
-        yield from security_problems(configuration.get("security"))
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)

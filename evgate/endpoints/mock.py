@@ -10,10 +10,12 @@ resumes with Last-Event-ID / cursor "N" continues at N+1. Publishing is accepted
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Annotated, Any, Optional, Sequence, Union
 
 import gevent
+from pydantic import Field
 
+from ..definition.plugin_config import PluginConfiguration, checked, integer, must_be
 from ..errors import BadRequestError
 from ..kafka.producer import Delivery
 from ..message import Message
@@ -26,28 +28,27 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
+#: `{name: value}` (a list of `[name, value]` pairs is accepted too)
+NameValues = Annotated[Optional[Union[dict[str, Any], list[Any]]],
+                       must_be((dict, list), "must be an object of name: value")]
+
+IntervalMs = integer(0, "must be a number of milliseconds >= 0")
+Count = integer(0, "must be null (endless) or an integer >= 0")
+
+
+class MockConfiguration(PluginConfiguration):
+    messageInterval: IntervalMs = None
+    messageCount: Count = None
+    messageContent: Annotated[Optional[str], Field(strict=True),
+                              checked("must be a string")] = None
+    headers: NameValues = None
+    metadata: NameValues = None
+
+
 class MockEndpoint(Endpoint):
     type = "mock"
+    configuration_model = MockConfiguration
     supported_qos = frozenset({"none", "auto", "at-most-once", "at-least-once"})
-
-    @classmethod
-    def validate_configuration(cls, configuration: Mapping[str, Any],
-                               definition: Any) -> Iterable[tuple[str, str]]:
-        interval = configuration.get("messageInterval")
-        if interval is not None and (not isinstance(interval, int) or isinstance(interval, bool)
-                                     or interval < 0):
-            yield ".messageInterval", "must be a number of milliseconds >= 0"
-        count = configuration.get("messageCount")
-        if count is not None and (not isinstance(count, int) or isinstance(count, bool)
-                                  or count < 0):
-            yield ".messageCount", "must be null (endless) or an integer >= 0"
-        content = configuration.get("messageContent")
-        if content is not None and not isinstance(content, str):
-            yield ".messageContent", "must be a string"
-        for field in ("headers", "metadata"):
-            value = configuration.get(field)
-            if value is not None and not isinstance(value, (dict, list)):
-                yield f".{field}", "must be an object of name: value"
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)

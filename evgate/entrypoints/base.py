@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar, Iterable, Mapping
 
+from ..definition import plugin_config
+
 if TYPE_CHECKING:
     from flask import Request, Response
 
@@ -30,6 +32,8 @@ class Entrypoint:
     #: `flask.request` / `stream_with_context`): the gateway then serves it on its raw-WSGI
     #: fast path (evgate/gateway/wsgi_dispatch.py). Off by default (safe for plugins).
     raw_wsgi: ClassVar[bool] = False
+    #: the pydantic model of `configuration` (validation, secrets, JSON schema)
+    configuration_model: ClassVar[type | None] = None
 
     def __init__(self, definition: "EntrypointDefinition", api: "DeployedApi"):
         self.definition = definition
@@ -40,8 +44,10 @@ class Entrypoint:
     @classmethod
     def validate_configuration(cls, configuration: Mapping[str, Any],
                                definition: Any) -> Iterable[tuple[str, str]]:
-        """(sub-path, message) pairs for each problem in the configuration."""
-        return ()
+        """(sub-path, message) pairs for each problem; the sub-path starts with '.' or '['.
+        The default checks `configuration_model`; override to add checks that need the
+        definition (call super)."""
+        return plugin_config.problems(cls.configuration_model, configuration)
 
     def matches(self, request: "Request") -> bool:
         return request.method in self.methods

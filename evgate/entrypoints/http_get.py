@@ -30,11 +30,12 @@ from __future__ import annotations
 
 import json
 import time
-from typing import TYPE_CHECKING, Any, Iterable, Mapping
+from typing import TYPE_CHECKING, Any
 from xml.sax.saxutils import escape, quoteattr
 
 from flask import Response
 
+from ..definition.plugin_config import Flag, PluginConfiguration, integer
 from ..endpoints.subscription import StreamItem, SubscriptionClosed
 from ..errors import BackendUnavailableError, BadRequestError
 from ..message import Message
@@ -89,24 +90,23 @@ def negotiate(accept: str | None) -> str:
     return min(choices)[2]
 
 
+AtLeastOne = integer(1, "must be an integer >= 1")
+
+
+class HttpGetConfiguration(PluginConfiguration):
+    messagesLimitCount: AtLeastOne = None
+    messagesLimitDurationMs: AtLeastOne = None
+    headersInPayload: Flag = False
+    metadataInPayload: Flag = False
+
+
 class HttpGetEntrypoint(Entrypoint):
     type = "http-get"
+    configuration_model = HttpGetConfiguration
     modes = frozenset({"subscribe"})
     methods = frozenset({"GET"})
     priority = 30
     supported_qos = frozenset({"none", "auto", "at-most-once", "at-least-once"})
-
-    @classmethod
-    def validate_configuration(cls, configuration: Mapping[str, Any],
-                               definition: Any) -> Iterable[tuple[str, str]]:
-        for name, minimum in (("messagesLimitCount", 1), ("messagesLimitDurationMs", 1)):
-            value = configuration.get(name)
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int)
-                                      or value < minimum):
-                yield f".{name}", f"must be an integer >= {minimum}"
-        for flag in ("headersInPayload", "metadataInPayload"):
-            if flag in configuration and not isinstance(configuration[flag], bool):
-                yield f".{flag}", "must be true or false"
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)

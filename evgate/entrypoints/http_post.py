@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from flask import Response
 
 from confluent_kafka import KafkaError
 
+from ..definition.plugin_config import Flag, PluginConfiguration
 from .. import jsoninput
 from ..errors import (BackendUnavailableError, BadGatewayError, BadRequestError, GatewayError,
                       PayloadTooLargeError)
@@ -42,20 +43,19 @@ _HOP_BY_HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authoriz
 _SENSITIVE = {"authorization", "cookie", "x-gravitee-api-key", "proxy-authorization"}
 
 
+class HttpPostConfiguration(PluginConfiguration):
+    requestHeadersToMessage: Flag = False
+    batch: Flag = False
+
+
 class HttpPostEntrypoint(Entrypoint):
     type = "http-post"
+    configuration_model = HttpPostConfiguration
     modes = frozenset({"publish"})
     methods = frozenset({"POST"})
     priority = 40
     supported_qos = frozenset({"none", "auto", "at-most-once", "at-least-once"})
     raw_wsgi = True  # served without Flask's request context (evgate/gateway/wsgi_dispatch.py)
-
-    @classmethod
-    def validate_configuration(cls, configuration: Mapping[str, Any],
-                               definition: Any) -> Iterable[tuple[str, str]]:
-        for flag in ("requestHeadersToMessage", "batch"):
-            if flag in configuration and not isinstance(configuration[flag], bool):
-                yield f".{flag}", "must be true or false"
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)

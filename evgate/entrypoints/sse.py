@@ -31,10 +31,11 @@ import json
 import logging
 import re
 import time
-from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Iterator
 
 from flask import Response, stream_with_context
 
+from ..definition.plugin_config import Flag, PluginConfiguration, integer
 from ..endpoints.subscription import Subscription, SubscriptionClosed
 from ..message import Message
 from .base import Entrypoint
@@ -80,23 +81,22 @@ def encode_control(event: str, data: str) -> bytes:
                                              _LINE_BREAK.split(data)] + ["\n"]).encode("utf-8")
 
 
+HeartbeatMs = integer(100, "must be an integer >= 100 (milliseconds)")
+
+
+class SseConfiguration(PluginConfiguration):
+    heartbeatIntervalInMs: HeartbeatMs = None
+    metadataAsComment: Flag = False
+    headersAsComment: Flag = False
+
+
 class SseEntrypoint(Entrypoint):
     type = "sse"
+    configuration_model = SseConfiguration
     modes = frozenset({"subscribe"})
     methods = frozenset({"GET"})
     priority = 20
     supported_qos = frozenset({"none", "auto", "at-least-once"})
-
-    @classmethod
-    def validate_configuration(cls, configuration: Mapping[str, Any],
-                               definition: Any) -> Iterable[tuple[str, str]]:
-        interval = configuration.get("heartbeatIntervalInMs")
-        if interval is not None and (isinstance(interval, bool) or not isinstance(interval, int)
-                                     or interval < 100):
-            yield ".heartbeatIntervalInMs", "must be an integer >= 100 (milliseconds)"
-        for flag in ("metadataAsComment", "headersAsComment"):
-            if flag in configuration and not isinstance(configuration[flag], bool):
-                yield f".{flag}", "must be true or false"
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)

@@ -13,9 +13,70 @@ Every QoS level is delivered at least once (see docs/webhooks.md).
 """
 from __future__ import annotations
 
-from typing import Any, Iterable, Mapping
+from typing import Annotated, Any, Iterable, Literal, Mapping, Optional
 
+from pydantic import Field
+
+from ..definition.plugin_config import PluginConfiguration, Secret, checked, must_be
 from .base import Entrypoint
+
+
+PositiveMs = Annotated[Optional[int], Field(strict=True, gt=0),
+                      checked("must be a positive integer")]
+
+
+class WebhookHttp(PluginConfiguration):
+    connectTimeout: PositiveMs = None
+    readTimeout: PositiveMs = None
+    idleTimeout: PositiveMs = None
+    maxConcurrentConnections: PositiveMs = None
+
+
+class WebhookConfiguration(PluginConfiguration):
+    http: Annotated[Optional[WebhookHttp], must_be(dict, "must be an object")] = None
+
+
+# -- the subscription's configuration (secrets declared here; shape checked by webhooks/) ----
+#: the callback's credentials go to the callback: **** keeps them while it stays the same
+TO_CALLBACK = Secret(sent_to=(("callbackUrl",),))
+
+
+class WebhookBasicAuth(PluginConfiguration):
+    username: Optional[str] = None
+    password: Annotated[Optional[str], TO_CALLBACK] = None
+
+
+class WebhookTokenAuth(PluginConfiguration):
+    value: Annotated[Optional[str], TO_CALLBACK] = None
+
+
+class WebhookOAuth2(PluginConfiguration):
+    endpoint: Optional[str] = None
+    clientId: Optional[str] = None
+    clientSecret: Annotated[Optional[str], Secret(sent_to=(("auth", "oauth2", "endpoint"),))
+                            ] = None
+    scopes: Optional[list[str]] = None
+
+
+class WebhookAuth(PluginConfiguration):
+    type: Optional[Literal["none", "basic", "token", "oauth2"]] = None
+    basic: Optional[WebhookBasicAuth] = None
+    token: Optional[WebhookTokenAuth] = None
+    oauth2: Optional[WebhookOAuth2] = None
+
+
+class WebhookHeader(PluginConfiguration):
+    name: str
+    value: str
+
+
+class WebhookSubscriptionConfiguration(PluginConfiguration):
+    entrypointId: Optional[Literal["webhook"]] = None
+    callbackUrl: str
+    headers: Optional[list[WebhookHeader]] = None
+    auth: Optional[WebhookAuth] = None
+    #: Standard Webhooks signing key (`whsec_` + base64); never sent
+    secret: Annotated[Optional[str], Secret()] = None
 
 
 class WebhookEntrypoint(Entrypoint):
@@ -23,22 +84,14 @@ class WebhookEntrypoint(Entrypoint):
     modes = frozenset({"subscribe"})
     methods: frozenset[str] = frozenset()
     supported_qos = frozenset({"none", "auto", "at-most-once", "at-least-once"})
+    configuration_model = WebhookConfiguration
+    #: what a subscriber gives in its subscription (checked by evgate/webhooks/target.py)
+    subscription_configuration_model = WebhookSubscriptionConfiguration
 
     @classmethod
     def validate_configuration(cls, configuration: Mapping[str, Any],
                                definition: Any) -> Iterable[tuple[str, str]]:
-        http = configuration.get("http")
-        if http is None:
-            pass
-        elif not isinstance(http, Mapping):
-            yield ".http", "must be an object"
-        else:
-            for name in ("connectTimeout", "readTimeout", "idleTimeout",
-                         "maxConcurrentConnections"):
-                value = http.get(name)
-                if value is not None and (not isinstance(value, int) or isinstance(value, bool)
-                                          or value <= 0):
-                    yield f".http.{name}", "must be a positive integer"
+        yield from super().validate_configuration(configuration, definition)
         dlq = getattr(definition, "dlq", None)
         if dlq is not None and not (isinstance(dlq, Mapping)
                                     and isinstance(dlq.get("endpoint"), str)

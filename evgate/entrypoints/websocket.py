@@ -21,13 +21,14 @@ import base64
 import json
 import logging
 import socket
-from typing import TYPE_CHECKING, Any, Iterable, Mapping
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import gevent
 from flask import Response
 from gevent.lock import Semaphore
 from simple_websocket import ConnectionClosed, Server
 
+from ..definition.plugin_config import Flag, PluginConfiguration, must_be
 from ..endpoints.subscription import Subscription, SubscriptionClosed
 from ..errors import BadRequestError
 from ..message import Message
@@ -115,24 +116,27 @@ class _HandledResponse(Response):
         return []
 
 
+class WebSocketSide(PluginConfiguration):
+    enabled: Flag = True
+
+
+#: `{"enabled": true|false}`, the publisher or subscriber side of the socket
+Side = Annotated[Optional[WebSocketSide],
+                 must_be(dict, "must be an object {\"enabled\": true|false}")]
+
+
+class WebSocketConfiguration(PluginConfiguration):
+    publisher: Side = None
+    subscriber: Side = None
+
+
 class WebSocketEntrypoint(Entrypoint):
     type = "websocket"
+    configuration_model = WebSocketConfiguration
     modes = frozenset({"publish", "subscribe"})
     methods = frozenset({"GET"})
     priority = 10
     supported_qos = frozenset({"none", "auto", "at-least-once"})
-
-    @classmethod
-    def validate_configuration(cls, configuration: Mapping[str, Any],
-                               definition: Any) -> Iterable[tuple[str, str]]:
-        for side in ("publisher", "subscriber"):
-            value = configuration.get(side)
-            if value is None:
-                continue
-            if not isinstance(value, dict):
-                yield f".{side}", "must be an object {\"enabled\": true|false}"
-            elif "enabled" in value and not isinstance(value["enabled"], bool):
-                yield f".{side}.enabled", "must be true or false"
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)

@@ -14,8 +14,9 @@ Three jobs, all here so that secrets are handled in one place (docs/kafka-securi
   management API may run on another host than the gateways that read the files);
 - `librdkafka_security(security)`: the librdkafka properties, reading files and PKCS#12
   stores on the gateway; a store that cannot be used raises `KafkaSecurityError` (503);
-- `mask_definition` / `restore_masked`: the management API shows `****` instead of secrets,
-  and a `****` sent back in an update keeps the stored secret.
+- `mask_jaas` / `mask_conf`: a JAAS string or a librdkafka configuration with its secrets
+  as `****` (which fields are secret is declared on the kafka endpoint's configuration model,
+  evgate/endpoints/kafka.py; evgate/security/secret_fields.py masks and seals them).
 
 `saslJaasConfig` is parsed (never passed through): librdkafka has no JAAS, it wants
 `sasl.username` / `sasl.password`. Error messages name the option, never its value.
@@ -36,7 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
-from ..errors import BackendUnavailableError, DefinitionError
+from ..errors import BackendUnavailableError
 
 MASK = "****"
 PROTOCOLS = ("PLAINTEXT", "SASL_PLAINTEXT", "SASL_SSL", "SSL")
@@ -69,8 +70,6 @@ _CERT_LOCATION = ("certificateLocation", "certLocation", "certPath", "certificat
 _CERT_CONTENT = ("certificateChain", "certificate", "certContent", "certificateContent")
 _KEY_LOCATION = ("keyLocation", "keyPath")
 _KEY_CONTENT = ("key", "keyContent")
-#: Values masked in management responses, by field name inside `security`.
-_SECRET_FIELDS = frozenset({"password", "keyPassword", "key", "keyContent"})
 
 
 class KafkaSecurityError(BackendUnavailableError):
@@ -610,67 +609,7 @@ def _pkcs12_key_store(store: Mapping[str, Any], where: str) -> dict[str, Any]:
     }
 
 
-# -- masking in management responses ----------------------------------------------------------
-def _security_objects(definition: Any) -> Iterator[tuple[str, dict[str, Any]]]:
-    """(json path, security object) of every kafka configuration in a definition."""
-    if not isinstance(definition, dict):
-        return
-    for gi, group in enumerate(definition.get("endpointGroups") or []):
-        if not isinstance(group, dict):
-            continue
-        shared = group.get("sharedConfiguration")
-        if isinstance(shared, dict) and isinstance(shared.get("security"), dict):
-            yield f"$.endpointGroups[{gi}].sharedConfiguration.security", shared["security"]
-        for ni, endpoint in enumerate(group.get("endpoints") or []):
-            if not isinstance(endpoint, dict):
-                continue
-            for field in ("configuration", "sharedConfigurationOverride"):
-                conf = endpoint.get(field)
-                if isinstance(conf, dict) and isinstance(conf.get("security"), dict):
-                    yield (f"$.endpointGroups[{gi}].endpoints[{ni}].{field}.security",
-                           conf["security"])
-
-
-def _secret_leaves(security: dict[str, Any]) -> Iterator[tuple[dict[str, Any], str, str]]:
-    """(container, field, relative path) of each secret value in a security object."""
-    sasl = security.get("sasl")
-    if isinstance(sasl, dict) and isinstance(sasl.get("saslJaasConfig"), str):
-        yield sasl, "saslJaasConfig", ".sasl.saslJaasConfig"
-    ssl = security.get("ssl")
-    if not isinstance(ssl, dict):
-        return
-    for name in ("trustStore", "keyStore"):
-        store = ssl.get(name)
-        if not isinstance(store, dict):
-            continue
-        for field, value in store.items():
-            secret = field in _SECRET_FIELDS
-            # A key store's inline content holds its private key (PEM or PKCS#12).
-            secret = secret or (name == "keyStore" and field in _CONTENT)
-            if secret and isinstance(value, str) and value:
-                yield store, field, f".ssl.{name}.{field}"
-
-
-def mask_definition(definition: Any) -> Any:
-    """A copy with every Kafka secret replaced by ****; JAAS strings keep their username
-    (the generic mechanism of evgate/security/secret_fields.py)."""
-    from ..security import secret_fields
-    return secret_fields.mask(definition, secret_fields.api_definition)
-
-
-def restore_masked(definition: Any, stored: Any) -> Any:
-    """A copy of `definition` where each **** (and JAAS password="****") takes the value
-    stored at the same place; DefinitionError (400) where nothing is stored to keep."""
-    if not isinstance(definition, dict):
-        return definition
-    from ..security import secret_fields
-    restored, problems_found = secret_fields.restore(definition, stored,
-                                                     secret_fields.api_definition)
-    if problems_found:
-        raise DefinitionError(problems_found)
-    return restored
-
-
+# -- logging ---------------------------------------------------------------------------------
 def mask_conf(conf: Mapping[str, Any]) -> dict[str, Any]:
     """A librdkafka configuration safe to log: secrets replaced, PEM blobs summarised."""
     out: dict[str, Any] = {}

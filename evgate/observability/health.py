@@ -32,7 +32,6 @@ logger = logging.getLogger(__name__)
 
 def kafka_targets(runtime: "GatewayRuntime") -> list[dict[str, Any]]:
     """The distinct librdkafka connection configs readiness must reach."""
-    from ..kafka.client_config import common_config
     config = runtime.config
     targets: dict[tuple, dict[str, Any]] = {}
     for api in list(runtime.apis.values()):
@@ -40,7 +39,7 @@ def kafka_targets(runtime: "GatewayRuntime") -> list[dict[str, Any]]:
         if endpoint is None or endpoint.type != "kafka":
             continue
         try:
-            conf = common_config(endpoint.configuration, config)
+            conf = connection_config(endpoint.configuration, config)
         except Exception:  # noqa: BLE001 - a definition the endpoint itself will report
             continue
         targets.setdefault(tuple(sorted((k, str(v)) for k, v in conf.items())), conf)
@@ -50,23 +49,44 @@ def kafka_targets(runtime: "GatewayRuntime") -> list[dict[str, Any]]:
     return list(targets.values())
 
 
+def connection_config(endpoint_configuration: dict[str, Any], config: Any) -> dict[str, Any]:
+    """The librdkafka connection settings of an endpoint configuration (brokers and security),
+    built as the gateway's own clients build them; a GatewayError for unusable security."""
+    from ..kafka.client_config import common_config
+    return common_config(endpoint_configuration, config)
+
+
+def cluster_metadata(conf: dict[str, Any], timeout: float) -> Any:
+    """One metadata request from a fresh AdminClient, librdkafka's own logging silenced.
+    Blocks for up to `timeout`: on the hub, call it through a native thread (readiness);
+    the CLI calls it directly. Raises whatever the client raises."""
+    from confluent_kafka.admin import AdminClient
+    full = dict(conf)
+    full.update({"log_level": 0, "socket.timeout.ms": max(10, int(timeout * 1000)),
+                 "socket.connection.setup.timeout.ms": max(1000, int(timeout * 1000))})
+    admin = AdminClient(full)
+    try:
+        return admin.list_topics(timeout=timeout)
+    finally:
+        del admin
+
+
+def failure_text(exc: BaseException) -> str:
+    """librdkafka's reason for a failed request (a KafkaError's text when it carries one)."""
+    error = exc.args[0] if getattr(exc, "args", None) else exc
+    return str(error.str() if hasattr(error, "str") else error)
+
+
 def _probe_on_thread(conf: dict[str, Any], timeout: float, handoff: HubHandoff,
                      result: AsyncResult) -> None:
     """Native thread: one metadata request; the outcome is handed to the hub."""
     outcome: tuple[bool, str]
     try:
-        from confluent_kafka.admin import AdminClient
-        full = dict(conf)
-        full.update({"log_level": 0, "socket.timeout.ms": max(10, int(timeout * 1000)),
-                     "socket.connection.setup.timeout.ms": max(1000, int(timeout * 1000))})
-        admin = AdminClient(full)
-        metadata = admin.list_topics(timeout=timeout)
+        metadata = cluster_metadata(conf, timeout)
         outcome = (True, f"{len(metadata.brokers)} broker(s)") if metadata.brokers \
             else (False, "no broker in the metadata answer")
-        del admin
     except Exception as exc:  # noqa: BLE001 - any failure means "not reachable"
-        error = exc.args[0] if getattr(exc, "args", None) else exc
-        outcome = (False, str(error.str() if hasattr(error, "str") else error))
+        outcome = (False, failure_text(exc))
     handoff.call(result.set, outcome)
 
 

@@ -14,10 +14,13 @@ evaluate is not set; the failure is counted and logged once per burst.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any, Iterable, Mapping
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
+from pydantic import SkipValidation
+
+from ..definition.plugin_config import PluginConfiguration
 from ..el import ExpressionError, compile_template
-from .base import Policy, as_text, name_value_list
+from .base import NameValueList, Policy, as_text
 
 if TYPE_CHECKING:
     from ..gateway.context import ExecutionContext
@@ -26,13 +29,14 @@ if TYPE_CHECKING:
 RECORD_KEY_ATTRIBUTE = "gravitee.attribute.kafka.recordKey"
 
 
+class AssignAttributesConfiguration(PluginConfiguration):
+    attributes: NameValueList = None
+    scope: Annotated[Optional[str], SkipValidation] = None  # accepted, ignored
+
+
 class AssignAttributesPolicy(Policy):
     type = "assign-attributes"
-
-    @classmethod
-    def validate_configuration(cls, configuration: Mapping[str, Any],
-                               definition: Any) -> Iterable[tuple[str, str]]:
-        yield from name_value_list(configuration, "attributes")
+    configuration_model = AssignAttributesConfiguration
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)

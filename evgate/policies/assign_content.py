@@ -19,8 +19,11 @@ from __future__ import annotations
 import json
 import logging
 import re
-from typing import TYPE_CHECKING, Any, Iterable, Mapping
+from typing import TYPE_CHECKING, Annotated, Any, Mapping, Optional
 
+from pydantic import Field, WrapValidator
+
+from ..definition.plugin_config import PluginConfiguration
 from ..el import ExpressionError, Template, compile_template
 from .base import MESSAGE_PHASES, Policy
 
@@ -95,29 +98,31 @@ def compile_body(body: str) -> list[str | Template]:
     return parts
 
 
+def _body(value: Any, handler: Any) -> Any:
+    """The body's checks: given, a string, no FreeMarker, then its expressions."""
+    if value is None:
+        raise ValueError("is required (the template of the new content)")
+    if not isinstance(value, str):
+        raise ValueError("must be a string")
+    if "${" in value:
+        raise ValueError("FreeMarker templates (${...}) are not supported: use the "
+                         "expression language, e.g. {#message.content} or "
+                         "{#jsonPath(#message.content, '$.field')}")
+    try:
+        compile_body(value)
+    except ExpressionError as exc:
+        raise ValueError(str(exc)) from None
+    return handler(value)
+
+
+class AssignContentConfiguration(PluginConfiguration):
+    body: Annotated[Optional[str], Field(validate_default=True), WrapValidator(_body)] = None
+
+
 class AssignContentPolicy(Policy):
     type = "assign-content"
     phases = MESSAGE_PHASES
-
-    @classmethod
-    def validate_configuration(cls, configuration: Mapping[str, Any],
-                               definition: Any) -> Iterable[tuple[str, str]]:
-        body = configuration.get("body")
-        if body is None:
-            yield ".body", "is required (the template of the new content)"
-            return
-        if not isinstance(body, str):
-            yield ".body", "must be a string"
-            return
-        if "${" in body:
-            yield ".body", ("FreeMarker templates (${...}) are not supported: use the "
-                            "expression language, e.g. {#message.content} or "
-                            "{#jsonPath(#message.content, '$.field')}")
-            return
-        try:
-            compile_body(body)
-        except ExpressionError as exc:
-            yield ".body", str(exc)
+    configuration_model = AssignContentConfiguration
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)

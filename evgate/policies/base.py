@@ -14,8 +14,12 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import TYPE_CHECKING, Any, ClassVar, Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Iterable, Iterator, Mapping, Optional
 
+from pydantic import Field, WrapValidator
+
+from ..definition import plugin_config
+from ..definition.plugin_config import PluginConfiguration, must_be
 from ..el import ExpressionError, Template, compile_template
 
 if TYPE_CHECKING:
@@ -31,6 +35,8 @@ class Policy:
     type: ClassVar[str] = ""
     #: Phases the policy may be placed in (checked by the definition validator).
     phases: ClassVar[frozenset[str]] = ALL_PHASES
+    #: the pydantic model of the step configuration (validation, secrets, JSON schema)
+    configuration_model: ClassVar[type | None] = None
 
     def __init__(self, configuration: Mapping[str, Any], step: Any = None, api: Any = None):
         self.configuration = dict(configuration)
@@ -43,7 +49,10 @@ class Policy:
     @classmethod
     def validate_configuration(cls, configuration: Mapping[str, Any],
                                definition: Any) -> Iterable[tuple[str, str]]:
-        return ()
+        """(sub-path, message) pairs for each problem; the sub-path starts with '.' or '['.
+        The default checks `configuration_model`; override to add checks that need the
+        definition (call super)."""
+        return plugin_config.problems(cls.configuration_model, configuration)
 
     def on_request(self, ctx: "ExecutionContext") -> None:
         """Request phase; may raise a GatewayError to answer the client."""
@@ -129,24 +138,33 @@ def as_text(value: Any) -> str | None:
     return str(value)
 
 
-def name_value_list(configuration: Mapping[str, Any], field: str
-                    ) -> Iterator[tuple[str, str]]:
-    """Problems of a `[{name, value}]` list whose values are EL templates."""
-    items = configuration.get(field)
-    if items is None:
-        return
-    if not isinstance(items, list):
-        yield f".{field}", "must be a list of {name, value}"
-        return
-    for index, item in enumerate(items):
-        where = f".{field}[{index}]"
-        if not isinstance(item, dict):
-            yield where, "must be an object {name, value}"
-            continue
-        name = item.get("name")
-        if not isinstance(name, str) or not name.strip():
-            yield f"{where}.name", "must be a non-empty string"
-        yield from template_problem(item.get("value"), f"{where}.value")
+def el_template(*, required: bool = False) -> Any:
+    """Annotation of an EL template field (`template_problem`'s checks: type, then syntax)."""
+    def wrap(value: Any, handler: Any) -> Any:
+        for _, message in template_problem(value, "", required=required):
+            raise ValueError(message)
+        return handler(value)
+    return WrapValidator(wrap)
+
+
+#: an optional EL template
+TemplateField = Annotated[Optional[str], el_template()]
+#: a required EL template (use with a None default: the check runs on the default too)
+RequiredTemplate = Annotated[Optional[str], Field(validate_default=True),
+                             el_template(required=True)]
+
+
+class NameValue(PluginConfiguration):
+    """`{name, value}`, the value an EL template."""
+    name: Annotated[Optional[str], Field(validate_default=True),
+                    plugin_config.non_empty("must be a non-empty string")] = None
+    value: TemplateField = None
+
+
+#: a `[{name, value}]` list whose values are EL templates
+NameValueList = Annotated[
+    Optional[list[Annotated[NameValue, must_be(dict, "must be an object {name, value}")]]],
+    must_be(list, "must be a list of {name, value}")]
 
 
 def _type_name(value: Any) -> str:

@@ -26,10 +26,11 @@ import base64
 import json
 import logging
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, Iterable, Mapping
+from typing import TYPE_CHECKING, Any
 
+from ..definition.plugin_config import PluginConfiguration
 from ..el import ExpressionError, compile_template
-from .base import MESSAGE_PHASES, Policy, as_text, template_problem
+from .base import MESSAGE_PHASES, Policy, TemplateField, as_text
 
 if TYPE_CHECKING:
     from ..gateway.context import ExecutionContext
@@ -40,15 +41,17 @@ REQUIRED = ("id", "type", "source")
 CONTENT_TYPE = "application/cloudevents+json"
 
 
+class CloudEventsConfiguration(PluginConfiguration):
+    id: TemplateField = None
+    type: TemplateField = None
+    source: TemplateField = None
+    subject: TemplateField = None
+
+
 class CloudEventsPolicy(Policy):
     type = "cloud-events"
     phases = MESSAGE_PHASES
-
-    @classmethod
-    def validate_configuration(cls, configuration: Mapping[str, Any],
-                               definition: Any) -> Iterable[tuple[str, str]]:
-        for field in FIELDS:
-            yield from template_problem(configuration.get(field), f".{field}")
+    configuration_model = CloudEventsConfiguration
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)

@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
-from typing import TYPE_CHECKING, Any, Iterable, Mapping
+from typing import TYPE_CHECKING, Any
 
+from ..definition.plugin_config import OptionalFlag, PluginConfiguration
 from ..el import ExpressionError, Template, compile_template
 from ..observability import metrics
-from .base import MESSAGE_PHASES, Policy, as_boolean, template_problem
+from .base import MESSAGE_PHASES, Policy, RequiredTemplate, as_boolean
 
 if TYPE_CHECKING:
     from ..gateway.context import ExecutionContext
@@ -33,17 +34,15 @@ logger = logging.getLogger(__name__)
 _INNER_CACHE_SIZE = 256
 
 
+class MessageFilteringConfiguration(PluginConfiguration):
+    filter: RequiredTemplate = None
+    filterMessageOnFilteringError: OptionalFlag = None
+
+
 class MessageFilteringPolicy(Policy):
     type = "message-filtering"
     phases = MESSAGE_PHASES
-
-    @classmethod
-    def validate_configuration(cls, configuration: Mapping[str, Any],
-                               definition: Any) -> Iterable[tuple[str, str]]:
-        yield from template_problem(configuration.get("filter"), ".filter", required=True)
-        flag = configuration.get("filterMessageOnFilteringError")
-        if flag is not None and not isinstance(flag, bool):
-            yield ".filterMessageOnFilteringError", "must be true or false"
+    configuration_model = MessageFilteringConfiguration
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)

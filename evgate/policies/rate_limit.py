@@ -27,8 +27,12 @@ import logging
 import math
 import time
 from collections import OrderedDict
-from typing import TYPE_CHECKING, Any, Iterable, Mapping
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
+from pydantic import Field, WrapValidator
+
+from ..definition.plugin_config import (OptionalFlag, PluginConfiguration, checked, must_be,
+                                        required)
 from ..el import ExpressionError, compile_template
 from ..errors import TooManyRequestsError
 from .base import Policy, as_text, template_problem
@@ -72,33 +76,46 @@ class FixedWindowCounter:
         return len(self._windows)
 
 
+def _unit(value: Any, handler: Any) -> Any:
+    if not isinstance(value, str) or value.upper() not in UNITS:
+        raise ValueError(f"must be one of {', '.join(UNITS)}")
+    return handler(value)
+
+
+def _key_template(value: Any, handler: Any) -> Any:
+    """An EL template; an empty key is no key."""
+    if value not in (None, ""):
+        for _, message in template_problem(value, ""):
+            raise ValueError(message)
+    return handler(value)
+
+
+KeyTemplate = Annotated[Optional[str], WrapValidator(_key_template)]
+
+
+class Rate(PluginConfiguration):
+    limit: Annotated[int, Field(strict=True, ge=0, validate_default=True),
+                     checked("must be an integer >= 0")] = None  # type: ignore[assignment]
+    periodTime: Annotated[int, Field(strict=True, ge=1),
+                          checked("must be an integer >= 1")] = 1
+    periodTimeUnit: Annotated[str, WrapValidator(_unit)] = "SECONDS"
+    key: KeyTemplate = None
+    useKeyOnly: OptionalFlag = None
+
+
+class RateLimitConfiguration(PluginConfiguration):
+    rate: Annotated[Rate, Field(validate_default=True),
+                    must_be(dict, "is required: {limit, periodTime, periodTimeUnit}"),
+                    required("is required: {limit, periodTime, periodTimeUnit}")
+                    ] = None  # type: ignore[assignment]
+    key: KeyTemplate = None
+    addHeaders: OptionalFlag = None
+
+
 class RateLimitPolicy(Policy):
     type = "rate-limit"
     phases = frozenset({"request"})
-
-    @classmethod
-    def validate_configuration(cls, configuration: Mapping[str, Any],
-                               definition: Any) -> Iterable[tuple[str, str]]:
-        rate = configuration.get("rate")
-        if not isinstance(rate, dict):
-            yield ".rate", "is required: {limit, periodTime, periodTimeUnit}"
-            return
-        limit = rate.get("limit")
-        if not _is_int(limit) or limit < 0:
-            yield ".rate.limit", "must be an integer >= 0"
-        period = rate.get("periodTime", 1)
-        if not _is_int(period) or period < 1:
-            yield ".rate.periodTime", "must be an integer >= 1"
-        unit = rate.get("periodTimeUnit", "SECONDS")
-        if not isinstance(unit, str) or unit.upper() not in UNITS:
-            yield ".rate.periodTimeUnit", f"must be one of {', '.join(UNITS)}"
-        for where, value in ((".rate.key", rate.get("key")), (".key", configuration.get("key"))):
-            if value not in (None, ""):
-                yield from template_problem(value, where)
-        for where, value in ((".addHeaders", configuration.get("addHeaders")),
-                             (".rate.useKeyOnly", rate.get("useKeyOnly"))):
-            if value is not None and not isinstance(value, bool):
-                yield where, "must be true or false"
+    configuration_model = RateLimitConfiguration
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)

@@ -17,29 +17,34 @@ logged once per burst (Gravitee ignores it too).
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any, Iterable, Mapping
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
+from pydantic import Field, SkipValidation
+
+from ..definition.plugin_config import PluginConfiguration, checked
 from ..el import ExpressionError, compile_template
-from .base import Policy, as_text, name_value_list
+from .base import NameValueList, Policy, as_text
 
 if TYPE_CHECKING:
     from ..gateway.context import ExecutionContext
     from ..message import Message
 
 
+#: header names (Gravitee's `removeHeaders` / `whitelistHeaders`)
+HeaderNames = Annotated[Optional[list[Annotated[str, Field(strict=True)]]],
+                        checked("must be a list of header names")]
+
+
+class TransformHeadersConfiguration(PluginConfiguration):
+    removeHeaders: HeaderNames = None
+    whitelistHeaders: HeaderNames = None
+    addHeaders: NameValueList = None
+    scope: Annotated[Optional[str], SkipValidation] = None  # accepted, ignored
+
+
 class TransformHeadersPolicy(Policy):
     type = "transform-headers"
-
-    @classmethod
-    def validate_configuration(cls, configuration: Mapping[str, Any],
-                               definition: Any) -> Iterable[tuple[str, str]]:
-        yield from name_value_list(configuration, "addHeaders")
-        for field in ("removeHeaders", "whitelistHeaders"):
-            names = configuration.get(field)
-            if names is None:
-                continue
-            if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
-                yield f".{field}", "must be a list of header names"
+    configuration_model = TransformHeadersConfiguration
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)

@@ -1,30 +1,39 @@
-"""Every secret field evgate stores, in one registry, and what is done to all of them.
+"""Every secret evgate stores, found from the models that declare it, and what is done to them.
 
-Where secrets live (each provider yields the leaves of one kind of document):
+Secret fields are marked on the plugin configuration models (`Secret` in
+evgate/definition/plugin_config.py); each provider here yields the secret leaves of one kind of
+document:
 
-- API definitions (`api_definition`): Kafka `security` objects of endpoints and groups
-  (saslJaasConfig, store `password` / `keyPassword`, key store `key` / `keyContent` and inline
-  key store `content`), see evgate/kafka/security.py;
+- API definitions (`api_definition`): the secret fields of each endpoint's configuration model
+  (for Kafka: saslJaasConfig, store passwords, key store keys and inline key store content),
+  in every endpoint group's shared configuration and each endpoint's configuration and
+  override;
 - plans (`plan`): a jwt plan's HMAC secret (`security.configuration.resolverParameter` unless
   the signature is RSA, whose parameter is a public key);
-- subscription configurations (`subscription_configuration`): webhook `auth` (basic password,
-  bearer token value, oauth2 clientSecret) and the signing `secret`.
+- subscription configurations (`subscription_configuration`): the secret fields of the webhook
+  entrypoint's subscription model (auth basic password, bearer token value, oauth2
+  clientSecret, the signing `secret`).
 
 The same leaves are:
 
-- masked in every response (`mask`): `****`, a JAAS string keeps its username and shows
-  `password="****"`;
+- masked in every response (`mask`): `****`, or the field's own masking (a JAAS string keeps
+  its username and shows `password="****"`);
 - restored on update (`restore`): a `****` sent back keeps the value stored at the same
-  place, a 400 where nothing is stored there;
+  place, a 400 where nothing is stored there or where the secret's destination changed;
 - sealed at rest by the repository (`seal` / `unseal` / `rotate`, evgate/security/sealing.py).
 """
 from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Callable, Iterator
 
+from .. import plugins
+from ..definition.plugin_config import Secret, SecretField, secret_fields
+
 MASK = "****"
+_PLAIN = Secret()
 
 
 @dataclass
@@ -32,7 +41,7 @@ class Leaf:
     container: dict[str, Any]
     field: str
     path: str
-    jaas: bool = False
+    secret: Secret = _PLAIN
     #: Where the secret is sent (key paths from the document's root): "****" keeps the stored
     #: secret only while these are unchanged, else anyone allowed to edit could redirect a
     #: secret they cannot read to a server of theirs.
@@ -43,26 +52,56 @@ Provider = Callable[[Any], Iterator[Leaf]]
 
 
 # -- providers --------------------------------------------------------------------------------
+@lru_cache(maxsize=None)
+def _plugin_secrets(kind: str, type_: Any, attribute: str = "configuration_model"
+                    ) -> tuple[SecretField, ...]:
+    """The secret fields a registered plugin type declares (none for an unknown type: such a
+    definition is refused by the validator before anything is stored)."""
+    if not isinstance(type_, str) or not plugins.is_known(kind, type_):
+        return ()
+    return secret_fields(getattr(plugins.load(kind, type_), attribute, None))
+
+
+def _leaves(configuration: Any, fields: tuple[SecretField, ...], where: str
+            ) -> Iterator[Leaf]:
+    """The non-empty string values of `fields` in one configuration object."""
+    for spec in fields:
+        holder = configuration
+        for name in spec.path[:-1]:
+            holder = holder.get(name) if isinstance(holder, dict) else None
+        name = spec.path[-1]
+        if isinstance(holder, dict) and isinstance(holder.get(name), str) and holder[name]:
+            yield Leaf(holder, name, where + "".join(f".{part}" for part in spec.path),
+                       secret=spec.secret)
+
+
 def api_definition(definition: Any) -> Iterator[Leaf]:
-    from ..kafka.security import _secret_leaves, _security_objects
-    for path, security in _security_objects(definition):
-        bound = _group_bootstrap_servers(definition, int(path.split("[", 2)[1].split("]")[0]))
-        for container, field, rel in _secret_leaves(security):
-            yield Leaf(container, field, path + rel, jaas=field == "saslJaasConfig",
-                       bound=bound)
-
-
-def _group_bootstrap_servers(definition: dict[str, Any], group: int
-                             ) -> tuple[tuple[Any, ...], ...]:
-    """Every place that names the brokers of an endpoint group (the SASL password goes to
-    them): its shared configuration and each endpoint's configuration and override."""
-    keys: list[tuple[Any, ...]] = [("endpointGroups", group, "sharedConfiguration",
-                                    "bootstrapServers")]
-    endpoints = definition["endpointGroups"][group].get("endpoints") or []
-    for index in range(len(endpoints) if isinstance(endpoints, list) else 0):
-        for field in ("configuration", "sharedConfigurationOverride"):
-            keys.append(("endpointGroups", group, "endpoints", index, field, "bootstrapServers"))
-    return tuple(keys)
+    if not isinstance(definition, dict) or not isinstance(definition.get("endpointGroups"),
+                                                            list):
+        return
+    for gi, group in enumerate(definition["endpointGroups"]):
+        if not isinstance(group, dict):
+            continue
+        # (key path from the root, endpoint type) of every configuration of the group
+        places: list[tuple[tuple[Any, ...], Any]] = [
+            (("endpointGroups", gi, "sharedConfiguration"), group.get("type"))]
+        endpoints = group.get("endpoints")
+        for ni, endpoint in enumerate(endpoints if isinstance(endpoints, list) else []):
+            if not isinstance(endpoint, dict):
+                continue
+            type_ = endpoint.get("type")
+            if not (isinstance(type_, str) and plugins.is_known("endpoints", type_)):
+                type_ = group.get("type")
+            for field in ("configuration", "sharedConfigurationOverride"):
+                places.append((("endpointGroups", gi, "endpoints", ni, field), type_))
+        for key, type_ in places:
+            for leaf in _leaves(_value_at(definition, key), _plugin_secrets("endpoints", type_),
+                                "$." + _key_text(key)):
+                # the group's endpoints share their settings: a destination changed in any
+                # of its configurations counts
+                leaf.bound = tuple(place + sent for place, _ in places
+                                   for sent in leaf.secret.sent_to)
+                yield leaf
 
 
 def plan(document: Any) -> Iterator[Leaf]:
@@ -82,50 +121,34 @@ def plan(document: Any) -> Iterator[Leaf]:
 def subscription_configuration(configuration: Any) -> Iterator[Leaf]:
     if not isinstance(configuration, dict):
         return
-    if isinstance(configuration.get("secret"), str) and configuration["secret"]:
-        yield Leaf(configuration, "secret", "$.configuration.secret")  # never sent
-    auth = configuration.get("auth")
-    if not isinstance(auth, dict):
-        return
-    for kind, field, bound in (("basic", "password", ("callbackUrl",)),
-                               ("token", "value", ("callbackUrl",)),
-                               ("oauth2", "clientSecret", ("auth", "oauth2", "endpoint"))):
-        holder = auth.get(kind)
-        if isinstance(holder, dict) and isinstance(holder.get(field), str) and holder[field]:
-            yield Leaf(holder, field, f"$.configuration.auth.{kind}.{field}", bound=(bound,))
+    fields = _plugin_secrets("entrypoints", "webhook", "subscription_configuration_model")
+    for leaf in _leaves(configuration, fields, "$.configuration"):
+        leaf.bound = leaf.secret.sent_to
+        yield leaf
 
 
 # -- masking and the **** round trip ----------------------------------------------------------
 def mask(document: Any, provider: Provider) -> Any:
     """A deep copy with every secret replaced by ****."""
-    from ..kafka.security import mask_jaas
     masked = copy.deepcopy(document)
     for leaf in list(provider(masked)):
         value = leaf.container[leaf.field]
-        leaf.container[leaf.field] = mask_jaas(value) if leaf.jaas else MASK
+        leaf.container[leaf.field] = leaf.secret.mask(value) if leaf.secret.mask else MASK
     return masked
-
-
-def _masked_jaas_password(value: str) -> bool:
-    from ..kafka.security import JaasError, parse_jaas
-    try:
-        return parse_jaas(value).options.get("password") == MASK
-    except JaasError:
-        return False
 
 
 def restore(document: Any, stored: Any, provider: Provider
             ) -> tuple[Any, list[dict[str, str]]]:
     """(a copy of `document` where each **** takes the value stored at the same path,
     the {"path", "message"} problems where nothing is stored to keep)."""
-    from ..kafka.security import JaasError, parse_jaas
     restored = copy.deepcopy(document)
     previous = {leaf.path: leaf.container[leaf.field] for leaf in provider(stored)}
     problems: list[dict[str, str]] = []
     for leaf in list(provider(restored)):
         value = leaf.container[leaf.field]
-        masked_jaas = leaf.jaas and value != MASK and _masked_jaas_password(value)
-        if value != MASK and not masked_jaas:
+        is_masked = leaf.secret.is_masked
+        partly_masked = is_masked is not None and value != MASK and is_masked(value)
+        if value != MASK and not partly_masked:
             continue
         kept = previous.get(leaf.path)
         moved = [_key_text(key) for key in leaf.bound
@@ -136,19 +159,14 @@ def restore(document: Any, stored: Any, provider: Provider
             problems.append({"path": leaf.path, "message": (
                 f"{MASK} keeps the stored secret only while {moved[0]} is unchanged: "
                 f"send the secret again with the new {moved[0]}")})
-        elif not masked_jaas:
+        elif not partly_masked:
             leaf.container[leaf.field] = kept
-        else:  # the JAAS string may change (username, module) but keep the stored password
-            try:
-                password = parse_jaas(kept).options.get("password")
-            except JaasError:
-                password = None
-            if password is None or password == MASK:
+        else:  # e.g. a JAAS string may change (username, module) but keep the stored password
+            merged = leaf.secret.unmask(value, kept) if leaf.secret.unmask else None
+            if merged is None:
                 problems.append(_masked_problem(leaf.path))
                 continue
-            jaas = parse_jaas(value)
-            jaas.options["password"] = password
-            leaf.container[leaf.field] = jaas.format()
+            leaf.container[leaf.field] = merged
     return restored, problems
 
 

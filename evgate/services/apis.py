@@ -16,8 +16,8 @@ from typing import Any
 
 from ..definition import parse_definition
 from ..errors import ConflictError, DefinitionError, DuplicateError
-from ..kafka.security import mask_definition, restore_masked
 from ..repository import Repository
+from ..security import secret_fields
 from .plans import masked, restored, validated_plan
 from .principal import Principal, visible_plans
 
@@ -174,7 +174,8 @@ class ApiService:
                 self._insert_plan(api_id, raw, plan)
 
     def _entity(self, row: dict[str, Any]) -> dict[str, Any]:
-        entity = mask_definition(row["definition"])  # a deep copy, Kafka secrets as ****
+        # a deep copy, endpoint secrets (Kafka's) as ****
+        entity = secret_fields.mask(row["definition"], secret_fields.api_definition)
         entity.update(
             id=row["id"], state=row["state"],
             deployedAt=row["deployed_at"].isoformat() if row["deployed_at"] else None,
@@ -182,3 +183,15 @@ class ApiService:
             plans=[masked(p) for p in visible_plans(self.caller,
                                                     self.repo.plans.list_for_api(row["id"]))])
         return entity
+
+
+def restore_masked(definition: Any, stored: Any) -> Any:
+    """A copy of `definition` where each **** (and JAAS password="****") takes the value
+    stored at the same place; DefinitionError (400) where nothing is stored to keep."""
+    if not isinstance(definition, dict):
+        return definition
+    restored_definition, problems = secret_fields.restore(definition, stored,
+                                                          secret_fields.api_definition)
+    if problems:
+        raise DefinitionError(problems)
+    return restored_definition

@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from hypothesis import given, settings, strategies as st
 
 from evgate.el import ExpressionError, FUNCTIONS, compile_template
-from evgate.el import functions as fn
+from evgate.el import jsonpath as fn
 from evgate.el.functions import Function, InvalidArgument, compile_json_path, compile_regex
 
 from .test_evaluate import View
@@ -179,3 +180,19 @@ def test_el_properties_may_return_any_mapping():
 
     view = View(data=Lazy(x=1))
     assert compile_template("{#v.data.x}").evaluate({"v": view}) == 1
+
+
+def test_patterns_run_on_re2_and_lookaround_on_the_analysed_fallback():
+    assert type(compile_regex("(\\d+,)*\\d+").compiled).__module__.startswith("re2")
+    lookahead = compile_regex("(?=.*\\d).{8,}")
+    assert isinstance(lookahead.compiled, re.Pattern)      # RE2 has no lookaround
+    assert compile_template("{#s matches #p}").evaluate(
+        {"s": "abcdefg1", "p": "(?=.*\\d).{8,}"}) is True
+
+
+def test_re2_limits_are_invalid_patterns_and_classes_are_ascii_like_java():
+    with pytest.raises(InvalidArgument, match="invalid regular expression"):
+        compile_regex("a{1,1001}")
+    # \d, \w, \s are ASCII, as in Java (Gravitee's engine): an Arabic-Indic digit is not \d
+    assert compile_template("{#s matches '\\d+'}").evaluate({"s": "\u0663"}) is False
+
