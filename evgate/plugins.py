@@ -77,3 +77,17 @@ def load(kind: str, type_: str) -> Any:
         raise ImportError(f"{kind} type {type_!r} needs {exc.name!r}: "
                           f"pip install {exc.name} ({exc})") from exc
     return getattr(module, attr)
+
+
+def configuration_schema(kind: str, type_: str) -> dict[str, Any]:
+    """The JSON schema of a connector's or policy's configuration, generated from the one
+    declaration the class makes: its `configuration_model` (a pydantic model) when it has one;
+    otherwise an open object described by the class docstring, since such a class checks its
+    configuration in code (`validate_configuration`) and declares no fields to publish."""
+    cls = load(kind, type_)
+    model = getattr(cls, "configuration_model", None)
+    if model is not None:
+        return model.model_json_schema()
+    doc = " ".join((cls.__doc__ or "").split())
+    return {"$schema": "http://json-schema.org/draft-07/schema#", "type": "object",
+            "title": type_, "description": doc, "additionalProperties": True}
