@@ -3,8 +3,9 @@
 Produce: one record per message and topic, record key from the message attribute
 `gravitee.attribute.kafka.recordKey` (the http-post entrypoint sets it from the `X-Kafka-Key`
 request header), else the message id; topics from the attribute
-`gravitee.attribute.kafka.topics` (comma separated), else the definition's `topics`; message
-headers become record headers. The producer is the worker's shared one (acks=all, idempotent).
+`gravitee.attribute.kafka.topics` (comma separated), else the definition's topics; message
+headers become record headers. Topics: Gravitee 4.x puts them per side (`producer.topics`,
+`consumer.topics`), 3.20 beside them (`topics`); a side's own list wins. The producer is the worker's shared one (acks=all, idempotent).
 """
 from __future__ import annotations
 
@@ -54,15 +55,23 @@ class KafkaEndpoint(Endpoint):
             value = configuration.get(side)
             if value is not None and not isinstance(value, dict):
                 yield f".{side}", "must be an object"
+            elif value is not None:
+                side_topics = value.get("topics")
+                if side_topics is not None and (not isinstance(side_topics, list) or not all(
+                        isinstance(t, str) and t for t in side_topics)):
+                    yield f".{side}.topics", "must be a list of topic names"
         # protocol, SASL mechanism + parsed saslJaasConfig, store shapes (no file access here:
         # the files live on the gateways); evgate/kafka/security.py
         yield from security_problems(configuration.get("security"))
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
-        self.topics: list[str] = list(self.configuration.get("topics") or [])
         producer = self.configuration.get("producer") or {}
         consumer = self.configuration.get("consumer") or {}
+        shared = list(self.configuration.get("topics") or [])
+        #: what it consumes (`self.topics`) and what it produces to
+        self.topics: list[str] = list(consumer.get("topics") or shared)
+        self.producer_topics: list[str] = list(producer.get("topics") or shared)
         self.producer_enabled = producer.get("enabled", True) is not False
         self.consumer_enabled = consumer.get("enabled", True) is not False
         self._producer_conf: dict[str, Any] | None = None
@@ -92,7 +101,7 @@ class KafkaEndpoint(Endpoint):
             if isinstance(override, str):
                 return [t.strip() for t in override.split(",") if t.strip()]
             return list(override)
-        return self.topics
+        return self.producer_topics
 
     def publish(self, messages: Sequence["Message"], ctx: "ExecutionContext") -> list[Any]:
         if not self.producer_enabled:
@@ -130,7 +139,7 @@ class KafkaEndpoint(Endpoint):
         attributes (batch ingestion when no publish-phase policy runs): the same records as
         `publish` of one Message per payload, without building the Messages (bench/ingest.py).
         Without `key`, each record is keyed by a fresh message id, as `publish` does."""
-        topics = self.topics
+        topics = self.producer_topics
         if not self.producer_enabled or len(topics) != 1:
             messages = []
             for content in contents:
