@@ -115,3 +115,15 @@ def subscription_body(body: dict[str, Any]) -> dict[str, Any]:
     if "metadata" in body:
         out["metadata"] = body["metadata"]
     return out
+
+
+def definition_from_export(document: Any) -> Any:
+    """The definition (plans embedded) from what `_export/definition` gives: `{api, plans}`.
+    A bare definition is returned as is."""
+    if not isinstance(document, dict) or not isinstance(document.get("api"), dict) \
+            or "listeners" in document:
+        return document
+    definition = dict(document["api"])
+    plans = document.get("plans", definition.get("plans"))
+    definition["plans"] = plans if plans is not None else []
+    return definition

@@ -15,6 +15,7 @@ import uuid
 from typing import Any
 
 from ..definition import parse_definition
+from ..definition.v4x import definition_from_export
 from ..errors import BadRequestError, ConflictError, DefinitionError, NotFoundError
 from ..kafka.security import mask_definition, restore_masked
 from ..repository import Repository
@@ -151,8 +152,10 @@ class ApiService:
         logger.info("deleted API %s", api_id)
 
     def import_definition(self, definition: Any) -> dict[str, Any]:
-        """Create or replace (same id) an API with its plans, deploy and start it."""
+        """Create or replace (same id) an API with its plans, deploy and start it. Takes a
+        definition or a mAPI v2 export (`{api, plans}`)."""
         self.caller.require_admin("import APIs")
+        definition = definition_from_export(definition)
         if not isinstance(definition, dict):
             raise DefinitionError([{"path": "$", "message": "an API definition must be a JSON object"}])
         api_id = definition.get("id")

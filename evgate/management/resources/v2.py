@@ -85,9 +85,7 @@ def create_api() -> Response:
 @bp.post("/apis/_import/definition")
 def import_api() -> Response:
     """An export (`{api, plans}`) or a bare definition: created with its plans, not started."""
-    body = _object()
-    definition = body.get("api") if isinstance(body.get("api"), dict) else body
-    definition = {**definition, "plans": body.get("plans", definition.get("plans")) or []}
+    definition = v4x.definition_from_export(_object())
     return json_response(v4x.api_v2(services().apis.create(definition)), 201)
 
 
