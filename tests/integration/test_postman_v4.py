@@ -9,6 +9,12 @@ a local receiver, `/<folder>/<id>` (the collection reuses ids across folders; th
 subscription's deliveries can be told apart). The webhook SSRF policy
 admits those loopback receivers with EVGATE_WEBHOOK_ALLOW_PRIVATE=loopback, as `make run` sets.
 
+The "Kafka Advanced" SASL_PLAINTEXT, SASL_SSL and SSL folders run in a second test against a
+private broker with those listeners (tests/support/kafka_security.py) that knows the
+collection's PLAIN user; `kafka:9095` / `kafka:9096` / `kafka:9094` -> its listeners and the
+collection's JKS store paths -> stores keytool makes from the test PKI with the collection's
+password.
+
 Every request must answer 2xx. Then the APIs work: the collection's own POST is 202, SSE,
 WebSocket and http-get clients read the record, the plain and CloudEvents webhooks receive it,
 and each filtered webhook subscription receives only the records its metadata selects.
@@ -188,3 +194,118 @@ def test_postman_4_collection(kafka_bootstrap, database_url, unique_topic, tmp_p
     finally:
         gateway.stop()
         management.stop()
+
+
+ADVANCED = {  # folder -> the listener of the secure broker its kafka:909x stands for
+    "Kafka Advanced - SASL_PLAINTEXT": ("kafka:9095", "sasl_plaintext",
+                                        "/demo/sse/kafka_sasl_plaintext"),
+    "Kafka Advanced - SASL_SSL": ("kafka:9096", "sasl_ssl", "/demo/sse/kafka_sasl_ssl"),
+    "Kafka Advanced - SSL": ("kafka:9094", "ssl", "/demo/sse/kafka_ssl"),
+}
+STORE_DIR = "/opt/graviteeio-gateway/config/ssl/"
+
+
+def _collection_credentials(source: dict) -> tuple[str, str, str]:
+    """(PLAIN user, its password, the JKS store password) the collection's bodies use."""
+    raw = "".join((r["request"].get("body") or {}).get("raw") or ""
+                  for r in _requests(source))
+    user, password = re.search(r'username=\\"([^\\]+)\\" password=\\"([^\\]+)\\"',
+                               raw).groups()
+    store_password = re.search(r'client\.truststore\.jks",\s*"password":\s*"([^"]+)"',
+                               raw).group(1)
+    return user, password, store_password
+
+
+def _jks_stores(pki, directory, password: str) -> dict[str, str]:
+    import shutil
+    import subprocess
+    from tests.support.kafka_security import CLIENT_P12_PASSWORD
+    keytool = shutil.which("keytool")
+    if keytool is None:
+        pytest.skip("keytool (a JDK) is not installed: no JKS stores to test with")
+    trust, keys = directory / "client.truststore.jks", directory / "client.keystore.jks"
+    for args in (["-importcert", "-noprompt", "-alias", "ca", "-file", str(pki.ca_pem),
+                  "-keystore", str(trust), "-storetype", "JKS", "-storepass", password],
+                 ["-importkeystore", "-noprompt", "-srckeystore", str(pki.client_p12),
+                  "-srcstoretype", "PKCS12", "-srcstorepass", CLIENT_P12_PASSWORD,
+                  "-destkeystore", str(keys), "-deststoretype", "JKS",
+                  "-deststorepass", password, "-destkeypass", password]):
+        subprocess.run([keytool, *args], check=True, capture_output=True, timeout=120)
+    return {STORE_DIR + "client.truststore.jks": str(trust),
+            STORE_DIR + "client.keystore.jks": str(keys)}
+
+
+def _assert_sse_reads_from(gateway: GatewayProcess, path: str, bootstrap: str,
+                           topic: str) -> None:
+    """A record produced on the secured broker (through its PLAINTEXT listener) after the
+    client connected reaches the SSE client through the API's secured connection."""
+    import uuid
+
+    import requests
+    from confluent_kafka import Producer
+    marker = uuid.uuid4().hex
+    deadline = time.monotonic() + 40
+    with requests.get(gateway.url + path, headers={"Accept": "text/event-stream"},
+                      stream=True, timeout=(5, 10)) as response:
+        assert response.status_code == 200, response.text[:500]
+        produced = False
+        for line in response.iter_lines(decode_unicode=True):
+            if not produced:
+                time.sleep(1.0)
+                producer = Producer({"bootstrap.servers": bootstrap})
+                producer.produce(topic, json.dumps({"marker": marker}).encode())
+                assert producer.flush(10) == 0
+                produced = True
+            if line and line.startswith("data:") and marker in line:
+                return
+            if time.monotonic() > deadline:
+                break
+    raise AssertionError(f"the SSE stream {path} did not carry the record\n{gateway.log()}")
+
+
+def test_postman_4_kafka_advanced_folders(kafka_bootstrap, database_url, tmp_path):
+    from tests.support.kafka_security import secure_broker
+    source = _reference(COLLECTION)
+    user, password, store_password = _collection_credentials(source)
+    top = _find(source["item"], "02 - Event Consumption - SSE")
+    topic = f"adv-{int(time.time() * 1000)}"
+    with secure_broker(tmp_path / "broker", plain_users={user: password}) as broker:
+        create_topic(broker.plaintext, topic)
+        stores = _jks_stores(broker.pki, tmp_path, store_password)
+        scoped = []
+        for name, (address, listener, _path) in ADVANCED.items():
+            folder = _rewrite(_find(top["item"], name), getattr(broker, listener), topic, "")
+            for request in _requests(folder):
+                body = request["request"].get("body") or {}
+                if body.get("raw"):
+                    text = body["raw"].replace(address, getattr(broker, listener))
+                    for original, local in stores.items():
+                        text = text.replace(original, local)
+                    body["raw"] = text
+            folder["name"] = f"02 / {name}"
+            scoped.append(folder)
+        environment = _reference(ENVIRONMENT)
+        env = {"EVGATE_ADMIN_PASSWORD": "admin", "EVGATE_SYNC_INTERVAL_MS": "500"}
+        management = GatewayProcess(database_url=database_url, kafka_bootstrap=kafka_bootstrap,
+                                    workers=1, app="wsgi:management", env=env,
+                                    log_path=tmp_path / "management.log")
+        gateway = GatewayProcess(database_url=database_url, kafka_bootstrap=kafka_bootstrap,
+                                 workers=1, env=env, log_path=tmp_path / "gateway.log")
+        try:
+            management.start()
+            gateway.start()
+            hosts = {"management_host": management.url, "gateway_host": gateway.url,
+                     "portal_api_host": management.url}
+            values = [v for v in environment["values"] if v["key"] not in hosts]
+            values += [{"key": k, "value": v, "enabled": True} for k, v in hosts.items()]
+            results = _run_newman({**source, "item": scoped}, {**environment, "values": values},
+                                  tmp_path, "advanced")
+            assert len(results) == sum(1 for f in scoped for _ in _requests(f)), results
+            failures = [r for r in results if not (r["code"] and 200 <= r["code"] < 300)]
+            assert not failures, f"non-2xx answers:\n{json.dumps(failures, indent=1)}"
+            time.sleep(1.5)  # the gateway's sync picks the started APIs up
+            for _address, _listener, path in ADVANCED.values():
+                _assert_sse_reads_from(gateway, path, broker.plaintext, topic)
+        finally:
+            gateway.stop()
+            management.stop()
