@@ -97,3 +97,9 @@ def subscription_schema(type_: str) -> dict[str, Any] | None:
     configuration."""
     model = getattr(load("entrypoints", type_), "subscription_configuration_model", None)
     return None if model is None else json_schema(model)
+
+
+def configuration_schema(kind: str, type_: str) -> dict[str, Any]:
+    """The JSON schema the mAPI v2 plugin catalogue serves (`/plugins/{kind}/{id}/schema`):
+    generated from the class's `configuration_model`, the one declaration it makes."""
+    return schema(kind, type_)

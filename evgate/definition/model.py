@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 _API_TYPES = {"async": "message", "message": "message", "sync": "proxy", "proxy": "proxy"}
 #: Bounds of the values the repository stores in columns of their own (ids String(64), names
@@ -234,6 +234,26 @@ class PlanDefinition(_Model):
     tags: list[str] = Field(default_factory=list)
     order: int = Field(0, ge=_INT32[0], le=_INT32[1])
 
+    @model_validator(mode="before")
+    @classmethod
+    def _push_mode(cls, data: Any) -> Any:
+        # 4.x: a PUSH plan (webhook subscriptions) carries no `security`; evgate's name for
+        # that plan handler is `subscription`.
+        if isinstance(data, dict) and str(data.get("mode") or "").strip().upper() == "PUSH" \
+                and not data.get("security"):
+            data = {**data, "security": {"type": "subscription"}}
+        return data
+
+    @field_validator("mode", mode="before")
+    @classmethod
+    def _mode(cls, value: Any) -> Any:
+        if value is None:
+            return None
+        normalized = str(value).strip().upper()
+        if normalized not in ("STANDARD", "PUSH"):
+            raise ValueError("must be STANDARD or PUSH")
+        return normalized
+
     @field_validator("status", mode="before")
     @classmethod
     def _status(cls, value: Any) -> str:
@@ -284,9 +304,10 @@ class ApiDefinition(_Model):
     @field_validator("definitionVersion", mode="before")
     @classmethod
     def _definition_version(cls, value: Any) -> str:
-        text = str(value or "4.0.0")
-        if not text.startswith("4"):
-            raise ValueError("only V4 definitions (definitionVersion 4.x) are supported")
+        text = str(value or "4.0.0").strip()
+        # 3.20 writes "4.0.0", 4.x writes "V4"; both are the V4 definition.
+        if not (text.startswith("4") or text.upper() == "V4"):
+            raise ValueError('only V4 definitions (definitionVersion "V4" or 4.x) are supported')
         return text
 
     @field_validator("flows", "plans", "tags", "properties", "resources", mode="before")

@@ -59,7 +59,7 @@ def semantic_problems(api: ApiDefinition) -> list[dict[str, str]]:
     problems: list[dict[str, str]] = []
     if api.type == "proxy":
         problems.append({"path": "$.type",
-                         "message": "proxy (sync) APIs are not supported by evgate yet"})
+                         "message": "PROXY (sync) APIs are not supported by evgate yet: only MESSAGE APIs run"})
     if not api.listeners:
         problems.append({"path": "$.listeners", "message": "at least one listener is required"})
     seen_paths: dict[str, str] = {}

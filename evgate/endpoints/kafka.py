@@ -3,8 +3,9 @@
 Produce: one record per message and topic, record key from the message attribute
 `gravitee.attribute.kafka.recordKey` (the http-post entrypoint sets it from the `X-Kafka-Key`
 request header), else the message id; topics from the attribute
-`gravitee.attribute.kafka.topics` (comma separated), else the definition's `topics`; message
-headers become record headers. The producer is the worker's shared one (acks=all, idempotent).
+`gravitee.attribute.kafka.topics` (comma separated), else the definition's topics; message
+headers become record headers. Topics: Gravitee 4.x puts them per side (`producer.topics`,
+`consumer.topics`), 3.20 beside them (`topics`); a side's own list wins. The producer is the worker's shared one (acks=all, idempotent).
 """
 from __future__ import annotations
 
@@ -111,9 +112,15 @@ class KafkaSecurity(PluginConfiguration):
     ssl: Optional[KafkaSsl] = None
 
 
+TopicNames = Annotated[Optional[list[Annotated[str, Field(strict=True, min_length=1)]]],
+                      checked("must be a list of topic names")]
+
+
 class KafkaSide(PluginConfiguration):
-    """The producer or consumer side: `enabled`, and for the consumer `autoOffsetReset`."""
+    """The producer or consumer side: `enabled`, its own `topics` (Gravitee 4.x: a side's list
+    wins over the shared one), and for the consumer `autoOffsetReset`."""
     enabled: Optional[bool] = None
+    topics: TopicNames = None
     autoOffsetReset: Optional[Literal["earliest", "latest"]] = None
 
 
@@ -124,8 +131,7 @@ class KafkaConfiguration(PluginConfiguration):
     bootstrapServers: Annotated[Optional[Union[str, list[Any]]],
                                 must_be((str, list), "must be a string host:port[,host:port]")
                                 ] = None
-    topics: Annotated[Optional[list[Annotated[str, Field(strict=True, min_length=1)]]],
-                      checked("must be a list of topic names")] = None
+    topics: TopicNames = None
     producer: Side = None
     consumer: Side = None
     # protocol, SASL mechanism + parsed saslJaasConfig, store shapes (no file access here:
@@ -141,9 +147,12 @@ class KafkaEndpoint(Endpoint):
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
-        self.topics: list[str] = list(self.configuration.get("topics") or [])
         producer = self.configuration.get("producer") or {}
         consumer = self.configuration.get("consumer") or {}
+        shared = list(self.configuration.get("topics") or [])
+        #: what it consumes (`self.topics`) and what it produces to
+        self.topics: list[str] = list(consumer.get("topics") or shared)
+        self.producer_topics: list[str] = list(producer.get("topics") or shared)
         self.producer_enabled = producer.get("enabled", True) is not False
         self.consumer_enabled = consumer.get("enabled", True) is not False
         self._producer_conf: dict[str, Any] | None = None
@@ -173,7 +182,7 @@ class KafkaEndpoint(Endpoint):
             if isinstance(override, str):
                 return [t.strip() for t in override.split(",") if t.strip()]
             return list(override)
-        return self.topics
+        return self.producer_topics
 
     def publish(self, messages: Sequence["Message"], ctx: "ExecutionContext") -> list[Any]:
         if not self.producer_enabled:
@@ -211,7 +220,7 @@ class KafkaEndpoint(Endpoint):
         attributes (batch ingestion when no publish-phase policy runs): the same records as
         `publish` of one Message per payload, without building the Messages (bench/ingest.py).
         Without `key`, each record is keyed by a fresh message id, as `publish` does."""
-        topics = self.topics
+        topics = self.producer_topics
         if not self.producer_enabled or len(topics) != 1:
             messages = []
             for content in contents:

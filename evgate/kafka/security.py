@@ -58,7 +58,7 @@ LOGIN_MODULES = {
 _CONTROL_FLAGS = ("required", "requisite", "sufficient", "optional")
 _CLASS_NAME = re.compile(r"[A-Za-z_$][\w$]*(\.[A-Za-z_$][\w$]*)*\Z")
 STORE_TYPES = ("PEM", "PKCS12", "JKS", "NONE")
-JKS_ADVICE = ("JKS stores are not supported (librdkafka reads PEM and PKCS#12): convert it with "
+JKS_ADVICE = ("JCEKS stores are not supported (JKS, PKCS#12 and PEM are): convert it with "
               "`keytool -importkeystore -srckeystore x.jks -destkeystore x.p12 "
               "-deststoretype PKCS12` and use type PKCS12")
 _JKS_MAGIC = (b"\xfe\xed\xfe\xed", b"\xce\xce\xce\xce")  # JKS, JCEKS
@@ -287,11 +287,10 @@ def _store_problems(store: Any, where: str, key_store: bool) -> Iterator[tuple[s
         return
     kind = _store_type(store)
     if kind not in STORE_TYPES:
-        yield f"{where}.type", f"must be one of PEM, PKCS12 (JKS: convert it); got {kind[:20]!r}"
+        yield f"{where}.type", f"must be one of PEM, PKCS12, JKS; got {kind[:20]!r}"
         return
-    if kind == "JKS":
-        yield f"{where}.type", JKS_ADVICE
-        return
+    if kind == "JKS":  # inline content can be checked here; a file only on the gateway
+        yield from _inline_jks_problems(store, where, key_store)
     if kind == "NONE":
         return
     for name, value in store.items():
@@ -326,6 +325,26 @@ def _store_problems(store: Any, where: str, key_store: bool) -> Iterator[tuple[s
                       f"({'PEM text' if kind == 'PEM' else 'base64 of the .p12 file'})")
     elif location is not None and content is not None:
         yield where, "give either 'location' or 'content', not both"
+
+
+def _inline_jks_problems(store: Mapping[str, Any], where: str, key_store: bool
+                         ) -> Iterator[tuple[str, str]]:
+    from .keystores import KeyStoreError, key_pem, trusted_pem
+    content_name, content = _first(store, _CONTENT)
+    password, key_password = store.get("password"), store.get("keyPassword")
+    if not isinstance(content, str) or not isinstance(password, (str, type(None))) \
+            or not isinstance(key_password, (str, type(None))) or password == "****":
+        return  # shapes are reported above; a masked password is restored later
+    try:
+        data = base64.b64decode("".join(content.split()), validate=True)
+        if key_store:
+            key_pem(data, password, key_password)
+        else:
+            trusted_pem(data, password)
+    except (binascii.Error, ValueError) as exc:
+        message = str(exc) if isinstance(exc, KeyStoreError) else "must be the base64 of a " \
+            "JKS file"
+        yield f"{where}.{content_name}", message
 
 
 def problems(security: Any) -> Iterator[tuple[str, str]]:
@@ -451,10 +470,21 @@ def _store_bytes(store: Mapping[str, Any], where: str, kind: str) -> tuple[bytes
             except (binascii.Error, ValueError):
                 raise KafkaSecurityError(f"{where}.{content_name}",
                                          "must be the base64 of a PKCS#12 file") from None
-    if data[:4] in _JKS_MAGIC:
-        raise KafkaSecurityError(where, f"this store is a Java KeyStore, not {kind}. "
-                                        f"{JKS_ADVICE}")
+    if data[:4] == _JKS_MAGIC[1]:
+        raise KafkaSecurityError(where, f"this store is a JCEKS Java KeyStore: {JKS_ADVICE}")
     return data, origin
+
+
+def _jks(store: Mapping[str, Any], data: bytes, where: str, key_store: bool) -> Any:
+    """A JKS store (declared so, or a file that is one whatever its declared type: the 3.20
+    collection names .jks files PKCS12) read by evgate/kafka/keystores.py, as PEM."""
+    from .keystores import KeyStoreError, key_pem, trusted_pem
+    try:
+        if key_store:
+            return key_pem(data, store.get("password"), store.get("keyPassword"))
+        return trusted_pem(data, store.get("password"))
+    except KeyStoreError as exc:
+        raise KafkaSecurityError(where, str(exc)) from None
 
 
 def _pem_certificates(data: bytes) -> list[bytes]:
@@ -482,7 +512,10 @@ def _trust_store(store: Mapping[str, Any], where: str) -> dict[str, Any]:
     if kind == "NONE":
         return {}
     data, origin = _store_bytes(store, where, kind)
-    if kind == "PKCS12":
+    if kind == "JKS" or data[:4] == _JKS_MAGIC[0]:
+        certs = _jks(store, data, where, key_store=False)
+        origin = None  # librdkafka cannot read the file itself
+    elif kind == "PKCS12":
         from cryptography.hazmat.primitives.serialization import Encoding
         p12 = _load_pkcs12(data, store.get("password"), where)
         certs = [c.certificate.public_bytes(Encoding.PEM) for c in p12.additional_certs]
@@ -522,7 +555,7 @@ def _key_store(store: Mapping[str, Any], where: str) -> dict[str, Any]:
     kind = _store_type(store)
     if kind == "NONE":
         return {}
-    if kind == "PKCS12":
+    if kind in ("PKCS12", "JKS"):
         return _pkcs12_key_store(store, where)
     key_password = store.get("keyPassword") or store.get("password")
     conf: dict[str, Any] = {}
@@ -589,6 +622,10 @@ def _pkcs12_key_store(store: Mapping[str, Any], where: str) -> dict[str, Any]:
     from cryptography.hazmat.primitives.serialization import (Encoding, NoEncryption,
                                                               PrivateFormat)
     data, origin = _store_bytes(store, where, "PKCS12")
+    if _store_type(store) == "JKS" or data[:4] == _JKS_MAGIC[0]:
+        # in memory, as an inline PKCS#12 store: the key never goes to a file
+        chain, key = _jks(store, data, where, key_store=True)
+        return {"ssl.certificate.pem": chain, "ssl.key.pem": key}
     password = store.get("password") or store.get("keyPassword")
     p12 = _load_pkcs12(data, password, where)
     if p12.key is None or p12.cert is None:

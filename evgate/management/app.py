@@ -58,6 +58,8 @@ def create_management_app(config: Config | None = None, *, repository: Any = Non
     from .resources import apis, applications, plans, portal, subscriptions, users
     for module in (apis, plans, subscriptions, applications, users, portal):
         app.register_blueprint(module.bp)
+    from .resources import v2
+    v2.register(app)
 
     from . import console
     console.init_app(app, config, repository)

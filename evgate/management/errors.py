@@ -1,13 +1,16 @@
-"""Errors -> JSON bodies in the Gravitee mAPI style: `{"message", "http_status",
-"technicalCode"?, "parameters"?, "errors"?}` (`errors` lists definition problems by JSON path).
-Nothing unexpected reaches a client as a stack trace: it is logged and answered 500."""
+"""Errors -> JSON bodies in the Gravitee mAPI style. The 3.20 paths answer `{"message",
+"http_status", "technicalCode"?, "parameters"?, "errors"?}` (`errors` lists definition problems
+by JSON path); the mAPI v2 paths (`/management/v2/...`) answer 4.x's `{"httpStatus", "message",
+"technicalCode", "parameters", "details": [{"message", "location"}]}`, `location` being the
+JSON path of each problem. Nothing unexpected reaches a client as a stack trace: it is logged
+and answered 500."""
 from __future__ import annotations
 
 import json
 import logging
 from typing import Any
 
-from flask import Flask, Response, request
+from flask import Flask, Response, has_request_context, request
 from werkzeug.exceptions import HTTPException
 
 from ..errors import ConflictError, DefinitionError, GatewayError, NotFoundError
@@ -19,8 +22,32 @@ class UnsupportedMediaTypeError(GatewayError):
     status = 415
 
 
+V2_PREFIX = "/management/v2/"
+
+
+def _v2_body(status: int, message: str, key: str | None, extra: dict[str, Any]
+             ) -> dict[str, Any]:
+    problems = extra.get("errors")
+    if problems:
+        details = [{"message": p["message"], "location": p["path"]} for p in problems]
+    elif message.startswith("$"):
+        # service messages name the place first: "$.planId: ..." (several joined by "; ")
+        details = [{"message": part.partition(": ")[2] or part,
+                    "location": part.partition(": ")[0]} for part in message.split("; ")]
+    else:
+        details = []
+    parameters = extra.get("parameters")
+    return {"httpStatus": status, "message": message,
+            "technicalCode": key or f"http.{status}",
+            "parameters": {k: str(v) for k, v in parameters.items()}
+            if isinstance(parameters, dict) else {},
+            "details": details}
+
+
 def error_body(status: int, message: str, key: str | None = None,
                **extra: Any) -> dict[str, Any]:
+    if has_request_context() and request.path.startswith(V2_PREFIX):
+        return _v2_body(status, message, key, extra)
     body: dict[str, Any] = {"message": message, "http_status": status}
     if key:
         body["technicalCode"] = key

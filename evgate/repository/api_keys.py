@@ -63,6 +63,15 @@ class ApiKeyStore:
             tx.execute(update(api_keys).where(api_keys.c.subscription_id == subscription_id)
                        .values(revoked=True))
 
+    def set_revoked(self, subscription_id: str, hashed: str, revoked: bool,
+                    conn: Connection | None = None) -> bool:
+        """Revoke or reactivate one key of a subscription (by its `key_hash`); True if found."""
+        with self._repo.write(conn) as tx:
+            result = tx.execute(update(api_keys).where(
+                api_keys.c.subscription_id == subscription_id, api_keys.c.key_hash == hashed
+            ).values(revoked=revoked))
+        return result.rowcount > 0
+
     def delete_for_api(self, api_id: str, conn: Connection | None = None) -> None:
         with self._repo.write(conn) as tx:
             tx.execute(delete(api_keys).where(api_keys.c.api_id == api_id))

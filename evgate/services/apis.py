@@ -15,7 +15,8 @@ import uuid
 from typing import Any
 
 from ..definition import parse_definition
-from ..errors import ConflictError, DefinitionError, DuplicateError
+from ..definition.v4x import definition_from_export
+from ..errors import BadRequestError, ConflictError, DefinitionError, DuplicateError, NotFoundError
 from ..repository import Repository
 from ..security import secret_fields
 from .plans import masked, restored, validated_plan
@@ -40,6 +41,47 @@ class ApiService:
 
     def list(self) -> list[dict[str, Any]]:
         return [self._entity(row) for row in self.repo.apis.list()]
+
+    def search(self, query: Any = None, *, ids: Any = None, types: Any = None,
+               states: Any = None, tags: Any = None) -> list[dict[str, Any]]:
+        """The mAPI v2 search: `query` matches name, description or id (case-insensitive);
+        each list filter keeps APIs matching one of its values. 400 naming a bad filter."""
+        def strings(value: Any, name: str, upper: bool = False) -> set[str] | None:
+            if value is None:
+                return None
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise BadRequestError(f"$.{name}: must be a list of strings",
+                                      key="api.search.invalid")
+            return {v.upper() if upper else v for v in value}
+        if query is not None and not isinstance(query, str):
+            raise BadRequestError("$.query: must be a string", key="api.search.invalid")
+        wanted_ids, wanted_types = strings(ids, "ids"), strings(types, "apiTypes", True)
+        wanted_states, wanted_tags = strings(states, "statuses", True), strings(tags, "tags")
+        needle = (query or "").strip().lower()
+        found = []
+        for api in self.list():
+            kind = {"async": "MESSAGE", "sync": "PROXY"}.get(
+                str(api.get("type") or "message").lower(), str(api.get("type")).upper())
+            if needle and not any(needle in str(api.get(f) or "").lower()
+                                  for f in ("name", "description", "id")):
+                continue
+            if wanted_ids is not None and api["id"] not in wanted_ids:
+                continue
+            if wanted_types is not None and kind not in wanted_types:
+                continue
+            if wanted_states is not None and api["state"] not in wanted_states:
+                continue
+            if wanted_tags is not None and not wanted_tags & set(api.get("tags") or []):
+                continue
+            found.append(api)
+        return found
+
+    def current_deployment(self, api_id: str) -> dict[str, Any]:
+        row = self.repo.apis.get(api_id)
+        if row["deployed_definition"] is None:
+            raise NotFoundError("Deployment", api_id)
+        return {"apiId": api_id, "deploymentLabel": row.get("deployment_label"),
+                "deployedAt": row["deployed_at"].isoformat() if row["deployed_at"] else None}
 
     # -- writing -----------------------------------------------------------------------------
     def create(self, definition: Any) -> dict[str, Any]:
@@ -112,8 +154,10 @@ class ApiService:
         logger.info("deleted API %s", api_id)
 
     def import_definition(self, definition: Any) -> dict[str, Any]:
-        """Create or replace (same id) an API with its plans, deploy and start it."""
+        """Create or replace (same id) an API with its plans, deploy and start it. Takes a
+        definition or a mAPI v2 export (`{api, plans}`)."""
         self.caller.require_admin("import APIs")
+        definition = definition_from_export(definition)
         if not isinstance(definition, dict):
             raise DefinitionError([{"path": "$", "message": "an API definition must be a JSON object"}])
         api_id = definition.get("id")

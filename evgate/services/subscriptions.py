@@ -28,6 +28,7 @@ import uuid
 from typing import Any
 
 from .. import plugins
+from ..definition.v4x import flat_consumer_configuration
 from ..errors import BadRequestError, ConflictError, DuplicateError, NotFoundError
 from ..repository import Repository
 from ..security import secret_fields
@@ -117,7 +118,8 @@ class SubscriptionService:
             raise BadRequestError(f"plan {plan_id} is {plan['status']}: only published plans "
                                   "take new subscriptions", key="plan.not.published")
         # "****" has no stored secret to keep on create: 400 (as for Kafka secrets).
-        body = {**body, "configuration": _restored(body.get("configuration"), None)}
+        body = {**body, "configuration": _restored(
+            flat_consumer_configuration(body.get("configuration")), None)}
         configuration, metadata = self._checked_payload(body, plan, api["definition"])
         for other in self.repo.subscriptions.list(plan_id=plan_id,
                                                   application_id=application_id):
@@ -140,6 +142,94 @@ class SubscriptionService:
         return self.get(sub_id)
 
     # -- transitions -------------------------------------------------------------------------
+    def accept(self, api_id: str | None, sub_id: str, *, custom_key: Any = None,
+               ending_at: Any = None, starting_at: Any = None) -> dict[str, Any]:
+        """mAPI v2 `_accept`: approve a PENDING subscription (an ACCEPTED one: no-op), with an
+        optional custom key and an end date for the key it issues."""
+        sub = self._visible(sub_id, api_id)
+        self.caller.require_admin("approve subscriptions")
+        _when(starting_at, "$.startingAt")
+        expire_at = _when(ending_at, "$.endingAt")
+        return self._decide(sub, True, custom_key, expire_at)
+
+    def reject(self, api_id: str | None, sub_id: str) -> dict[str, Any]:
+        sub = self._visible(sub_id, api_id)
+        self.caller.require_admin("reject subscriptions")
+        if sub["status"] == "REJECTED":
+            return self.get(sub_id)
+        return self._decide(sub, False, None, None)
+
+    def transfer(self, api_id: str | None, sub_id: str, plan_id: Any) -> dict[str, Any]:
+        """Move a live subscription to another published plan of the same API with the same
+        security (its keys stay valid)."""
+        sub = self._visible(sub_id, api_id)
+        self.caller.require_admin("transfer subscriptions")
+        if not isinstance(plan_id, str) or not plan_id:
+            raise BadRequestError("$.planId: the plan to transfer to is required",
+                                  key="subscription.transfer.invalid")
+        if sub["status"] in ("CLOSED", "REJECTED"):
+            raise BadRequestError(f"subscription {sub_id} is {sub['status']}",
+                                  key="subscription.closed")
+        current = self.repo.plans.get(sub["plan_id"])
+        target = self.repo.plans.get(plan_id, sub["api_id"])
+        if target["status"] != "published":
+            raise BadRequestError(f"$.planId: plan {plan_id} is {target['status']}: only "
+                                  "published plans take subscriptions", key="plan.not.published")
+        if target["security"]["type"] != current["security"]["type"]:
+            raise BadRequestError(f"$.planId: plan {plan_id} is {target['security']['type']}, "
+                                  f"the subscription's plan {current['security']['type']}",
+                                  key="subscription.transfer.security")
+        self.repo.subscriptions.update(sub_id, plan_id=plan_id)
+        logger.info("subscription %s transferred to plan %s", sub_id, plan_id)
+        return self.get(sub_id)
+
+    # -- API keys of a subscription ----------------------------------------------------------
+    def api_keys(self, api_id: str | None, sub_id: str) -> list[dict[str, Any]]:
+        """The keys of a subscription the caller may see (the owner sees its own keys)."""
+        sub = self._visible(sub_id, api_id)
+        return [_key_entity(k, sub) for k in self.repo.api_keys.for_subscription(sub_id)]
+
+    def renew_key(self, api_id: str | None, sub_id: str, custom_key: Any = None
+                  ) -> dict[str, Any]:
+        """Issue a new key and revoke the others (one transaction)."""
+        sub = self._visible(sub_id, api_id)
+        self.caller.require_admin("renew API keys")
+        if sub["status"] != "ACCEPTED":
+            raise BadRequestError(f"subscription {sub_id} is {sub['status']}, not ACCEPTED",
+                                  key="subscription.not.accepted")
+        plan = self.repo.plans.get(sub["plan_id"])
+        if plan["security"]["type"] != "api-key":
+            raise BadRequestError(f"plan {plan['id']} is not an api-key plan",
+                                  key="plan.security.not.apikey")
+        if custom_key is not None:
+            self._check_custom_key(custom_key)
+        key = custom_key or secrets.token_urlsafe(24)
+        with self.repo.write() as conn:
+            self.repo.api_keys.revoke_for_subscription(sub_id, conn)
+            self.repo.api_keys.insert(key, subscription_id=sub_id,
+                                      application_id=sub["application_id"],
+                                      api_id=sub["api_id"], conn=conn)
+        logger.info("subscription %s: API key renewed", sub_id)
+        found = self.repo.api_keys.find(key)
+        return _key_entity(found, sub)
+
+    def set_key_revoked(self, api_id: str | None, sub_id: str, key_id: str,
+                        revoked: bool) -> dict[str, Any]:
+        """Revoke or reactivate one key (its id is the key's SHA-256, never the key)."""
+        sub = self._visible(sub_id, api_id)
+        self.caller.require_admin("revoke or reactivate API keys")
+        if not revoked and sub["status"] != "ACCEPTED":
+            raise BadRequestError(f"subscription {sub_id} is {sub['status']}: its keys cannot "
+                                  "be reactivated", key="subscription.not.accepted")
+        if not self.repo.api_keys.set_revoked(sub_id, key_id, revoked):
+            raise NotFoundError("ApiKey", key_id)
+        logger.info("subscription %s: API key %s", sub_id, "revoked" if revoked else
+                    "reactivated")
+        for key in self.repo.api_keys.for_subscription(sub_id):
+            if key["key_hash"] == key_id:
+                return _key_entity(key, sub)
+        raise NotFoundError("ApiKey", key_id)
+
     def process(self, api_id: str, sub_id: str, body: Any) -> dict[str, Any]:
         """Approve or reject a PENDING subscription (`{"accepted": bool, "reason"?,
         "customApiKey"?}`). Approving an already ACCEPTED one is a no-op (the Postman
@@ -149,13 +239,16 @@ class SubscriptionService:
         if not isinstance(body, dict) or not isinstance(body.get("accepted"), bool):
             raise BadRequestError('the body must be {"accepted": true|false}',
                                   key="subscription.process.invalid")
-        accepted = body["accepted"]
+        return self._decide(sub, body["accepted"], body.get("customApiKey"), None)
+
+    def _decide(self, sub: dict[str, Any], accepted: bool, custom_key: Any,
+                expire_at: Any) -> dict[str, Any]:
+        sub_id = sub["id"]
         if sub["status"] == "ACCEPTED" and accepted:
             return self.get(sub_id)
         if sub["status"] != "PENDING":
             raise BadRequestError(f"subscription {sub_id} is {sub['status']}, not PENDING",
                                   key="subscription.not.pending")
-        custom_key = body.get("customApiKey")
         if custom_key is not None:
             self._check_custom_key(custom_key)
         plan = self.repo.plans.get(sub["plan_id"])
@@ -163,7 +256,8 @@ class SubscriptionService:
             self.repo.subscriptions.update(sub_id, conn,
                                            status="ACCEPTED" if accepted else "REJECTED")
             if accepted and plan["security"]["type"] == "api-key":
-                self._issue_key(sub_id, sub["application_id"], sub["api_id"], custom_key, conn)
+                self._issue_key(sub_id, sub["application_id"], sub["api_id"], custom_key, conn,
+                                expire_at)
         logger.info("subscription %s %s", sub_id, "accepted" if accepted else "rejected")
         return self.get(sub_id)
 
@@ -230,8 +324,8 @@ class SubscriptionService:
         plan = self.repo.plans.get(sub["plan_id"])
         api = self.repo.apis.get(sub["api_id"])
         # Responses mask webhook secrets; "****" sent back keeps the stored one.
-        merged = {"configuration": _restored(body.get("configuration", sub["configuration"]),
-                                             sub["configuration"]),
+        merged = {"configuration": _restored(flat_consumer_configuration(
+                      body.get("configuration", sub["configuration"])), sub["configuration"]),
                   "metadata": body.get("metadata", sub["metadata"])}
         configuration, metadata = self._checked_payload(merged, plan, api["definition"])
         values: dict[str, Any] = {"configuration": configuration, "metadata": metadata}
@@ -297,9 +391,10 @@ class SubscriptionService:
             raise DuplicateError("this API key is already in use", key="apikey.exists")
 
     def _issue_key(self, sub_id: str, application_id: str, api_id: str, key: str | None,
-                   conn: Any) -> None:
+                   conn: Any, expire_at: Any = None) -> None:
         self.repo.api_keys.insert(key or secrets.token_urlsafe(24), subscription_id=sub_id,
-                                  application_id=application_id, api_id=api_id, conn=conn)
+                                  application_id=application_id, api_id=api_id,
+                                  expire_at=expire_at, conn=conn)
 
     def _entity(self, row: dict[str, Any]) -> dict[str, Any]:
         keys = self.repo.api_keys.for_subscription(row["id"])
@@ -315,6 +410,35 @@ class SubscriptionService:
                       "expireAt": k["expire_at"].isoformat() if k["expire_at"] else None,
                       "createdAt": k["created_at"].isoformat()} for k in keys],
         }
+
+
+def _when(value: Any, path: str) -> Any:
+    """An ISO-8601 date-time (with its zone) from a body, or None; 400 naming `path`."""
+    if value is None:
+        return None
+    from datetime import datetime
+    try:
+        when = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        when = None
+    if when is None or when.tzinfo is None:
+        raise BadRequestError(f"{path}: must be an ISO-8601 date-time with a zone, such as "
+                              "2030-01-31T12:00:00Z", key="subscription.date.invalid")
+    return when
+
+
+def _key_entity(key: dict[str, Any], sub: dict[str, Any]) -> dict[str, Any]:
+    from ..repository._rows import now
+    expire_at = key.get("expire_at")
+    if expire_at is not None and expire_at.tzinfo is None:
+        from datetime import timezone
+        expire_at = expire_at.replace(tzinfo=timezone.utc)
+    return {"id": key["key_hash"], "key": key["key"], "revoked": bool(key["revoked"]),
+            "expired": bool(expire_at and expire_at <= now()),
+            "expireAt": expire_at.isoformat() if expire_at else None,
+            "createdAt": key["created_at"].isoformat(),
+            "application": {"id": sub["application_id"]},
+            "subscriptions": [{"id": sub["id"]}]}
 
 
 def _restored(configuration: Any, stored: Any) -> Any:

@@ -11,6 +11,8 @@ gateway's log.
 from __future__ import annotations
 
 import base64
+import shutil
+import subprocess
 import uuid
 
 import pytest
@@ -74,6 +76,38 @@ def _cases(broker) -> dict[str, tuple[str, dict]]:
     }
 
 
+JKS_PASSWORD = "jks-store-Secret-8"
+
+
+def _jks_cases(broker, directory) -> dict[str, tuple[str, dict]]:
+    """The test PKI's trust and key stores converted to JKS by keytool (a JDK), as Gravitee
+    users hold them; read by evgate/kafka/keystores.py. None without keytool."""
+    keytool = shutil.which("keytool")
+    if keytool is None:
+        return {}
+    pki = broker.pki
+    trust, keys = directory / "truststore.jks", directory / "client.jks"
+    for args in (["-importcert", "-noprompt", "-alias", "ca", "-file", str(pki.ca_pem),
+                  "-keystore", str(trust), "-storetype", "JKS", "-storepass", JKS_PASSWORD],
+                 ["-importkeystore", "-noprompt", "-srckeystore", str(pki.client_p12),
+                  "-srcstoretype", "PKCS12", "-srcstorepass", CLIENT_P12_PASSWORD,
+                  "-destkeystore", str(keys), "-deststoretype", "JKS",
+                  "-deststorepass", JKS_PASSWORD, "-destkeypass", JKS_PASSWORD]):
+        subprocess.run([keytool, *args], check=True, capture_output=True, timeout=120)
+    return {
+        # mTLS with JKS trust and key stores (the 4.0 collection's "Kafka Advanced - SSL")
+        "ssl-jks-files": (broker.ssl, {"protocol": "SSL", "ssl": {
+            "trustStore": {"type": "JKS", "location": str(trust), "password": JKS_PASSWORD},
+            "keyStore": {"type": "JKS", "location": str(keys), "password": JKS_PASSWORD}}}),
+        # SASL over TLS with a JKS trust store ("Kafka Advanced - SASL_SSL")
+        "sasl-ssl-jks": (broker.sasl_ssl, {
+            "protocol": "SASL_SSL",
+            "sasl": {"saslMechanism": "PLAIN", "saslJaasConfig": _jaas(PLAIN, PLAIN_USER)},
+            "ssl": {"trustStore": {"type": "JKS", "location": str(trust),
+                                   "password": JKS_PASSWORD}}}),
+    }
+
+
 def _api(name: str, bootstrap: str, security: dict, topic: str) -> dict:
     # 4.x places security in sharedConfigurationOverride; _effective_configuration merges it.
     api = stream_api(f"/sec/{name}", [POST, SSE], {
@@ -90,6 +124,7 @@ def setup(tmp_path_factory):
     directory = tmp_path_factory.mktemp("kafka-security")
     with secure_broker(directory) as broker:
         cases = _cases(broker)
+        cases.update(_jks_cases(broker, directory))
         cases["wrong-password"] = (broker.sasl_plaintext, {
             "protocol": "SASL_PLAINTEXT", "sasl": {
                 "saslMechanism": "PLAIN",
@@ -118,7 +153,11 @@ def setup(tmp_path_factory):
 
 
 SECURE = ["sasl-plain", "scram-256", "scram-512", "ssl-pem-files", "ssl-p12-files",
-          "ssl-inline", "sasl-ssl"]
+          "ssl-inline", "sasl-ssl",
+          pytest.param("ssl-jks-files", marks=pytest.mark.skipif(
+              shutil.which("keytool") is None, reason="keytool (a JDK) is not installed")),
+          pytest.param("sasl-ssl-jks", marks=pytest.mark.skipif(
+              shutil.which("keytool") is None, reason="keytool (a JDK) is not installed"))]
 
 
 @pytest.mark.parametrize("name", SECURE)
@@ -215,6 +254,6 @@ def test_no_secret_reaches_the_gateway_log(setup):
     """Last in the module: every API above has connected (or failed to) by now."""
     log = setup["gateway"].log_path.read_text(errors="replace")
     assert "kafka producer" in log and "'sasl.password': '****'" in log
-    leaks = [s for s in (*SECRETS, WRONG_PASSWORD, *setup["broker"].pki.key_markers) if s in log]
+    leaks = [s for s in (*SECRETS, WRONG_PASSWORD, JKS_PASSWORD, *setup["broker"].pki.key_markers) if s in log]
     assert leaks == [], "secrets in the gateway log"
     assert "PRIVATE KEY" not in log

@@ -144,9 +144,11 @@ class SecureBroker:
 
 
 def broker_properties(port: int, sasl_port: int, ssl_port: int, sasl_ssl_port: int,
-                      pki: Pki) -> str:
-    plain_jaas = ("org.apache.kafka.common.security.plain.PlainLoginModule required "
-                  f'user_{PLAIN_USER[0]}="{PLAIN_USER[1]}";')
+                      pki: Pki, plain_users: dict[str, str] | None = None) -> str:
+    users = {PLAIN_USER[0]: PLAIN_USER[1], **(plain_users or {})}
+    plain_jaas = ("org.apache.kafka.common.security.plain.PlainLoginModule required " +
+                  " ".join(f'user_{name}="{password}"' for name, password in users.items()) +
+                  ";")
     scram_jaas = "org.apache.kafka.common.security.scram.ScramLoginModule required;"
     listeners = (f"PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{port + 1},"
                  f"SASL_PLAINTEXT://127.0.0.1:{sasl_port},SSL://127.0.0.1:{ssl_port},"
@@ -171,15 +173,18 @@ def broker_properties(port: int, sasl_port: int, ssl_port: int, sasl_ssl_port: i
 
 
 @contextlib.contextmanager
-def secure_broker(directory: Path) -> Iterator[SecureBroker]:
-    """One private broker with PLAINTEXT, SASL_PLAINTEXT, SSL and SASL_SSL listeners."""
+def secure_broker(directory: Path, plain_users: dict[str, str] | None = None
+                  ) -> Iterator[SecureBroker]:
+    """One private broker with PLAINTEXT, SASL_PLAINTEXT, SSL and SASL_SSL listeners
+    (`plain_users`: more SASL PLAIN users, name -> password)."""
     pki = make_pki(directory / "pki")
     port = free_port_pair()
     sasl_port, ssl_port, sasl_ssl_port = _free_port(), _free_port(), _free_port()
     while len({port, port + 1, sasl_port, ssl_port, sasl_ssl_port}) < 5:
         sasl_port, ssl_port, sasl_ssl_port = _free_port(), _free_port(), _free_port()
     properties = directory / "security.properties"
-    properties.write_text(broker_properties(port, sasl_port, ssl_port, sasl_ssl_port, pki))
+    properties.write_text(broker_properties(port, sasl_port, ssl_port, sasl_ssl_port, pki,
+                                            plain_users))
     with private_broker(port, extra_properties=properties,
                         scram_users=f"{SCRAM_USER[0]}:{SCRAM_USER[1]}") as (bootstrap, handle):
         yield SecureBroker(plaintext=bootstrap, sasl_plaintext=f"127.0.0.1:{sasl_port}",

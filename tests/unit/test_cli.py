@@ -160,3 +160,24 @@ def test_cli_as_a_real_subprocess(database_url, tmp_path):
                             text=True, timeout=60, cwd=ROOT)
     assert failed.returncode == 1
     assert failed.stderr.strip() == "evgate: Api [missing] can not be found"
+
+
+def test_import_takes_4x_definitions_and_v2_exports(runner, tmp_path):
+    """`definitionVersion: V4`, `type: MESSAGE`, upper-case listeners, a PUSH plan without
+    security, and the `{api, plans}` document the mAPI v2 exports."""
+    definition = push_api_definition()
+    definition.update(definitionVersion="V4", type="MESSAGE", id="cli-v4-api")
+    definition["listeners"][0]["type"] = "SUBSCRIPTION"
+    export = {"api": definition, "plans": [{"id": "cli-v4-plan", "name": "push", "mode": "PUSH",
+                                            "status": "PUBLISHED"}]}
+    path = tmp_path / "export.json"
+    path.write_text(json.dumps(export))
+    imported = _json(runner("--json", "apis", "import", str(path)))[0]
+    assert imported["id"] == "cli-v4-api" and imported["state"] == "STARTED"
+    plans = _json(runner("--json", "plans", "list", "cli-v4-api"))
+    assert [(p["id"], p["security"]["type"], p["status"]) for p in plans] == \
+        [("cli-v4-plan", "subscription", "published")]
+    proxy = {**definition, "id": "cli-proxy", "type": "PROXY"}
+    path.write_text(json.dumps(proxy))
+    failed = runner("apis", "import", str(path), ok=False)
+    assert failed.exit_code == 1 and "$.type: PROXY" in failed.stderr

@@ -247,18 +247,16 @@ def test_pem_key_store_inline_and_combined_content(pki):
     assert combined["ssl.key.pem"] == cert + key
 
 
-def test_jks_is_refused_with_how_to_convert(tmp_path):
-    found = problems_of({"protocol": "SSL", "ssl": {"trustStore": {
-        "type": "JKS", "location": "/etc/kafka/truststore.jks", "password": "x"}}})
-    assert found[0]["path"] == f"{PREFIX}.ssl.trustStore.type"
-    assert "keytool -importkeystore -srckeystore x.jks -destkeystore x.p12 " \
-           "-deststoretype PKCS12" in found[0]["message"]
-    # A store declared PKCS12 whose file is really JKS (the collection names .jks files).
-    jks = tmp_path / "kafka.truststore.jks"
-    jks.write_bytes(b"\xfe\xed\xfe\xed\x00\x00\x00\x02" + b"\x00" * 32)
-    with pytest.raises(sec.KafkaSecurityError, match="is a Java KeyStore") as info:
+def test_jks_store_types_are_accepted_and_jceks_refused_with_how_to_convert(tmp_path):
+    """JKS is read by evgate/kafka/keystores.py (tests/unit/test_keystores.py); a JCEKS file,
+    whatever its declared type, is refused on the gateway with the conversion command."""
+    parse_definition(definition({"protocol": "SSL", "ssl": {"trustStore": {
+        "type": "JKS", "location": "/etc/kafka/truststore.jks", "password": "x"}}}))
+    jceks = tmp_path / "kafka.truststore.jks"
+    jceks.write_bytes(b"\xce\xce\xce\xce\x00\x00\x00\x02" + b"\x00" * 32)
+    with pytest.raises(sec.KafkaSecurityError, match="JCEKS") as info:
         sec.librdkafka_security({"protocol": "SSL", "ssl": {"trustStore": {
-            "type": "PKCS12", "location": str(jks), "password": "gravitee"}}})
+            "type": "PKCS12", "location": str(jceks), "password": "gravitee"}}})
     assert "keytool -importkeystore" in info.value.message
 
 

@@ -5,10 +5,12 @@ key) and a webhook subscription (it carries a callback URL). Every case acts on 
 resources as one of: `admin` (ADMIN), `owner` (alice), `other` (bob, a USER who owns nothing of
 it). Over HTTP (management v1 and portal paths, real Flask app) and over the service layer
 the CLI uses. A USER asking for what it may not see gets 404, never 403 (ids cannot be
-probed); publisher-side writes by a USER are 403 whatever the id.
+probed); publisher-side writes by a USER are 403 whatever the id. The mAPI v2 paths
+(`/management/v2/...`) go through the same services and are held to the same table.
 """
 from __future__ import annotations
 
+import hashlib
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from evgate.errors import ConflictError, ForbiddenError, NotFoundError
+from evgate.errors import BadRequestError, ConflictError, ForbiddenError, NotFoundError
 
 from .management_fixtures import (ADMIN, Api, B, P, api, api_definition, basic, client,  # noqa: F401
                                   fast_hashing, management, push_api_definition)
@@ -46,8 +48,9 @@ class World:
         """Placeholders of the paths below: ALICE's resources."""
         return {"api": self.api, "push_api": self.push_api, "key_plan": self.key_plan,
                 "key_plan2": self.key_plan2, "staging": self.staging,
-                "jwt_plan": self.jwt_plan, "app": self.apps["alice"],
-                "key_sub": self.key_subs["alice"], "hook_sub": self.hook_subs["alice"]}
+                "jwt_plan": self.jwt_plan, "app": self.apps["alice"], "push_plan": self.push_plan,
+                "key_sub": self.key_subs["alice"], "hook_sub": self.hook_subs["alice"],
+                "key_id": hashlib.sha256(ALICE_KEY.encode()).hexdigest()}
 
 
 @pytest.fixture(scope="module")
@@ -198,6 +201,142 @@ HTTP_MATRIX: dict[str, tuple[str, str, Any, dict[str, int]]] = {
     "mgmt list users": ("GET", B + "/users", None, {"admin": 200, "owner": 403, "other": 403}),
 }
 
+V2 = "/management/v2/environments/DEFAULT"
+V2O = "/management/v2/organizations/DEFAULT/environments/DEFAULT"
+READ = {"admin": 200, "owner": 200, "other": 200}
+OWNED = {"admin": 200, "owner": 200, "other": 404}
+
+
+def _publisher(status: int) -> dict[str, int]:
+    """A publisher-side write: the ADMIN gets `status`, any USER 403 whatever it owns."""
+    return {"admin": status, "owner": 403, "other": 403}
+
+
+V2_HOOK = {"consumerConfiguration": {"entrypointId": "webhook", "entrypointConfiguration": {
+    "callbackUrl": "http://93.184.216.34:9/attacker"}}}
+HTTP_MATRIX.update({
+    # v2: APIs
+    "v2 list apis": ("GET", V2 + "/apis", None, READ),
+    "v2 list apis bad page": ("GET", V2 + "/apis?page=0", None,
+                              {"admin": 400, "owner": 400, "other": 400}),
+    "v2 search apis": ("POST", V2 + "/apis/_search", {"query": "orders"}, READ),
+    "v2 search apis bad filter": ("POST", V2 + "/apis/_search", {"ids": "{api}"},
+                                  {"admin": 400, "owner": 400, "other": 400}),
+    "v2 get api": ("GET", V2 + "/apis/{api}", None, READ),
+    "v2 get api other environment": ("GET", "/management/v2/environments/PROD/apis/{api}",
+                                     None, {"admin": 404, "owner": 404, "other": 404}),
+    "v2 create api": ("POST", V2 + "/apis", api_definition(path="/v2-new", name="v2"),
+                      _publisher(201)),
+    "v2 create proxy api": ("POST", V2 + "/apis", api_definition(path="/v2-proxy", type="PROXY"),
+                            _publisher(400)),
+    "v2 update api": ("PUT", V2 + "/apis/{api}", api_definition(), _publisher(200)),
+    "v2 update api bad listener": ("PUT", V2 + "/apis/{api}",
+                                   api_definition(listeners=[{"type": "HTTP", "paths": [
+                                       {"path": "no-slash"}], "entrypoints": [
+                                       {"type": "http-post"}]}]), _publisher(400)),
+    "v2 delete api": ("DELETE", V2 + "/apis/{api}", None, _publisher(204)),
+    "v2 start api": ("POST", V2 + "/apis/{api}/_start", None, _publisher(204)),
+    "v2 stop api": ("POST", V2 + "/apis/{api}/_stop", None, _publisher(204)),
+    "v2 deploy api": ("POST", V2 + "/apis/{api}/deployments", {"deploymentLabel": "v2"},
+                      _publisher(202)),
+    "v2 deploy api bad label": ("POST", V2 + "/apis/{api}/deployments", {"deploymentLabel": 1},
+                                _publisher(400)),
+    "v2 current deployment (none)": ("GET", V2 + "/apis/{api}/deployments/current", None,
+                                     {"admin": 404, "owner": 404, "other": 404}),
+    "v2 export api": ("GET", V2 + "/apis/{api}/_export/definition", None, READ),
+    "v2 import api": ("POST", V2 + "/apis/_import/definition",
+                      {"api": api_definition(path="/v2-imported", name="imported"),
+                       "plans": [{"name": "k", "mode": "STANDARD",
+                                  "security": {"type": "KEY_LESS"}}]}, _publisher(201)),
+    "v2 import api bad plan": ("POST", V2 + "/apis/_import/definition",
+                               {"api": api_definition(path="/v2-imp2"),
+                                "plans": [{"name": "k", "mode": "PULL"}]}, _publisher(400)),
+    # v2: plans
+    "v2 list plans": ("GET", V2 + "/apis/{api}/plans", None, READ),
+    "v2 get published plan": ("GET", V2 + "/apis/{api}/plans/{key_plan}", None, READ),
+    "v2 get draft plan": ("GET", V2 + "/apis/{api}/plans/{staging}", None,
+                          {"admin": 200, "owner": 404, "other": 404}),
+    "v2 create plan": ("POST", V2 + "/apis/{api}/plans", {"name": "p", "mode": "STANDARD",
+                                                         "security": {"type": "API_KEY"}},
+                       _publisher(201)),
+    "v2 create push plan": ("POST", V2 + "/apis/{push_api}/plans", {"name": "p", "mode": "PUSH"},
+                            _publisher(201)),
+    "v2 create plan bad mode": ("POST", V2 + "/apis/{api}/plans", {"name": "p", "mode": "PULL"},
+                                _publisher(400)),
+    "v2 update plan": ("PUT", V2 + "/apis/{api}/plans/{staging}", {"name": "renamed"},
+                       _publisher(200)),
+    "v2 publish plan": ("POST", V2 + "/apis/{api}/plans/{staging}/_publish", None,
+                        _publisher(200)),
+    "v2 deprecate plan": ("POST", V2 + "/apis/{api}/plans/{key_plan2}/_deprecate", None,
+                          _publisher(200)),
+    "v2 close plan": ("POST", V2 + "/apis/{api}/plans/{key_plan2}/_close", None,
+                      _publisher(200)),
+    "v2 delete plan": ("DELETE", V2 + "/apis/{api}/plans/{staging}", None, _publisher(204)),
+    "v2 delete published plan": ("DELETE", V2 + "/apis/{api}/plans/{key_plan}", None,
+                                 _publisher(400)),
+    # v2: subscriptions
+    "v2 get webhook subscription": ("GET", V2 + "/apis/{push_api}/subscriptions/{hook_sub}",
+                                    None, OWNED),
+    "v2 org get webhook subscription": ("GET",
+                                        V2O + "/apis/{push_api}/subscriptions/{hook_sub}",
+                                        None, OWNED),
+    "v2 get subscription under another api": ("GET", V2 + "/apis/{api}/subscriptions/{hook_sub}",
+                                              None, {"admin": 404, "owner": 404, "other": 404}),
+    "v2 subscribe application": ("POST", V2 + "/apis/{api}/subscriptions",
+                                 {"applicationId": "{app}", "planId": "{key_plan2}"},
+                                 _publisher(201)),
+    "v2 subscribe bad body": ("POST", V2 + "/apis/{api}/subscriptions",
+                              {"applicationId": 5, "planId": "{key_plan2}"}, _publisher(400)),
+    "v2 subscribe webhook to a private address": (
+        "POST", V2 + "/apis/{push_api}/subscriptions",
+        {"applicationId": "{app}", "planId": "{push_plan}", "consumerConfiguration": {
+            "entrypointId": "webhook",
+            "entrypointConfiguration": {"callbackUrl": "http://169.254.169.254/latest"}}},
+        _publisher(400)),
+    "v2 update subscription": ("PUT", V2 + "/apis/{push_api}/subscriptions/{hook_sub}",
+                               V2_HOOK, _publisher(200)),
+    "v2 accept subscription": ("POST", V2 + "/apis/{api}/subscriptions/{key_sub}/_accept",
+                               {"reason": "ok"}, _publisher(200)),
+    "v2 accept bad date": ("POST", V2 + "/apis/{api}/subscriptions/{key_sub}/_accept",
+                           {"endingAt": "tomorrow"}, _publisher(400)),
+    "v2 reject accepted subscription": ("POST",
+                                        V2 + "/apis/{api}/subscriptions/{key_sub}/_reject",
+                                        None, _publisher(400)),
+    "v2 pause subscription": ("POST", V2 + "/apis/{push_api}/subscriptions/{hook_sub}/_pause",
+                              None, _publisher(200)),
+    "v2 resume an active subscription": ("POST", V2 + "/apis/{push_api}/subscriptions/"
+                                                      "{hook_sub}/_resume", None,
+                                         _publisher(400)),
+    "v2 close subscription": ("POST", V2 + "/apis/{api}/subscriptions/{key_sub}/_close", None,
+                              _publisher(200)),
+    "v2 transfer subscription": ("POST", V2 + "/apis/{api}/subscriptions/{key_sub}/_transfer",
+                                 {"planId": "{key_plan2}"}, _publisher(200)),
+    "v2 transfer to another security": ("POST", V2 + "/apis/{api}/subscriptions/{key_sub}/"
+                                                     "_transfer", {"planId": "{jwt_plan}"},
+                                        _publisher(400)),
+    "v2 transfer without plan": ("POST", V2 + "/apis/{api}/subscriptions/{key_sub}/_transfer",
+                                 {}, _publisher(400)),
+    # v2: API keys
+    "v2 list api keys": ("GET", V2 + "/apis/{api}/subscriptions/{key_sub}/api-keys", None,
+                         OWNED),
+    "v2 renew api key": ("POST", V2 + "/apis/{api}/subscriptions/{key_sub}/api-keys/_renew",
+                         None, _publisher(201)),
+    "v2 renew with a too short custom key": ("POST", V2 + "/apis/{api}/subscriptions/{key_sub}/"
+                                                    "api-keys/_renew", {"customApiKey": "x"},
+                                       _publisher(400)),
+    "v2 revoke api key": ("POST", V2 + "/apis/{api}/subscriptions/{key_sub}/api-keys/{key_id}"
+                                       "/_revoke", None, _publisher(200)),
+    "v2 revoke unknown api key": ("POST", V2 + "/apis/{api}/subscriptions/{key_sub}/api-keys/"
+                                               "nope/_revoke", None, _publisher(404)),
+    "v2 reactivate api key": ("POST", V2 + "/apis/{api}/subscriptions/{key_sub}/api-keys/"
+                                           "{key_id}/_reactivate", None, _publisher(200)),
+    # v2: plugins
+    "v2 list entrypoints": ("GET", "/management/v2/plugins/entrypoints", None, READ),
+    "v2 endpoint schema": ("GET", V2 + "/plugins/endpoints/kafka/schema", None, READ),
+    "v2 unknown plugin kind": ("GET", "/management/v2/plugins/reporters", None,
+                               {"admin": 404, "owner": 404, "other": 404}),
+})
+
 
 def _fill(value: Any, ids: dict[str, str]) -> Any:
     if isinstance(value, str):
@@ -216,7 +355,13 @@ def test_http_permission_matrix(world, client, action, caller):
                            json=_fill(body, ids))
     assert response.status_code == expected[caller], response.get_data(True)
     if response.status_code >= 400:
-        assert response.get_json()["http_status"] == response.status_code
+        body = response.get_json()
+        if path.startswith("/management/v2"):  # 4.x's error shape
+            assert body["httpStatus"] == response.status_code and "details" in body
+            if response.status_code == 400 and " bad " in f" {action} ":  # names the place
+                assert body["details"] and body["details"][0]["location"].startswith("$")
+        else:
+            assert body["http_status"] == response.status_code
     if expected[caller] == 404 and caller == "other":
         # what bob may not see did not change either
         assert ALICE_CALLBACK not in response.get_data(True)
@@ -234,6 +379,9 @@ LISTS = {  # path -> the key of each item that names its application
     MS: "application",
     MH: "application",
     MH + "?application={app}": "application",
+    V2 + "/apis/{push_api}/subscriptions": "application.id",
+    V2 + "/apis/{api}/subscriptions?perPage=100": "application.id",
+    V2 + "/apis/{push_api}/subscriptions?applicationIds={app}": "application.id",
 }
 
 
@@ -243,13 +391,22 @@ def test_lists_are_filtered_to_what_the_caller_owns(world, client, path):
     def apps(creds):
         response = client.get(url, headers=creds)
         assert response.status_code == 200, response.get_data(True)
-        return {item[LISTS[path]] for item in response.get_json()}
+        items = response.get_json()
+        if isinstance(items, dict):  # v2: a page
+            assert items["pagination"]["totalCount"] == len(items["data"])
+            items = items["data"]
+        found = set()
+        for item in items:
+            for part in LISTS[path].split("."):
+                item = item[part]
+            found.add(item)
+        return found
     alice, bob = world.apps["alice"], world.apps["bob"]
     mine = apps(USERS["other"])  # bob
     assert alice not in mine
     assert mine <= {bob}
     assert alice in apps(USERS["owner"]) and bob not in apps(USERS["owner"])
-    if "application=" not in path:
+    if "application" not in path.partition("?")[2]:
         assert {alice, bob} <= apps(ADMIN)
 
 
@@ -260,7 +417,8 @@ def test_no_get_route_leaks_another_applications_key_or_callback(world, manageme
     fills = {"api_id": [ids["api"], ids["push_api"]], "app_id": [ids["app"]],
              "sub_id": [ids["key_sub"], ids["hook_sub"]],
              "plan_id": [ids["key_plan"], ids["jwt_plan"], ids["staging"]],
-             "username": ["alice"]}
+             "username": ["alice"], "env_id": ["DEFAULT"], "org_id": ["DEFAULT"],
+             "kind": ["endpoints"], "type_": ["kafka"], "key_id": [ids["key_id"]]}
     checked = 0
     for rule in management.url_map.iter_rules():
         if "GET" not in rule.methods or rule.endpoint.endswith("static"):
@@ -368,6 +526,21 @@ SERVICE_MATRIX: dict[str, tuple[Any, dict[str, Any]]] = {
                  {"admin": OK, "owner": ForbiddenError, "other": ForbiddenError}),
     "api create": (lambda s, i: s.apis.create(api_definition(path="/new", name="new")),
                    {"admin": OK, "owner": ForbiddenError, "other": ForbiddenError}),
+    # what the mAPI v2 added to the services
+    "accept": (lambda s, i: s.subscriptions.accept(i["api"], i["key_sub"]),
+               {"admin": OK, "owner": ForbiddenError, "other": NotFoundError}),
+    "reject": (lambda s, i: s.subscriptions.reject(i["api"], i["key_sub"]),
+               {"admin": BadRequestError, "owner": ForbiddenError, "other": NotFoundError}),
+    "transfer": (lambda s, i: s.subscriptions.transfer(i["api"], i["key_sub"], i["key_plan2"]),
+                 {"admin": OK, "owner": ForbiddenError, "other": NotFoundError}),
+    "api keys": (lambda s, i: s.subscriptions.api_keys(i["api"], i["key_sub"]),
+                 {"admin": OK, "owner": OK, "other": NotFoundError}),
+    "renew key": (lambda s, i: s.subscriptions.renew_key(i["api"], i["key_sub"]),
+                  {"admin": OK, "owner": ForbiddenError, "other": NotFoundError}),
+    "revoke key": (lambda s, i: s.subscriptions.set_key_revoked(i["api"], i["key_sub"],
+                                                                i["key_id"], True),
+                   {"admin": OK, "owner": ForbiddenError, "other": NotFoundError}),
+    "api search": (lambda s, i: s.apis.search("orders"), {"admin": OK, "owner": OK, "other": OK}),
 }
 
 
