@@ -30,6 +30,7 @@ from typing import Any
 from .. import plugins
 from ..errors import BadRequestError, ConflictError, DuplicateError, NotFoundError
 from ..repository import Repository
+from ..repository._rows import now
 from ..security import secret_fields
 from .principal import CATALOGUE_PLAN_STATUSES, Principal
 
@@ -37,6 +38,8 @@ logger = logging.getLogger(__name__)
 
 STATUSES = ("PENDING", "ACCEPTED", "REJECTED", "PAUSED", "CLOSED", "FAILURE")
 _CUSTOM_KEY = re.compile(r"^[A-Za-z0-9_.\-]{8,128}$")
+#: Longest reason a publisher may give when accepting or rejecting.
+MAX_REASON = 1000
 
 
 class SubscriptionService:
@@ -142,14 +145,16 @@ class SubscriptionService:
     # -- transitions -------------------------------------------------------------------------
     def process(self, api_id: str, sub_id: str, body: Any) -> dict[str, Any]:
         """Approve or reject a PENDING subscription (`{"accepted": bool, "reason"?,
-        "customApiKey"?}`). Approving an already ACCEPTED one is a no-op (the Postman
-        approval workflow approves twice)."""
+        "customApiKey"?}`); the reason, who and when are kept (`publisherMessage`,
+        `processedBy`, `processedAt`) so the consumer learns why. Approving an already
+        ACCEPTED one is a no-op (the Postman approval workflow approves twice)."""
         sub = self._visible(sub_id, api_id)
         self.caller.require_admin("approve or reject subscriptions")
         if not isinstance(body, dict) or not isinstance(body.get("accepted"), bool):
             raise BadRequestError('the body must be {"accepted": true|false}',
                                   key="subscription.process.invalid")
         accepted = body["accepted"]
+        reason = _reason(body.get("reason"))
         if sub["status"] == "ACCEPTED" and accepted:
             return self.get(sub_id)
         if sub["status"] != "PENDING":
@@ -161,10 +166,14 @@ class SubscriptionService:
         plan = self.repo.plans.get(sub["plan_id"])
         with self.repo.write() as conn:
             self.repo.subscriptions.update(sub_id, conn,
-                                           status="ACCEPTED" if accepted else "REJECTED")
+                                           status="ACCEPTED" if accepted else "REJECTED",
+                                           processed_at=now(),
+                                           processed_by=self.caller.username,
+                                           publisher_message=reason)
             if accepted and plan["security"]["type"] == "api-key":
                 self._issue_key(sub_id, sub["application_id"], sub["api_id"], custom_key, conn)
-        logger.info("subscription %s %s", sub_id, "accepted" if accepted else "rejected")
+        logger.info("subscription %s %s by %s", sub_id, "accepted" if accepted else "rejected",
+                    self.caller.username)
         return self.get(sub_id)
 
     def change_status(self, api_id: str | None, sub_id: str, status: Any) -> dict[str, Any]:
@@ -311,10 +320,38 @@ class SubscriptionService:
                                                 secret_fields.subscription_configuration),
             "metadata": row["metadata"], "failureCause": row["failure_cause"],
             "createdAt": row["created_at"].isoformat(), "updatedAt": row["updated_at"].isoformat(),
+            "publisherMessage": row["publisher_message"],
+            "processedAt": _iso(row["processed_at"]),
+            # An administrator's account name is half a credential: only ADMINs see it.
+            "processedBy": ({"id": row["processed_by"], "displayName": row["processed_by"]}
+                            if row["processed_by"] and self.caller.is_admin else None),
+            "lastDeliveryAt": _iso(row["last_delivery_at"]),
             "keys": [{"key": k["key"], "revoked": bool(k["revoked"]),
                       "expireAt": k["expire_at"].isoformat() if k["expire_at"] else None,
                       "createdAt": k["created_at"].isoformat()} for k in keys],
         }
+
+
+def _iso(value: Any) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def _reason(value: Any) -> str | None:
+    """The publisher's optional reason: a string of at most MAX_REASON characters without
+    control characters (blank is none); anything else is a 400 naming $.reason."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise BadRequestError("$.reason: must be a string", key="subscription.reason.invalid")
+    value = value.strip()
+    if len(value) > MAX_REASON:
+        raise BadRequestError(f"$.reason: at most {MAX_REASON} characters ({len(value)} given)",
+                              key="subscription.reason.invalid")
+    bad = next((c for c in value if (ord(c) < 32 and c not in "\n\t") or ord(c) == 127), None)
+    if bad is not None:
+        raise BadRequestError(f"$.reason: control character U+{ord(bad):04X} not allowed",
+                              key="subscription.reason.invalid")
+    return value or None
 
 
 def _restored(configuration: Any, stored: Any) -> Any:
