@@ -445,7 +445,7 @@ def subscriptions_get(state: _State, sub_id: str) -> None:
 @subscriptions.command("process")
 @click.argument("sub_id")
 @click.option("--accept/--reject", required=True, help="Approve or refuse.")
-@click.option("--reason", help="Why (kept in the log).")
+@click.option("--reason", help="Why (kept on the subscription: publisherMessage).")
 @click.option("--api-key", help="Custom API key to issue (api-key plans).")
 @pass_state
 def subscriptions_process(state: _State, sub_id: str, accept: bool, reason: str | None,

@@ -44,6 +44,8 @@ class GatewayRuntime:
         self._listeners: list[Callable[[Snapshot], None]] = []
         self.sync = None
         self.webhooks: Any = None  # evgate.webhooks.dispatcher.WebhookDispatcher, in start()
+        from .last_delivery import LastDeliveryRecorder
+        self.deliveries = LastDeliveryRecorder(repo)  # webhook "last success" per subscription
         #: open client streams (sse, websocket, http-get); closed with "goaway" on stop()
         self.streams: set[Any] = set()
         self._consumer_pool: Any = None
@@ -138,6 +140,7 @@ class GatewayRuntime:
             self.sync.stop()
         if self.webhooks is not None:  # commit what was delivered, before producers close
             self.webhooks.stop()
+        self.deliveries.stop()
         from ..entrypoints.streaming import close_streams
         close_streams(self, "goaway", "the gateway is shutting down")
 

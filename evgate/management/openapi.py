@@ -40,10 +40,25 @@ SCHEMAS: dict[str, Any] = {
                                               "CLOSED", "FAILURE"]},
         "consumerStatus": {"type": "string", "enum": ["STARTED", "STOPPED"]},
         "configuration": _OBJ, "metadata": _OBJ, "failureCause": {"type": "string"},
+        "publisherMessage": {"type": "string", "nullable": True,
+                             "description": "the reason given when accepted or rejected"},
+        "processedAt": {"type": "string", "format": "date-time", "nullable": True},
+        "processedBy": {"type": "object", "nullable": True,
+                        "description": "{id, displayName} of the ADMIN who processed it; "
+                        "null for USER callers",
+                        "properties": {"id": {"type": "string"},
+                                       "displayName": {"type": "string"}}},
+        "lastDeliveryAt": {"type": "string", "format": "date-time", "nullable": True,
+                           "description": "newest successful webhook delivery (written "
+                           "every few seconds, so up to that much behind)"},
         "keys": {"type": "array", "items": _OBJ}}},
     "Process": {"type": "object", "required": ["accepted"], "properties": {
-        "accepted": {"type": "boolean"}, "reason": {"type": "string"},
+        "accepted": {"type": "boolean"}, "reason": {"type": "string", "maxLength": 1000},
         "customApiKey": {"type": "string"}}},
+    "Accept": {"type": "object", "properties": {
+        "reason": {"type": "string", "maxLength": 1000}, "customApiKey": {"type": "string"}}},
+    "Reject": {"type": "object", "properties": {
+        "reason": {"type": "string", "maxLength": 1000}}},
     "Deploy": {"type": "object", "properties": {"deploymentLabel": {"type": "string"}}},
     "User": {"type": "object", "properties": {"username": {"type": "string"},
                                               "roles": {"type": "array",
@@ -173,6 +188,12 @@ OPERATIONS: list[tuple[str, str, str, str, str | None, int, str | None, list]] =
      "Subscription", []),
     ("post", M + "/v4/apis/{api_id}/subscriptions/{sub_id}/_process", "Subscriptions",
      "Accept or reject a pending subscription", "Process", 200, "Subscription", []),
+    ("post", M + "/v4/apis/{api_id}/subscriptions/{sub_id}/_accept", "Subscriptions",
+     "Accept a pending subscription, with an optional reason", "Accept", 200, "Subscription",
+     []),
+    ("post", M + "/v4/apis/{api_id}/subscriptions/{sub_id}/_reject", "Subscriptions",
+     "Reject a pending subscription, with an optional reason", "Reject", 200, "Subscription",
+     []),
     ("post", M + "/v4/apis/{api_id}/subscriptions/{sub_id}/status", "Subscriptions",
      "Pause, resume or close a subscription (body ignored)", None, 200, "Subscription",
      [_q("status", "PAUSED, RESUMED or CLOSED", True, ["PAUSED", "RESUMED", "CLOSED"])]),
@@ -343,7 +364,7 @@ def document() -> dict[str, Any]:
                                                   "(Retry-After)")
         if request:
             optional = ("Deploy", "AcceptSubscription", "RejectSubscription", "RenewApiKey",
-                        "ApiSearch")
+                        "ApiSearch", "Accept", "Reject")
             operation["requestBody"] = {"required": request not in optional, "content": {
                 "application/json": {"schema": _schema_ref(request)}}}
             operation["responses"]["415"] = error("Content-Type is not application/json")

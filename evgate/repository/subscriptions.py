@@ -3,12 +3,13 @@ from __future__ import annotations
 
 from typing import Any, TYPE_CHECKING
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import bindparam, delete, insert, or_, select, update
 from sqlalchemy.engine import Connection
 
 from ..errors import NotFoundError
 from ..security import secret_fields
 from ._rows import dumps, now, to_dict
+from .database import storage_errors
 from .tables import subscriptions
 
 if TYPE_CHECKING:
@@ -96,3 +97,19 @@ class SubscriptionStore:
                 subscriptions.c.id == sub_id, subscriptions.c.status.in_(self.FAILURE_FROM)
             ).values(status="FAILURE", failure_cause=str(reason)[:2000], updated_at=now()))
         return result.rowcount > 0
+
+    def record_deliveries(self, marks: dict[str, Any]) -> None:
+        """Set `last_delivery_at` to each subscription's time where it is newer (several
+        workers and nodes write their own marks: the newest wins, never an older one).
+        Neither the revision nor `updated_at` moves: gateways need not resync for it and the
+        subscription itself did not change."""
+        if not marks:
+            return
+        column = subscriptions.c.last_delivery_at
+        statement = update(subscriptions).where(
+            subscriptions.c.id == bindparam("sub_id"),
+            or_(column.is_(None), column < bindparam("at", type_=column.type)),
+        ).values(last_delivery_at=bindparam("at", type_=column.type))
+        with storage_errors(), self._repo.engine.begin() as conn:
+            conn.execute(statement, [{"sub_id": sub_id, "at": at}
+                                     for sub_id, at in sorted(marks.items())])

@@ -59,6 +59,12 @@ subscriptions = Table(
     Column("failure_cause", Text, nullable=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    # accept/reject by a publisher (migration 0003)
+    Column("processed_at", DateTime(timezone=True), nullable=True),
+    Column("processed_by", String(255), nullable=True),
+    Column("publisher_message", Text, nullable=True),
+    # newest successful webhook delivery; gateways write it at most every few seconds
+    Column("last_delivery_at", DateTime(timezone=True), nullable=True),
 )
 
 api_keys = Table(

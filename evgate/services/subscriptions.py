@@ -31,6 +31,7 @@ from .. import plugins
 from ..definition.v4x import flat_consumer_configuration
 from ..errors import BadRequestError, ConflictError, DuplicateError, NotFoundError
 from ..repository import Repository
+from ..repository._rows import now
 from ..security import secret_fields
 from .principal import CATALOGUE_PLAN_STATUSES, Principal
 
@@ -38,6 +39,8 @@ logger = logging.getLogger(__name__)
 
 STATUSES = ("PENDING", "ACCEPTED", "REJECTED", "PAUSED", "CLOSED", "FAILURE")
 _CUSTOM_KEY = re.compile(r"^[A-Za-z0-9_.\-]{8,128}$")
+#: Longest reason a publisher may give when accepting or rejecting.
+MAX_REASON = 1000
 
 
 class SubscriptionService:
@@ -143,21 +146,23 @@ class SubscriptionService:
 
     # -- transitions -------------------------------------------------------------------------
     def accept(self, api_id: str | None, sub_id: str, *, custom_key: Any = None,
-               ending_at: Any = None, starting_at: Any = None) -> dict[str, Any]:
+               ending_at: Any = None, starting_at: Any = None,
+               reason: Any = None) -> dict[str, Any]:
         """mAPI v2 `_accept`: approve a PENDING subscription (an ACCEPTED one: no-op), with an
-        optional custom key and an end date for the key it issues."""
+        optional custom key, an end date for the key it issues and a reason."""
         sub = self._visible(sub_id, api_id)
         self.caller.require_admin("approve subscriptions")
         _when(starting_at, "$.startingAt")
         expire_at = _when(ending_at, "$.endingAt")
-        return self._decide(sub, True, custom_key, expire_at)
+        return self._decide(sub, True, custom_key, expire_at, _reason(reason))
 
-    def reject(self, api_id: str | None, sub_id: str) -> dict[str, Any]:
+    def reject(self, api_id: str | None, sub_id: str, *, reason: Any = None) -> dict[str, Any]:
         sub = self._visible(sub_id, api_id)
         self.caller.require_admin("reject subscriptions")
+        reason = _reason(reason)
         if sub["status"] == "REJECTED":
             return self.get(sub_id)
-        return self._decide(sub, False, None, None)
+        return self._decide(sub, False, None, None, reason)
 
     def transfer(self, api_id: str | None, sub_id: str, plan_id: Any) -> dict[str, Any]:
         """Move a live subscription to another published plan of the same API with the same
@@ -232,17 +237,19 @@ class SubscriptionService:
 
     def process(self, api_id: str, sub_id: str, body: Any) -> dict[str, Any]:
         """Approve or reject a PENDING subscription (`{"accepted": bool, "reason"?,
-        "customApiKey"?}`). Approving an already ACCEPTED one is a no-op (the Postman
-        approval workflow approves twice)."""
+        "customApiKey"?}`); the reason, who and when are kept (`publisherMessage`,
+        `processedBy`, `processedAt`) so the consumer learns why. Approving an already
+        ACCEPTED one is a no-op (the Postman approval workflow approves twice)."""
         sub = self._visible(sub_id, api_id)
         self.caller.require_admin("approve or reject subscriptions")
         if not isinstance(body, dict) or not isinstance(body.get("accepted"), bool):
             raise BadRequestError('the body must be {"accepted": true|false}',
                                   key="subscription.process.invalid")
-        return self._decide(sub, body["accepted"], body.get("customApiKey"), None)
+        reason = _reason(body.get("reason"))
+        return self._decide(sub, body["accepted"], body.get("customApiKey"), None, reason)
 
     def _decide(self, sub: dict[str, Any], accepted: bool, custom_key: Any,
-                expire_at: Any) -> dict[str, Any]:
+                expire_at: Any, reason: str | None = None) -> dict[str, Any]:
         sub_id = sub["id"]
         if sub["status"] == "ACCEPTED" and accepted:
             return self.get(sub_id)
@@ -254,11 +261,15 @@ class SubscriptionService:
         plan = self.repo.plans.get(sub["plan_id"])
         with self.repo.write() as conn:
             self.repo.subscriptions.update(sub_id, conn,
-                                           status="ACCEPTED" if accepted else "REJECTED")
+                                           status="ACCEPTED" if accepted else "REJECTED",
+                                           processed_at=now(),
+                                           processed_by=self.caller.username,
+                                           publisher_message=reason)
             if accepted and plan["security"]["type"] == "api-key":
                 self._issue_key(sub_id, sub["application_id"], sub["api_id"], custom_key, conn,
                                 expire_at)
-        logger.info("subscription %s %s", sub_id, "accepted" if accepted else "rejected")
+        logger.info("subscription %s %s by %s", sub_id, "accepted" if accepted else "rejected",
+                    self.caller.username)
         return self.get(sub_id)
 
     def change_status(self, api_id: str | None, sub_id: str, status: Any) -> dict[str, Any]:
@@ -406,6 +417,12 @@ class SubscriptionService:
                                                 secret_fields.subscription_configuration),
             "metadata": row["metadata"], "failureCause": row["failure_cause"],
             "createdAt": row["created_at"].isoformat(), "updatedAt": row["updated_at"].isoformat(),
+            "publisherMessage": row["publisher_message"],
+            "processedAt": _iso(row["processed_at"]),
+            # An administrator's account name is half a credential: only ADMINs see it.
+            "processedBy": ({"id": row["processed_by"], "displayName": row["processed_by"]}
+                            if row["processed_by"] and self.caller.is_admin else None),
+            "lastDeliveryAt": _iso(row["last_delivery_at"]),
             "keys": [{"key": k["key"], "revoked": bool(k["revoked"]),
                       "expireAt": k["expire_at"].isoformat() if k["expire_at"] else None,
                       "createdAt": k["created_at"].isoformat()} for k in keys],
@@ -439,6 +456,28 @@ def _key_entity(key: dict[str, Any], sub: dict[str, Any]) -> dict[str, Any]:
             "createdAt": key["created_at"].isoformat(),
             "application": {"id": sub["application_id"]},
             "subscriptions": [{"id": sub["id"]}]}
+
+
+def _iso(value: Any) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def _reason(value: Any) -> str | None:
+    """The publisher's optional reason: a string of at most MAX_REASON characters without
+    control characters (blank is none); anything else is a 400 naming $.reason."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise BadRequestError("$.reason: must be a string", key="subscription.reason.invalid")
+    value = value.strip()
+    if len(value) > MAX_REASON:
+        raise BadRequestError(f"$.reason: at most {MAX_REASON} characters ({len(value)} given)",
+                              key="subscription.reason.invalid")
+    bad = next((c for c in value if (ord(c) < 32 and c not in "\n\t") or ord(c) == 127), None)
+    if bad is not None:
+        raise BadRequestError(f"$.reason: control character U+{ord(bad):04X} not allowed",
+                              key="subscription.reason.invalid")
+    return value or None
 
 
 def _restored(configuration: Any, stored: Any) -> Any:

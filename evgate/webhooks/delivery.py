@@ -258,6 +258,7 @@ class DeliveryLoop:
                 self.stats["delivered"] += 1
                 metrics.webhook_outcome(self.id, "delivered")
                 metrics.records_out_tally(self.api.id, "webhook").n += 1
+                self.runtime.deliveries.note(self.id)  # "last success" (gateway/last_delivery)
                 if self._failing_since is not None:
                     logger.info("webhook subscription %s: delivering again after %.1fs",
                                 self.id, time.monotonic() - self._failing_since)

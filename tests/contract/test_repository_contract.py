@@ -183,3 +183,69 @@ def test_mark_failure_only_from_live_statuses(store):
     assert store.subscriptions.mark_failure("closed", "x") is False
     assert store.subscriptions.get("closed")["status"] == "CLOSED"
     assert store.subscriptions.mark_failure("missing", "x") is False
+
+
+def test_processing_columns_and_last_delivery_newest_wins(store):
+    """Migration 0003 on every backend: who/when/why of processing round-trip; the last
+    delivery only moves forward, and writing it does not bump the revision."""
+    from datetime import datetime, timedelta, timezone
+    for sub_id in ("s1", "s2"):
+        store.subscriptions.insert({"id": sub_id, "api_id": "a", "plan_id": "p",
+                                    "application_id": "app", "status": "PENDING"})
+    fresh = store.subscriptions.get("s1")
+    assert (fresh["processed_at"], fresh["processed_by"], fresh["publisher_message"],
+            fresh["last_delivery_at"]) == (None, None, None, None)
+    when = datetime(2026, 12, 1, 10, 0, 0, 123456, tzinfo=timezone.utc)
+    store.subscriptions.update("s1", status="REJECTED", processed_at=when, processed_by="admin",
+                               publisher_message="why \u00e9 " + "x" * 900)
+    row = store.subscriptions.get("s1")
+    assert (row["processed_at"], row["processed_by"]) == (when, "admin")
+    assert row["publisher_message"] == "why \u00e9 " + "x" * 900
+    revision = store.revision()
+    store.subscriptions.record_deliveries({"s1": when, "s2": when - timedelta(seconds=1)})
+    store.subscriptions.record_deliveries({"s1": when - timedelta(seconds=5)})  # older: ignored
+    assert store.subscriptions.get("s1")["last_delivery_at"] == when
+    store.subscriptions.record_deliveries({"s1": when + timedelta(microseconds=1),
+                                           "gone": when})
+    assert store.subscriptions.get("s1")["last_delivery_at"] == when + timedelta(microseconds=1)
+    assert store.subscriptions.get("s2")["last_delivery_at"] == when - timedelta(seconds=1)
+    assert store.revision() == revision
+    store.subscriptions.record_deliveries({})
+
+
+def test_migration_0003_keeps_existing_subscriptions(backend_url):
+    """A repository at 0002 with a subscription: after the upgrade it reads as never
+    processed nor delivered; the downgrade drops the columns and keeps the row."""
+    import sqlalchemy as sa
+    from alembic import command
+    from alembic.config import Config as AlembicConfig
+
+    from evgate.repository.database import MIGRATIONS_DIR, Repository, upgrade
+    from evgate.security.sealing import generate_key
+    key = generate_key()
+    upgrade(backend_url, key, revision="0002")
+    engine = sa.create_engine(backend_url)
+    with engine.begin() as conn:
+        conn.execute(sa.text(
+            "INSERT INTO subscriptions (id, api_id, plan_id, application_id, status, "
+            "consumer_status, configuration, metadata, created_at, updated_at) VALUES "
+            "('old', 'a', 'p', 'app', 'REJECTED', 'STARTED', '{}', '{}', :t, :t)"),
+            {"t": "2026-01-01 00:00:00+00:00"})
+    upgrade(backend_url, key)
+    repo = Repository(backend_url, key)
+    row = repo.subscriptions.get("old")
+    assert row["status"] == "REJECTED" and row["publisher_message"] is None
+    assert row["processed_at"] is None and row["last_delivery_at"] is None
+    repo.dispose()
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", MIGRATIONS_DIR)
+    cfg.set_main_option("sqlalchemy.url", backend_url.replace("%", "%%"))
+    cfg.attributes["configure_logger"] = False
+    cfg.attributes["secrets_key"] = key
+    command.downgrade(cfg, "0002")
+    columns = {c["name"] for c in sa.inspect(engine).get_columns("subscriptions")}
+    assert "last_delivery_at" not in columns and "publisher_message" not in columns
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT status FROM subscriptions WHERE id = 'old'")
+                            ).scalar_one() == "REJECTED"
+    engine.dispose()

@@ -169,11 +169,17 @@ def test_console_end_to_end(gateway_factory, kafka_bootstrap, unique_topic, tmp_
     selector = f'tr[data-subscription-id="{sub["id"]}"]'
     page.wait(EC.presence_of_element_located((By.CSS_SELECTOR, selector)))
     page.shot("subscriptions")
-    browser.find_element(By.CSS_SELECTOR, selector + " button.approve").click()
+    approve_form = browser.find_element(By.CSS_SELECTOR, selector + " button.approve") \
+        .find_element(By.XPATH, "./ancestor::form")
+    approve_form.find_element(By.NAME, "reason").send_keys("partner since 2024")
+    approve_form.find_element(By.CSS_SELECTOR, "button.approve").click()
     page.wait(EC.text_to_be_present_in_element((By.CSS_SELECTOR, ".flash.ok"),
                                                "subscription approved"))
     stored = rest(management, "GET", M + f"/v4/apis/{api['id']}/subscriptions/{sub['id']}")
     assert stored["status"] == "ACCEPTED" and stored["keys"]
+    assert stored["publisherMessage"] == "partner since 2024"
+    page.open("/console/subscriptions")
+    assert "Reason: partner since 2024" in page.text(selector + " td.status")
 
     # -- live view: a record produced to the topic appears within seconds -----------------------
     page.open(f"/console/apis/{api['id']}")

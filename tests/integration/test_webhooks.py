@@ -469,3 +469,67 @@ def test_paused_member_resumes_after_a_rebalance(env, repo, unique_topic):
         assert rx.wait_for(lambda r: set(numbers(r)) >= set(range(400)), 90), \
             f"{len(set(numbers(rx)))} of 400 delivered\n{gateway.log()}"
         assert_in_order_per_partition(rx)
+
+
+def test_subscription_shows_its_last_successful_delivery(env, unique_topic):
+    """A USER's webhook subscription made through the management API, delivered by the
+    gateway's workers: its GET (management and portal) soon shows a recent `lastDeliveryAt`,
+    to its owner and the ADMIN, never to another USER."""
+    import base64
+
+    def basic(user: str, password: str) -> dict[str, str]:
+        token = base64.b64encode(f"{user}:{password}".encode()).decode()
+        return {"Authorization": f"Basic {token}"}
+
+    gateway, url, bootstrap = env
+    admin_password = "adm1n-" + uuid.uuid4().hex[:12]
+    admin, alice, bob = (basic("admin", admin_password), basic("alice", "alice-pw-1"),
+                         basic("bob", "bob-pw-1"))
+    m = "/management/organizations/DEFAULT/environments/DEFAULT"
+    p = "/portal/environments/DEFAULT"
+    create_topic(bootstrap, unique_topic, partitions=2)
+    api_id, plan_id = deploy(env, webhook_api(unique_topic))
+    management = GatewayProcess(
+        database_url=url, kafka_bootstrap=bootstrap, workers=1, app="wsgi:management",
+        log_path=gateway.log_path.with_name("mgmt.log"),
+        env={"EVGATE_ADMIN_PASSWORD": admin_password,
+             "EVGATE_WEBHOOK_ALLOWED_NETWORKS": "127.0.0.1/32"})
+    with management, Receiver() as rx:
+        for user, password in (("alice", "alice-pw-1"), ("bob", "bob-pw-1")):
+            status, _ = management.json("PUT", f"{m}/users/{user}",
+                                        {"password": password, "roles": ["USER"]},
+                                        headers=admin)
+            assert status == 200
+        status, app = management.json("POST", f"{p}/applications", {"name": "alice-app"},
+                                      headers=alice)
+        assert status == 201, app
+        status, sub = management.json("POST", f"{p}/subscriptions", {
+            "application": app["id"], "plan": plan_id,
+            "configuration": {"entrypointId": "webhook", "callbackUrl": rx.url}}, headers=alice)
+        assert status == 201, sub
+        assert sub["status"] == "ACCEPTED" and sub["lastDeliveryAt"] is None
+        before = time.time()
+        produce(bootstrap, unique_topic, 4, partitions=2)
+        assert rx.wait_for(lambda r: len(r.ok()) >= 4, WAIT), gateway.log()
+        delivered = time.time()
+        mgmt_url = f"{m}/v4/apis/{api_id}/subscriptions/{sub['id']}"
+        deadline = time.monotonic() + 30  # the recorder writes every 5 s
+        shown = None
+        while time.monotonic() < deadline:
+            status, shown = management.json("GET", mgmt_url, headers=admin)
+            assert status == 200, shown
+            if shown["lastDeliveryAt"]:
+                break
+            time.sleep(0.5)
+        assert shown and shown["lastDeliveryAt"], (shown, gateway.log())
+        from datetime import datetime
+        last = datetime.fromisoformat(shown["lastDeliveryAt"]).timestamp()
+        assert before - 1 <= last <= delivered + 1, (before, last, delivered)
+        for path in (mgmt_url, f"{p}/subscriptions/{sub['id']}"):
+            status, mine = management.json("GET", path, headers=alice)
+            assert status == 200 and mine["lastDeliveryAt"] == shown["lastDeliveryAt"]
+            status, other = management.json("GET", path, headers=bob)
+            assert status == 404 and "lastDeliveryAt" not in json.dumps(other)
+        listed = json.dumps(management.json("GET", f"{p}/subscriptions",
+                                                 headers=bob)[1])
+        assert sub["id"] not in listed

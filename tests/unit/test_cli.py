@@ -65,8 +65,13 @@ def test_collection_flow_through_the_cli(runner, tmp_path, monkeypatch):
                        '{"entrypointId": "webhook", "callbackUrl": "http://127.0.0.1:9/"}',
                        "--metadata", '{"feature": "demo"}'))
     assert sub["status"] == "PENDING"
-    assert _json(runner("--json", "subscriptions", "process", sub["id"], "--accept"))[
-        "status"] == "ACCEPTED"
+    bad = runner("--json", "subscriptions", "process", sub["id"], "--accept", "--reason",
+                 "x" * 1001, ok=False)
+    assert bad.exit_code != 0 and "$.reason" in bad.output + (bad.stderr or "")
+    accepted = _json(runner("--json", "subscriptions", "process", sub["id"], "--accept",
+                            "--reason", "demo partner"))
+    assert accepted["status"] == "ACCEPTED" and accepted["publisherMessage"] == "demo partner"
+    assert accepted["processedBy"]["id"] == "cli"
     conf = tmp_path / "conf.json"
     conf.write_text(json.dumps({"entrypointId": "webhook", "callbackUrl": "http://127.0.0.1:9/",
                                 "headers": [{"name": "a", "value": "b"}]}))

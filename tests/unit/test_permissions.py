@@ -185,6 +185,10 @@ HTTP_MATRIX: dict[str, tuple[str, str, Any, dict[str, int]]] = {
                                 {"admin": 200, "owner": 403, "other": 403}),
     "mgmt process subscription": ("POST", MS + "/{key_sub}/_process", {"accepted": True},
                                   {"admin": 200, "owner": 403, "other": 403}),
+    "mgmt accept subscription": ("POST", MS + "/{key_sub}/_accept", {"reason": "mine"},
+                                 {"admin": 200, "owner": 403, "other": 403}),
+    "mgmt reject subscription": ("POST", MS + "/{key_sub}/_reject", {"reason": "mine"},
+                                 {"admin": 400, "owner": 403, "other": 403}),  # not PENDING
     "mgmt subscribe application": ("POST", MS + "?application={app}&plan={key_plan2}", None,
                                    {"admin": 201, "owner": 403, "other": 403}),
     # management: the catalogue (APIs and published plans are public to USERs)

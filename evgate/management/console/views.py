@@ -270,16 +270,14 @@ def subscription_action(api_id: str, sub_id: str, action: str) -> Response:
         raise BadRequestError(f"unknown subscription action {action!r} "
                               f"({', '.join(_SUB_ACTIONS)})")
     subs = services().subscriptions
-    reason = (request.form.get("reason") or "").strip() or None
+    reason = request.form.get("reason")  # checked and kept by the service (publisherMessage)
     calls = {
-        "approve": lambda: subs.process(api_id, sub_id, {"accepted": True}),
+        "approve": lambda: subs.process(api_id, sub_id, {"accepted": True, "reason": reason}),
         "reject": lambda: subs.process(api_id, sub_id, {"accepted": False, "reason": reason}),
         "pause": lambda: subs.change_status(api_id, sub_id, "PAUSED"),
         "resume": lambda: subs.change_status(api_id, sub_id, "RESUMED"),
         "close": lambda: subs.close(api_id, sub_id),
     }
-    if action == "reject" and reason:
-        logger.info("subscription %s rejected by %s: %s", sub_id, g.user["username"], reason)
     done = {"approve": "approved", "reject": "rejected", "pause": "paused",
             "resume": "resumed", "close": "closed"}[action]
     return _act(calls[action], f"subscription {done}",

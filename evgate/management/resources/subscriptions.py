@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, request
 
+from ...errors import BadRequestError
 from ..body import json_body, json_response, lenient_json, optional_string
 from . import MANAGEMENT, services
 
@@ -46,6 +47,30 @@ def update_subscription(api_id: str, sub_id: str) -> Response:
 @bp.post("/<sub_id>/_process")
 def process_subscription(api_id: str, sub_id: str) -> Response:
     return json_response(services().subscriptions.process(api_id, sub_id, json_body()))
+
+
+@bp.post("/<sub_id>/_accept")
+def accept_subscription(api_id: str, sub_id: str) -> Response:
+    """Gravitee 4.x's accept: `{reason?, customApiKey?}` (no body: no reason)."""
+    return json_response(services().subscriptions.process(
+        api_id, sub_id, {**_object_body(), "accepted": True}))
+
+
+@bp.post("/<sub_id>/_reject")
+def reject_subscription(api_id: str, sub_id: str) -> Response:
+    """Gravitee 4.x's reject: `{reason?}` (no body: no reason)."""
+    body = _object_body()
+    return json_response(services().subscriptions.process(
+        api_id, sub_id, {"accepted": False, "reason": body.get("reason")}))
+
+
+def _object_body() -> dict:
+    body = json_body(required=False)
+    if body is None:
+        return {}
+    if not isinstance(body, dict):
+        raise BadRequestError("the body must be a JSON object", key="subscription.process.invalid")
+    return body
 
 
 @bp.post("/<sub_id>/status")

@@ -250,12 +250,15 @@ def accept_subscription(api_id: str, sub_id: str) -> Response:
     body = _optional_object()
     return json_response(v4x.subscription_v2(services().subscriptions.accept(
         api_id, sub_id, custom_key=_string(body, "customApiKey"),
-        starting_at=body.get("startingAt"), ending_at=body.get("endingAt"))))
+        starting_at=body.get("startingAt"), ending_at=body.get("endingAt"),
+        reason=body.get("reason"))))
 
 
 @bp.post("/apis/<api_id>/subscriptions/<sub_id>/_reject")
 def reject_subscription(api_id: str, sub_id: str) -> Response:
-    return json_response(v4x.subscription_v2(services().subscriptions.reject(api_id, sub_id)))
+    body = _optional_object()
+    return json_response(v4x.subscription_v2(services().subscriptions.reject(
+        api_id, sub_id, reason=body.get("reason"))))
 
 
 @bp.post("/apis/<api_id>/subscriptions/<sub_id>/_pause")
