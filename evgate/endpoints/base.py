@@ -9,10 +9,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, ClassVar, Iterable, Mapping, Sequence
 
 if TYPE_CHECKING:
-    from ..gateway.context import ExecutionContext
+    from ..core.context import ExecutionContext
     from ..gateway.runtime import GatewayRuntime
-    from ..message import Message
-    from .subscription import Subscription
+    from ..core.message import Message
+    from ..core.stream import Subscription
 
 
 class Endpoint:

@@ -16,24 +16,22 @@ from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 import gevent
 
 from ..errors import BackendUnavailableError, BadRequestError
-from ..gateway.ids import new_id
+from ..core.ids import new_id
 from ..kafka import cursor as cursors
 from ..kafka.client_config import producer_config
 from ..kafka.security import problems as security_problems
 from ..kafka.producer import ProduceError
-from ..message import Message
+from ..core.message import GROUP_ID_ATTRIBUTE, RECORD_KEY_ATTRIBUTE, TOPICS_ATTRIBUTE, Message
 from ..observability import metrics
 from .base import Endpoint
-from .subscription import Subscription
+from ..core.stream import Subscription
 
 if TYPE_CHECKING:
-    from ..gateway.context import ExecutionContext
+    from ..core.context import ExecutionContext
 
 logger = logging.getLogger(__name__)
 
-RECORD_KEY_ATTRIBUTE = "gravitee.attribute.kafka.recordKey"
-TOPICS_ATTRIBUTE = "gravitee.attribute.kafka.topics"
-GROUP_ID_ATTRIBUTE = "gravitee.attribute.kafka.groupId"
+
 
 
 class KafkaEndpoint(Endpoint):

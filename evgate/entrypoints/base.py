@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from flask import Request, Response
 
     from ..definition import EntrypointDefinition
-    from ..gateway.context import ExecutionContext
+    from ..core.context import ExecutionContext
     from ..gateway.deployment import DeployedApi
 
 

@@ -35,8 +35,8 @@ import socket
 import time
 from typing import Any, Callable, Iterator, Sequence
 
-from ..endpoints.subscription import StreamItem, Subscription, SubscriptionClosed
-from ..message import Message
+from ..core.stream import StreamItem, Subscription, SubscriptionClosed
+from ..core.message import Message
 
 logger = logging.getLogger(__name__)
 

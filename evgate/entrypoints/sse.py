@@ -35,15 +35,15 @@ from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping
 
 from flask import Response, stream_with_context
 
-from ..endpoints.subscription import Subscription, SubscriptionClosed
-from ..message import Message
+from ..core.stream import Subscription, SubscriptionClosed
+from ..core.message import Message
 from .base import Entrypoint
 from .direct_writer import DirectWriter, chunk
 from .streaming import SubscribeView, client_socket, cut_connection, open_subscription, \
     watch_client
 
 if TYPE_CHECKING:
-    from ..gateway.context import ExecutionContext
+    from ..core.context import ExecutionContext
 
 logger = logging.getLogger(__name__)
 

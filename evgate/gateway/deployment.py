@@ -17,13 +17,14 @@ from ..definition.validate import _effective_configuration
 from ..errors import BadRequestError
 from ..policies.chain import FlowChain
 from .cors import CorsPolicy
+from .pipeline import MessagePipeline
 from ..security.plans import admit, build_handlers
 
 if TYPE_CHECKING:
     from ..endpoints.base import Endpoint
     from ..entrypoints.base import Entrypoint
-    from ..message import Message
-    from .context import ExecutionContext
+    from ..core.message import Message
+    from ..core.context import ExecutionContext
     from .runtime import GatewayRuntime
 
 logger = logging.getLogger(__name__)
@@ -35,7 +36,10 @@ def fingerprint(definition: dict[str, Any], plans: Sequence[dict[str, Any]]) -> 
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-class DeployedApi:
+class DeployedApi(MessagePipeline):
+    """One API deployed on this worker: its endpoint, entrypoints, plans and flows; the
+    pipeline (publish / open_stream) is `MessagePipeline`."""
+
     def __init__(self, definition: dict[str, Any], plans: list[dict[str, Any]],
                  runtime: "GatewayRuntime"):
         self.raw = definition
@@ -131,26 +135,6 @@ class DeployedApi:
         if plan_id in self.plan_flows:
             chains.append(self.plan_flows[plan_id])
         return chains
-
-    def publish_messages(self, messages: Sequence["Message"],
-                         ctx: "ExecutionContext") -> list["Message"]:
-        """Run the publish phase; returns the messages to send on (dropped ones removed)."""
-        kept = list(messages)
-        for chain in self._chains(ctx):
-            kept = chain.run_messages(kept, ctx, "publish")
-        return kept
-
-    def has_message_steps(self, ctx: "ExecutionContext", phase: str) -> bool:
-        """True when a `phase` ("publish"/"subscribe") step applies to this context: without
-        one, messages pass unchanged (batch ingestion then skips building Messages)."""
-        return any(chain.steps(ctx, phase) for chain in self._chains(ctx))
-
-    def subscribe_messages(self, messages: Sequence["Message"],
-                           ctx: "ExecutionContext") -> list["Message"]:
-        kept = list(messages)
-        for chain in self._chains(ctx):
-            kept = chain.run_messages(kept, ctx, "subscribe")
-        return kept
 
     def run_request_phase(self, ctx: "ExecutionContext") -> None:
         """Request-phase policies; a GatewayError they raise answers the client."""

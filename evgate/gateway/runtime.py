@@ -138,7 +138,7 @@ class GatewayRuntime:
             self.sync.stop()
         if self.webhooks is not None:  # commit what was delivered, before producers close
             self.webhooks.stop()
-        from ..entrypoints.streaming import close_streams
+        from .pipeline import close_streams
         close_streams(self, "goaway", "the gateway is shutting down")
 
     def stop(self, timeout: float = 10.0) -> None:

@@ -29,9 +29,9 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable
 from flask import Response, g
 
 from ..errors import ForbiddenError, GatewayError, NotFoundGatewayError
-from .context import ExecutionContext
+from ..core.context import ExecutionContext
 from .cors import ORIGIN_NOT_ALLOWED, is_preflight, is_websocket_upgrade
-from .ids import new_id
+from ..core.ids import new_id
 
 if TYPE_CHECKING:
     from flask import Flask

@@ -28,7 +28,7 @@ from typing import Any, Protocol
 from confluent_kafka import OFFSET_END, Consumer, KafkaError, KafkaException, TopicPartition
 from gevent import monkey
 
-from ..endpoints.subscription import StreamItem
+from ..core.stream import StreamItem
 from .client_config import mask
 from .records import record_to_message
 from .threads import HubHandoff, HubLogger, start_native_thread

@@ -16,14 +16,14 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
+from ..core.message import RECORD_KEY_ATTRIBUTE
 from ..el import ExpressionError, compile_template
 from .base import Policy, as_text, name_value_list
 
 if TYPE_CHECKING:
-    from ..gateway.context import ExecutionContext
-    from ..message import Message
+    from ..core.context import ExecutionContext
+    from ..core.message import Message
 
-RECORD_KEY_ATTRIBUTE = "gravitee.attribute.kafka.recordKey"
 
 
 class AssignAttributesPolicy(Policy):

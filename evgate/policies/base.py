@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any, ClassVar, Iterable, Iterator, Mapping
 from ..el import ExpressionError, Template, compile_template
 
 if TYPE_CHECKING:
-    from ..gateway.context import ExecutionContext
-    from ..message import Message
+    from ..core.context import ExecutionContext
+    from ..core.message import Message
 
 MESSAGE_PHASES = frozenset({"publish", "subscribe"})
 REQUEST_PHASES = frozenset({"request", "response"})

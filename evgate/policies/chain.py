@@ -33,8 +33,8 @@ from .base import ALL_PHASES, MESSAGE_PHASES, BurstLog, as_boolean
 
 if TYPE_CHECKING:
     from ..definition.model import Flow, Selector, Step
-    from ..gateway.context import ExecutionContext
-    from ..message import Message
+    from ..core.context import ExecutionContext
+    from ..core.message import Message
 
 logger = logging.getLogger(__name__)
 

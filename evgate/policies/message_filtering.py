@@ -25,8 +25,8 @@ from ..observability import metrics
 from .base import MESSAGE_PHASES, Policy, as_boolean, template_problem
 
 if TYPE_CHECKING:
-    from ..gateway.context import ExecutionContext
-    from ..message import Message
+    from ..core.context import ExecutionContext
+    from ..core.message import Message
 
 logger = logging.getLogger(__name__)
 

@@ -23,8 +23,8 @@ from ..el import ExpressionError, compile_template
 from .base import Policy, as_text, name_value_list
 
 if TYPE_CHECKING:
-    from ..gateway.context import ExecutionContext
-    from ..message import Message
+    from ..core.context import ExecutionContext
+    from ..core.message import Message
 
 
 class TransformHeadersPolicy(Policy):

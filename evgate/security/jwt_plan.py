@@ -28,7 +28,7 @@ from . import snapshot_index
 from .plans import PlanHandler
 
 if TYPE_CHECKING:
-    from ..gateway.context import ExecutionContext
+    from ..core.context import ExecutionContext
 
 logger = logging.getLogger(__name__)
 

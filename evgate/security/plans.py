@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from ..errors import UnauthorizedError
 
 if TYPE_CHECKING:
-    from ..gateway.context import ExecutionContext
+    from ..core.context import ExecutionContext
 
 logger = logging.getLogger(__name__)
 

@@ -31,12 +31,12 @@ import gevent
 import requests
 from gevent.lock import BoundedSemaphore
 
-from ..gateway.context import ExecutionContext
+from ..core.context import ExecutionContext
 from ..kafka.client_config import producer_config
 from ..kafka.group_consumer import GroupConsumer, group_consumer_config
 from ..kafka.producer import ProduceError
 from ..kafka.records import record_to_message as _record_to_message
-from ..message import Message
+from ..core.message import Message
 from ..observability import metrics
 from .http import AuthError, pinned_session
 from .retry import Backoff

@@ -1,14 +1,23 @@
-"""Per-request execution context and the read-only views the expression language sees."""
+"""Per-request execution context and the read-only views the expression language sees.
+
+The context is typed against `ApiView` (what it reads of the deployed API), not the engine's
+`DeployedApi`, so core/ does not import the gateway."""
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping, Protocol
 
 if TYPE_CHECKING:
     from flask import Request
 
-    from .deployment import DeployedApi
+
+class ApiView(Protocol):
+    """What a context reads of the API it runs for (the gateway's DeployedApi is one)."""
+
+    id: str
+    name: str
+    properties: Mapping[str, Any]
 
 
 class HeaderView(Mapping[str, list]):
@@ -84,7 +93,7 @@ class MessageScope:
 class ExecutionContext:
     """Everything a connector or policy needs to know about one client interaction."""
 
-    api: "DeployedApi"
+    api: ApiView
     request: "Request | None" = None
     transaction_id: str = field(default_factory=lambda: str(uuid.uuid4()))
     plan: Any = None

@@ -26,7 +26,7 @@ from typing import Any, Callable, Sequence
 
 from gevent.event import Event
 
-from ..message import Message
+from .message import Message
 
 logger = logging.getLogger(__name__)
 
