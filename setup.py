@@ -38,6 +38,8 @@ setup(
             "hypothesis>=6.100",
             "websocket-client>=1.7",
             "websocat>=1.13",
+            # `lint-imports`: the layer contracts in .importlinter, run by `make test`
+            "import-linter>=2.0",
         ],
     },
     entry_points={

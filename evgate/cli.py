@@ -587,13 +587,13 @@ def kafka_check(state: _State, bootstrap: str | None, api_id: str | None, timeou
 def _kafka_endpoint_configuration(state: _State, api_id: str) -> dict[str, Any]:
     """The effective configuration of the API's first kafka endpoint (deployed, else saved)."""
     from .definition import parse_definition
-    from .definition.validate import _effective_configuration
+    from .definition.validate import effective_configuration
     row = state.repo.apis.get(api_id)
     raw = row.get("deployed_definition") or row["definition"]
     for group in parse_definition(raw, check_connectors=False).endpointGroups:
         for endpoint in group.endpoints:
             if endpoint.type in ("kafka", "kafka-advanced"):
-                return _effective_configuration(group, endpoint)
+                return effective_configuration(group, endpoint)
     _fail(f"API {api_id} has no kafka endpoint")
     return {}
 

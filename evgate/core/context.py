@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Mapping, Protocol
+from typing import Any, Mapping, Protocol
 
-if TYPE_CHECKING:
-    from flask import Request
+#: the client's request: a werkzeug/Flask `Request` (or the raw-WSGI fast path's equivalent);
+#: typed loosely so that core/ does not import Flask
+Request = Any
 
 
 class ApiView(Protocol):

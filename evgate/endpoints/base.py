@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Iterable, Mapping, Sequence
 
 if TYPE_CHECKING:
     from ..core.context import ExecutionContext
-    from ..gateway.runtime import GatewayRuntime
+    from ..core.spi import Runtime
     from ..core.message import Message
     from ..core.stream import Subscription
 
@@ -20,7 +20,7 @@ class Endpoint:
     #: QoS levels the endpoint can honour when subscribing (entrypoint qos must be one of them).
     supported_qos: ClassVar[frozenset[str]] = frozenset({"none", "auto"})
 
-    def __init__(self, name: str, configuration: Mapping[str, Any], runtime: "GatewayRuntime",
+    def __init__(self, name: str, configuration: Mapping[str, Any], runtime: "Runtime",
                  api_id: str):
         self.name = name
         self.configuration = dict(configuration)

@@ -106,10 +106,13 @@ class KafkaEndpoint(Endpoint):
                                               retriable=False)
                 continue
             key = message.attributes.get(RECORD_KEY_ATTRIBUTE) or message.id
-            headers = [(name, value.encode("utf-8")) for name, values in message.headers.items()
-                       for value in values]
+            # text headers are encoded; bytes (a record forwarded as stored: the webhook DLQ)
+            # and None go as they are
+            headers = [(name, value.encode("utf-8") if isinstance(value, str) else value)
+                       for name, values in message.headers.items() for value in values]
+            value = None if message.tombstone else message.content
             for topic in topics:
-                records.append((topic, message.content, key, headers))
+                records.append((topic, value, key, headers))
                 owners.append(index)
         if not records:
             return results

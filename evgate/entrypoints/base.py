@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 
     from ..definition import EntrypointDefinition
     from ..core.context import ExecutionContext
-    from ..gateway.deployment import DeployedApi
+    from ..core.spi import Pipeline
 
 
 class Entrypoint:
@@ -31,7 +31,7 @@ class Entrypoint:
     #: fast path (evgate/gateway/wsgi_dispatch.py). Off by default (safe for plugins).
     raw_wsgi: ClassVar[bool] = False
 
-    def __init__(self, definition: "EntrypointDefinition", api: "DeployedApi"):
+    def __init__(self, definition: "EntrypointDefinition", api: "Pipeline"):
         self.definition = definition
         self.configuration = definition.configuration
         self.qos = definition.qos

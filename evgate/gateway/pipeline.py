@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from ..core.stream import Subscription
     from ..endpoints.base import Endpoint
     from ..policies.chain import FlowChain
-    from .runtime import GatewayRuntime
+    from ..core.spi import Runtime
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +39,7 @@ class MessagePipeline:
     """publish / open_stream over `self.endpoint` and the flow chains (see the module doc)."""
 
     endpoint: "Endpoint"
-    runtime: "GatewayRuntime"
+    runtime: "Runtime"
     id: str
 
     def _chains(self, ctx: "ExecutionContext") -> list["FlowChain"]:

@@ -14,22 +14,9 @@ from ..errors import DefinitionError
 from ..kafka.pool import ProducerPool
 from .deployment import DeployedApi, fingerprint
 from .router import Router
+from .sync import RepositorySync, Snapshot
 
 logger = logging.getLogger(__name__)
-
-
-class Snapshot:
-    """What one repository read says gateways should run."""
-
-    def __init__(self, revision: int, apis: list[dict[str, Any]],
-                 plans: dict[str, list[dict[str, Any]]],
-                 subscriptions: list[dict[str, Any]] | None = None,
-                 api_keys: list[dict[str, Any]] | None = None):
-        self.revision = revision
-        self.apis = apis
-        self.plans = plans
-        self.subscriptions = subscriptions or []
-        self.api_keys = api_keys or []
 
 
 class GatewayRuntime:
@@ -97,7 +84,6 @@ class GatewayRuntime:
                 logger.exception("snapshot listener %r failed", listener)
 
     def start(self) -> None:
-        from .sync import RepositorySync
         if self.repo is not None and self.webhooks is None:
             from ..webhooks.dispatcher import WebhookDispatcher
             self.webhooks = WebhookDispatcher(self)  # before the first sync: sees every snapshot

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
-from ..errors import BackendUnavailableError, DefinitionError
+from ..errors import BackendUnavailableError
 
 MASK = "****"
 PROTOCOLS = ("PLAINTEXT", "SASL_PLAINTEXT", "SASL_SSL", "SSL")
@@ -649,26 +649,6 @@ def _secret_leaves(security: dict[str, Any]) -> Iterator[tuple[dict[str, Any], s
             secret = secret or (name == "keyStore" and field in _CONTENT)
             if secret and isinstance(value, str) and value:
                 yield store, field, f".ssl.{name}.{field}"
-
-
-def mask_definition(definition: Any) -> Any:
-    """A copy with every Kafka secret replaced by ****; JAAS strings keep their username
-    (the generic mechanism of evgate/security/secret_fields.py)."""
-    from ..security import secret_fields
-    return secret_fields.mask(definition, secret_fields.api_definition)
-
-
-def restore_masked(definition: Any, stored: Any) -> Any:
-    """A copy of `definition` where each **** (and JAAS password="****") takes the value
-    stored at the same place; DefinitionError (400) where nothing is stored to keep."""
-    if not isinstance(definition, dict):
-        return definition
-    from ..security import secret_fields
-    restored, problems_found = secret_fields.restore(definition, stored,
-                                                     secret_fields.api_definition)
-    if problems_found:
-        raise DefinitionError(problems_found)
-    return restored
 
 
 def mask_conf(conf: Mapping[str, Any]) -> dict[str, Any]:

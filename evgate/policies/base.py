@@ -16,15 +16,12 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any, ClassVar, Iterable, Iterator, Mapping
 
+from ..definition.flows import ALL_PHASES, MESSAGE_PHASES, REQUEST_PHASES  # noqa: F401 - phases
 from ..el import ExpressionError, Template, compile_template
 
 if TYPE_CHECKING:
     from ..core.context import ExecutionContext
     from ..core.message import Message
-
-MESSAGE_PHASES = frozenset({"publish", "subscribe"})
-REQUEST_PHASES = frozenset({"request", "response"})
-ALL_PHASES = MESSAGE_PHASES | REQUEST_PHASES
 
 
 class Policy:

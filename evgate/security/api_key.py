@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
 from ..errors import UnauthorizedError
 from . import snapshot_index
-from .plans import PlanHandler
+from .handler import PlanHandler
 
 if TYPE_CHECKING:
     from ..core.context import ExecutionContext

@@ -25,7 +25,7 @@ import jwt
 
 from ..errors import UnauthorizedError
 from . import snapshot_index
-from .plans import PlanHandler
+from .handler import PlanHandler
 
 if TYPE_CHECKING:
     from ..core.context import ExecutionContext

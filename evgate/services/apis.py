@@ -16,8 +16,8 @@ from typing import Any
 
 from ..definition import parse_definition
 from ..errors import ConflictError, DefinitionError, DuplicateError
-from ..kafka.security import mask_definition, restore_masked
 from ..repository import Repository
+from ..security import secret_fields
 from .plans import masked, restored, validated_plan
 from .principal import Principal, visible_plans
 
@@ -182,3 +182,21 @@ class ApiService:
             plans=[masked(p) for p in visible_plans(self.caller,
                                                     self.repo.plans.list_for_api(row["id"]))])
         return entity
+
+
+def mask_definition(definition: Any) -> Any:
+    """A copy with every secret of the definition (Kafka's included) replaced by ****; JAAS
+    strings keep their username (evgate/security/secret_fields.py)."""
+    return secret_fields.mask(definition, secret_fields.api_definition)
+
+
+def restore_masked(definition: Any, stored: Any) -> Any:
+    """A copy of `definition` where each **** (and JAAS password="****") takes the value
+    stored at the same place; DefinitionError (400) where nothing is stored to keep."""
+    if not isinstance(definition, dict):
+        return definition
+    restored, problems_found = secret_fields.restore(definition, stored,
+                                                     secret_fields.api_definition)
+    if problems_found:
+        raise DefinitionError(problems_found)
+    return restored
