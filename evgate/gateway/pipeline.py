@@ -7,18 +7,15 @@ goaway live here, once (docs/architecture.md, "The pipeline"). `MessagePipeline`
 `DeployedApi`, not a wrapper object: a request pays no extra layer for it.
 
 On SIGTERM gunicorn stops accepting and waits up to graceful_timeout for open connections:
-long streams would hold it for the whole time and then be cut without a word. The first stream
-of a worker therefore chains a SIGTERM handler that closes every stream with "goaway" (clients
-reconnect elsewhere and resume by id); the runtime's drain says the same through
-`close_streams`.
+long streams would hold it for the whole time and then be cut without a word. The worker's one
+SIGTERM handler (evgate/app.py `drain_on_sigterm`) runs the runtime's drain, which closes every
+registered stream with "goaway" through `close_streams` (clients reconnect elsewhere and
+resume by id).
 """
 from __future__ import annotations
 
 import logging
-import signal
 from typing import TYPE_CHECKING, Any, Sequence
-
-import gevent
 
 from ..core.message import GROUP_ID_ATTRIBUTE
 from ..observability.metrics import observe_stream
@@ -111,7 +108,6 @@ class MessagePipeline:
         runtime.streams.add(subscription)
         subscription.add_close_callback(runtime.streams.discard)
         observe_stream(subscription, self.id, entrypoint.type)  # metrics: gauge, records out
-        install_sigterm_goaway(runtime)
         return subscription
 
 
@@ -122,30 +118,3 @@ def close_streams(runtime: Any, kind: str, detail: str) -> None:
         logger.info("closing %d client streams (%s)", len(streams), kind)
     for subscription in streams:
         subscription.close(kind, detail)
-
-
-_installed_for: set[int] = set()
-
-
-def install_sigterm_goaway(runtime: Any) -> None:
-    """Chain a SIGTERM handler that says goaway to every stream (only under a server that has
-    its own handler, i.e. a gunicorn worker; never replaces SIG_DFL in tests). Installed once
-    per runtime, by its first stream."""
-    if id(runtime) in _installed_for:
-        return
-    _installed_for.add(id(runtime))
-    try:
-        previous = signal.getsignal(signal.SIGTERM)
-    except ValueError:
-        return
-    if not callable(previous):
-        return
-
-    def on_sigterm(signum: int, frame: Any) -> None:
-        previous(signum, frame)
-        gevent.spawn(close_streams, runtime, "goaway", "the gateway is shutting down")
-
-    try:
-        signal.signal(signal.SIGTERM, on_sigterm)
-    except ValueError:  # not the main thread
-        logger.debug("cannot install the SIGTERM goaway handler here")

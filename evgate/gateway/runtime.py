@@ -13,6 +13,7 @@ from ..config import Config
 from ..errors import DefinitionError
 from ..kafka.pool import ProducerPool
 from .deployment import DeployedApi, fingerprint
+from .pipeline import close_streams
 from .router import Router
 from .sync import RepositorySync, Snapshot
 
@@ -122,10 +123,10 @@ class GatewayRuntime:
         self._quiesced = True
         if self.sync is not None:
             self.sync.stop()
+        # goaway first: streams are told at once, not after the webhook commits below
+        close_streams(self, "goaway", "the gateway is shutting down")
         if self.webhooks is not None:  # commit what was delivered, before producers close
             self.webhooks.stop()
-        from .pipeline import close_streams
-        close_streams(self, "goaway", "the gateway is shutting down")
 
     def stop(self, timeout: float = 10.0) -> None:
         """Last phase (gunicorn's worker_exit, once it stopped serving; also alone, e.g. in

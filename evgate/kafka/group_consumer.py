@@ -60,7 +60,7 @@ def group_consumer_config(endpoint_conf: dict[str, Any], config: Any, group_id: 
         # default every member gave up every partition until then (measured: the whole
         # subscription paused ~9.3 s, the survivor's partitions included).
         "partition.assignment.strategy": "cooperative-sticky",
-        "fetch.wait.max.ms": 100,   # librdkafka's 500 ms default adds latency (Hard-won rules)
+        "fetch.wait.max.ms": 100,   # librdkafka's 500 ms default adds latency (docs/architecture.md)
         "queued.max.messages.kbytes": 8192,
     })
     return conf

@@ -7,7 +7,7 @@ delivery callbacks only record outcomes, and once a request's records are all se
 with one `run_callback_threadsafe` (one hub wake-up per poll iteration, however many requests
 it settled); only the hub sets the AsyncResult. The greenlet waits on it, so a 202 is answered
 only once the broker acknowledged (acks=all, idempotence on). Measured on this kind of machine: 17.3k acked produces/s at 50
-concurrent greenlets (ARCHITECTURE.md, "Hard-won rules").
+concurrent greenlets (docs/architecture.md, "Runtime rules").
 """
 from __future__ import annotations
 

@@ -469,3 +469,34 @@ def test_paused_member_resumes_after_a_rebalance(env, repo, unique_topic):
         assert rx.wait_for(lambda r: set(numbers(r)) >= set(range(400)), 90), \
             f"{len(set(numbers(rx)))} of 400 delivered\n{gateway.log()}"
         assert_in_order_per_partition(rx)
+
+
+def test_a_killed_member_does_not_pause_the_survivors_partitions(env, repo, unique_topic):
+    """Cooperative-sticky assignment: when one worker is SIGKILLed and its replacement joins,
+    only the dead member's partitions wait for its session timeout (10 s); the survivor keeps
+    delivering its own. With the eager protocol every member gave up every partition at the
+    join and the whole subscription paused until the dead member timed out (~9.3 s)."""
+    gateway, _url, bootstrap = env
+    create_topic(bootstrap, unique_topic, partitions=4)
+    api_id, plan_id = deploy(env, webhook_api(unique_topic))
+    with Receiver() as rx:
+        def slow_ok(handler, body):
+            time.sleep(0.05)
+            return 200
+        rx.default = slow_ok
+        subscribe(repo, api_id, plan_id, rx.url)
+        produce(bootstrap, unique_topic, 3000, partitions=4)   # minutes of backlog
+        assert rx.wait_for(lambda r: len({json.loads(b)["p"] for b in r.bodies()}) == 4,
+                           WAIT), gateway.log()   # both members own and deliver partitions
+        victim = min(_worker_pids(gateway))
+        os.kill(victim, signal.SIGKILL)
+        killed_at = time.monotonic()
+        assert wait_until(lambda: len(_worker_pids(gateway) - {victim}) == 2, 30)
+        time.sleep(1.5)   # the replacement's member joins: the group rebalances now
+        joined = len(rx.ok())
+        # the dead member's session lasts until killed_at + 10 s: deliveries before that come
+        # from the survivor's partitions, which an eager rebalance would have revoked
+        window = killed_at + 8.5 - time.monotonic()
+        assert window > 2, "the replacement worker took too long to start on this machine"
+        assert rx.wait_for(lambda r: len(r.ok()) >= joined + 10, window), \
+            f"no delivery during the rebalance ({len(rx.ok()) - joined} since the join)"
