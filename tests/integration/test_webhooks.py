@@ -474,13 +474,16 @@ def test_paused_member_resumes_after_a_rebalance(env, repo, unique_topic):
 def test_a_killed_member_does_not_pause_the_survivors_partitions(env, repo, unique_topic):
     """Cooperative-sticky assignment: when one worker is SIGKILLed and its replacement joins,
     only the dead member's partitions wait for its session timeout (10 s); the survivor keeps
-    delivering its own. With the eager protocol every member gave up every partition at the
-    join and the whole subscription paused until the dead member timed out (~9.3 s)."""
+    delivering its own. With the eager protocol every member gave up every partition when the
+    replacement joined, and nothing was delivered until the dead member timed out (measured
+    here: a 4.6 s silence from the join, 5.3 s after the kill, to 10 s)."""
     gateway, _url, bootstrap = env
     create_topic(bootstrap, unique_topic, partitions=4)
     api_id, plan_id = deploy(env, webhook_api(unique_topic))
+    arrivals: list[float] = []
     with Receiver() as rx:
         def slow_ok(handler, body):
+            arrivals.append(time.monotonic())
             time.sleep(0.05)
             return 200
         rx.default = slow_ok
@@ -492,11 +495,9 @@ def test_a_killed_member_does_not_pause_the_survivors_partitions(env, repo, uniq
         os.kill(victim, signal.SIGKILL)
         killed_at = time.monotonic()
         assert wait_until(lambda: len(_worker_pids(gateway) - {victim}) == 2, 30)
-        time.sleep(1.5)   # the replacement's member joins: the group rebalances now
-        joined = len(rx.ok())
-        # the dead member's session lasts until killed_at + 10 s: deliveries before that come
-        # from the survivor's partitions, which an eager rebalance would have revoked
-        window = killed_at + 8.5 - time.monotonic()
-        assert window > 2, "the replacement worker took too long to start on this machine"
-        assert rx.wait_for(lambda r: len(r.ok()) >= joined + 10, window), \
-            f"no delivery during the rebalance ({len(rx.ok()) - joined} since the join)"
+        # past the dead member's session timeout: the rebalance (if any) is over
+        wait_until(lambda: time.monotonic() > killed_at + 12, 15)
+        window = [t for t in arrivals if t >= killed_at]
+        silences = [later - earlier for earlier, later in zip(window, window[1:])]
+        assert window and max(silences) < 3.0, \
+            f"deliveries stopped for {max(silences, default=0):.1f} s during the rebalance"
