@@ -24,7 +24,7 @@ setup(
         "alembic>=1.13",
         "simple-websocket>=1.0",
         "PyJWT[crypto]>=2.8",
-        # Kafka PKCS#12/PEM stores (evgate/kafka/security.py); 45 for the tests'
+        # Kafka PKCS#12/PEM stores (evgate/kafka/security/); 45 for the tests'
         # pkcs12.serialize_java_truststore.
         "cryptography>=45",
         "prometheus-client>=0.20",

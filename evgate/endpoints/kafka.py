@@ -53,7 +53,7 @@ class KafkaEndpoint(Endpoint):
             if value is not None and not isinstance(value, dict):
                 yield f".{side}", "must be an object"
         # protocol, SASL mechanism + parsed saslJaasConfig, store shapes (no file access here:
-        # the files live on the gateways); evgate/kafka/security.py
+        # the files live on the gateways); evgate/kafka/security/
         yield from security_problems(configuration.get("security"))
 
     def __init__(self, *args: Any, **kwargs: Any):

@@ -4,7 +4,7 @@ Where secrets live (each provider yields the leaves of one kind of document):
 
 - API definitions (`api_definition`): Kafka `security` objects of endpoints and groups
   (saslJaasConfig, store `password` / `keyPassword`, key store `key` / `keyContent` and inline
-  key store `content`), see evgate/kafka/security.py;
+  key store `content`), see evgate/kafka/security/;
 - plans (`plan`): a jwt plan's HMAC secret (`security.configuration.resolverParameter` unless
   the signature is RSA, whose parameter is a public key);
 - subscription configurations (`subscription_configuration`): webhook `auth` (basic password,
