@@ -9,11 +9,11 @@ EVGATE          := $(VENV)/bin/evgate
 KAFKA_PORT      ?= 9092
 PYTEST_ARGS     ?=
 
-.PHONY: install run test test-deps kafka kafka-stop kafka-status docs bench clean help
+.PHONY: install run test lint-imports test-deps kafka kafka-stop kafka-status docs bench clean help
 
 help:
 	@echo "make run         install, start local Kafka (unless EVGATE_KAFKA_BOOTSTRAP), load examples, serve 8082+8083"
-	@echo "make test        install, start what the tests need, run the whole suite"
+	@echo "make test        install, start what the tests need, check the import layers, run the whole suite"
 	@echo "make kafka       start the local Apache Kafka on 127.0.0.1:$(KAFKA_PORT) (kafka-stop, kafka-status)"
 	@echo "make docs        regenerate docs/configuration.md from evgate/config.py"
 	@echo "make bench       run the benchmarks (bench/: ingest, webhook, fanout, poll; needs wrk and node)"
@@ -46,12 +46,17 @@ run: install
 	EVGATE_WEBHOOK_ALLOW_PRIVATE=$${EVGATE_WEBHOOK_ALLOW_PRIVATE:-loopback} \
 		$(EVGATE) serve both
 
+# The layer contracts of docs/architecture.md (.importlinter); `make test` runs them first.
+lint-imports: install
+	$(VENV)/bin/lint-imports
+
 test-deps: install
 	scripts/test-deps.sh
 
 test: test-deps
 	@if [ -z "$$EVGATE_TEST_KAFKA_BOOTSTRAP" ]; then \
 		KAFKA_PORT=$(KAFKA_PORT) PYTHON=$(PY) scripts/kafka.sh start; fi
+	$(VENV)/bin/lint-imports
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 docs: install

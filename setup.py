@@ -30,7 +30,7 @@ setup(
         "alembic>=1.13",
         "simple-websocket>=1.0",
         "PyJWT[crypto]>=2.8",
-        # Kafka PKCS#12/PEM stores (evgate/kafka/security.py); 45 for the tests'
+        # Kafka PKCS#12/PEM stores (evgate/kafka/security/); 45 for the tests'
         # pkcs12.serialize_java_truststore.
         "cryptography>=45",
         "prometheus-client>=0.20",
@@ -46,6 +46,8 @@ setup(
             "websocat>=1.13",
             # the console's browser tests (headless Chromium + chromedriver from Debian)
             "selenium>=4.20",
+            # `lint-imports`: the layer contracts in .importlinter, run by `make test`
+            "import-linter>=2.0",
         ],
     },
     entry_points={

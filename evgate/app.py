@@ -1,4 +1,5 @@
-"""create_app(): the gateway Flask app (factory; nothing happens at import).
+"""create_app(): the gateway Flask app (factory; nothing happens at import), and the worker's
+composition: the runtime, the dispatcher, the observers, the one SIGTERM handler.
 
 Every request goes through one dispatcher: listener path match (longest prefix) -> entrypoint
 negotiation -> plan security -> request-phase policies -> the entrypoint. Gateway errors
@@ -75,6 +76,25 @@ def create_app(config: Config | None = None, *, repository: Any = None,
         NodePortRouter(gateway_wsgi, node_app, _port(config.node_bind)), runtime.connections,
         access_log=config.access_log)
     return app
+
+
+def drain_on_sigterm(runtime: GatewayRuntime, budget: float) -> None:
+    """The worker's one SIGTERM handler, chained after gunicorn's: drain the runtime (refuse
+    new requests, stop webhooks, goaway to every stream, wait for in-flight requests) in a
+    greenlet. Installed once per worker by gunicorn's post_worker_init."""
+    import signal
+
+    import gevent
+    previous = signal.getsignal(signal.SIGTERM)
+
+    def on_sigterm(signum: int, frame: Any) -> None:
+        # A signal handler may run on the hub: only flip flags and spawn (gunicorn's own
+        # handle_exit just sets worker.alive = False).
+        if callable(previous):
+            previous(signum, frame)
+        gevent.spawn(runtime.drain, budget)
+
+    signal.signal(signal.SIGTERM, on_sigterm)
 
 
 def _port(bind: str | None) -> int | None:

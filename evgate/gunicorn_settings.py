@@ -12,7 +12,8 @@ The worker classes are evgate's subclasses (evgate/workers.py): strict HTTP/1.1 
 request-head timeout (EVGATE_HEADER_TIMEOUT), also when `-k` names gunicorn's own.
 
 Hooks (docs/deployment.md, docs/observability.md):
-- `on_starting` (master): logging, repository schema, a fresh PROMETHEUS_MULTIPROC_DIR, and for
+- `on_starting` (master): logging, repository schema (the one migration of a server: workers
+  do not migrate), a fresh PROMETHEUS_MULTIPROC_DIR, and for
   the gateway app the node port (EVGATE_NODE_BIND) added to the listeners, so every worker
   accepts on both the gateway and the node address (`--bind` on the command line replaces
   `bind`, the node address is still added).
@@ -33,7 +34,6 @@ flushes the producers within FLUSH_SHARE of the budget.
 """
 import logging
 import multiprocessing
-import signal
 
 from .config import Config
 
@@ -124,18 +124,8 @@ def post_worker_init(worker):
     if runtime is None:
         return
     _warm_producers(runtime)
-    previous = signal.getsignal(signal.SIGTERM)
-    budget = DRAIN_SHARE * _config.graceful_timeout
-
-    def on_sigterm(signum, frame):
-        # A signal handler may run on the hub: only flip flags and spawn (gunicorn's own
-        # handle_exit just sets worker.alive = False).
-        if callable(previous):
-            previous(signum, frame)
-        import gevent
-        gevent.spawn(runtime.drain, budget)
-
-    signal.signal(signal.SIGTERM, on_sigterm)
+    from .app import drain_on_sigterm
+    drain_on_sigterm(runtime, DRAIN_SHARE * _config.graceful_timeout)
 
 
 def worker_exit(server, worker):

@@ -1,29 +1,18 @@
-"""The WSGI applications gunicorn serves, built once per worker process."""
+"""The WSGI applications gunicorn serves, built once per worker process.
+
+The schema is migrated once, by the gunicorn master before it forks (evgate/gunicorn_settings.py
+`on_starting`), not by each worker: workers open the repository as it is.
+"""
 from __future__ import annotations
 
 import logging
 import os
-import time
 from functools import lru_cache
-from typing import Any
 
 from .config import Config
 from .logs import configure
 
 logger = logging.getLogger(__name__)
-
-
-def _migrate_with_retry(url: str, secrets_key: Any = None, attempts: int = 10) -> None:
-    """Several workers may start at once on one SQLite file: the loser of the race retries."""
-    from .repository.database import upgrade
-    for attempt in range(attempts):
-        try:
-            upgrade(url, secrets_key)
-            return
-        except Exception:  # noqa: BLE001
-            if attempt == attempts - 1:
-                raise
-            time.sleep(0.2 + 0.1 * attempt)
 
 
 @lru_cache(maxsize=None)
@@ -38,7 +27,6 @@ def gateway_app():
     from .app import create_app
     from .repository import Repository
     config = _config()
-    _migrate_with_retry(config.database_url, config.secrets_key)
     logger.info("gateway worker %d starting", os.getpid())
     return create_app(config, repository=Repository(config.database_url, config.secrets_key))
 
@@ -48,6 +36,5 @@ def management_app():
     from .management.app import create_management_app
     from .repository import Repository
     config = _config()
-    _migrate_with_retry(config.database_url, config.secrets_key)
     return create_management_app(config, repository=Repository(config.database_url,
                                                                config.secrets_key))

@@ -12,6 +12,8 @@ from pydantic import ValidationError
 
 from .. import plugins
 from ..errors import DefinitionError
+from .cors import cors_problems
+from .flows import flow_definition_problems
 from .model import ApiDefinition, PlanDefinition
 
 
@@ -76,7 +78,7 @@ def semantic_problems(api: ApiDefinition) -> list[dict[str, str]]:
                                             f"(also at {seen_paths[key]})"})
             seen_paths[key] = f"{where}.paths[{pi}].path"
         if listener.cors is not None:
-            problems += _cors_problems(listener.cors, f"{where}.cors")
+            problems += cors_problems(listener.cors, f"{where}.cors")
         if not listener.entrypoints:
             problems.append({"path": f"{where}.entrypoints",
                              "message": "at least one entrypoint is required"})
@@ -103,7 +105,7 @@ def semantic_problems(api: ApiDefinition) -> list[dict[str, str]]:
                                             f"group's type {group.type!r}"})
                 continue
             problems += _connector_problems("endpoints", endpoint.type,
-                                            _effective_configuration(group, endpoint), npath,
+                                            effective_configuration(group, endpoint), npath,
                                             endpoint)
     for fi, flow in enumerate(api.flows):
         problems += flow_problems(flow, f"$.flows[{fi}]")
@@ -114,9 +116,6 @@ def semantic_problems(api: ApiDefinition) -> list[dict[str, str]]:
 
 
 def flow_problems(flow: Any, fpath: str) -> list[dict[str, str]]:
-    # Selectors, step conditions and policy phases (issue 5); imported here: the policies
-    # package imports the plugin registry and the expression language.
-    from ..policies.chain import flow_definition_problems
     problems = list(flow_definition_problems(flow, fpath))
     for phase in ("request", "response", "publish", "subscribe"):
         for si, step in enumerate(getattr(flow, phase)):
@@ -125,19 +124,13 @@ def flow_problems(flow: Any, fpath: str) -> list[dict[str, str]]:
     return problems
 
 
-def _cors_problems(cors: Any, where: str) -> list[dict[str, str]]:
-    # imported here: the gateway package imports Flask and the expression language
-    from ..gateway.cors import cors_problems
-    return cors_problems(cors, where)
-
-
 def _same_connector(kind: str, first: str, second: str) -> bool:
     """Two type names registered to one class (aliases such as kafka-advanced = kafka)."""
     return (plugins.is_known(kind, first) and plugins.is_known(kind, second)
             and plugins.load(kind, first) is plugins.load(kind, second))
 
 
-def _effective_configuration(group: Any, endpoint: Any) -> dict[str, Any]:
+def effective_configuration(group: Any, endpoint: Any) -> dict[str, Any]:
     """The configuration an endpoint runs with: the group's shared one, then its own."""
     merged: dict[str, Any] = {}
     if endpoint.inheritConfiguration or not endpoint.configuration:

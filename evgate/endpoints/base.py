@@ -11,10 +11,10 @@ from typing import TYPE_CHECKING, Any, ClassVar, Iterable, Mapping, Sequence
 from ..definition import plugin_config
 
 if TYPE_CHECKING:
-    from ..gateway.context import ExecutionContext
-    from ..gateway.runtime import GatewayRuntime
-    from ..message import Message
-    from .subscription import Subscription
+    from ..core.context import ExecutionContext
+    from ..core.spi import Runtime
+    from ..core.message import Message
+    from ..core.stream import Subscription
 
 
 class Endpoint:
@@ -24,7 +24,7 @@ class Endpoint:
     #: the pydantic model of `configuration` (validation, secrets, JSON schema)
     configuration_model: ClassVar[type | None] = None
 
-    def __init__(self, name: str, configuration: Mapping[str, Any], runtime: "GatewayRuntime",
+    def __init__(self, name: str, configuration: Mapping[str, Any], runtime: "Runtime",
                  api_id: str):
         self.name = name
         self.configuration = dict(configuration)

@@ -20,25 +20,23 @@ from pydantic import Field, SkipValidation
 from ..definition.plugin_config import (PluginConfiguration, Problems, Secret, checked,
                                         must_be)
 from ..errors import BackendUnavailableError, BadRequestError
-from ..gateway.ids import new_id
+from ..core.ids import new_id
 from ..kafka import cursor as cursors
 from ..kafka.client_config import producer_config
 from ..kafka.security import MASK, JaasError, mask_jaas, parse_jaas
 from ..kafka.security import problems as security_problems
 from ..kafka.producer import ProduceError
-from ..message import Message
+from ..core.message import GROUP_ID_ATTRIBUTE, RECORD_KEY_ATTRIBUTE, TOPICS_ATTRIBUTE, Message
 from ..observability import metrics
 from .base import Endpoint
-from .subscription import Subscription
+from ..core.stream import Subscription
 
 if TYPE_CHECKING:
-    from ..gateway.context import ExecutionContext
+    from ..core.context import ExecutionContext
 
 logger = logging.getLogger(__name__)
 
-RECORD_KEY_ATTRIBUTE = "gravitee.attribute.kafka.recordKey"
-TOPICS_ATTRIBUTE = "gravitee.attribute.kafka.topics"
-GROUP_ID_ATTRIBUTE = "gravitee.attribute.kafka.groupId"
+
 
 
 # -- configuration ----------------------------------------------------------------------------
@@ -135,7 +133,7 @@ class KafkaConfiguration(PluginConfiguration):
     producer: Side = None
     consumer: Side = None
     # protocol, SASL mechanism + parsed saslJaasConfig, store shapes (no file access here:
-    # the files live on the gateways): checked by evgate/kafka/security.py, not by the types
+    # the files live on the gateways): checked by evgate/kafka/security/, not by the types
     security: Annotated[Optional[KafkaSecurity], SkipValidation,
                         Problems(security_problems)] = None
 
@@ -198,10 +196,13 @@ class KafkaEndpoint(Endpoint):
                                               retriable=False)
                 continue
             key = message.attributes.get(RECORD_KEY_ATTRIBUTE) or message.id
-            headers = [(name, value.encode("utf-8")) for name, values in message.headers.items()
-                       for value in values]
+            # text headers are encoded; bytes (a record forwarded as stored: the webhook DLQ)
+            # and None go as they are
+            headers = [(name, value.encode("utf-8") if isinstance(value, str) else value)
+                       for name, values in message.headers.items() for value in values]
+            value = None if message.tombstone else message.content
             for topic in topics:
-                records.append((topic, message.content, key, headers))
+                records.append((topic, value, key, headers))
                 owners.append(index)
         if not records:
             return results

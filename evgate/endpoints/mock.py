@@ -17,13 +17,13 @@ from pydantic import Field
 
 from ..definition.plugin_config import PluginConfiguration, checked, integer, must_be
 from ..errors import BadRequestError
-from ..kafka.producer import Delivery
-from ..message import Message
+from ..core.outcomes import Delivered
+from ..core.message import Message
 from .base import Endpoint
-from .subscription import StreamItem, Subscription
+from ..core.stream import StreamItem, Subscription
 
 if TYPE_CHECKING:
-    from ..gateway.context import ExecutionContext
+    from ..core.context import ExecutionContext
 
 logger = logging.getLogger(__name__)
 
@@ -72,7 +72,7 @@ class MockEndpoint(Endpoint):
         return True
 
     def publish(self, messages: Sequence[Message], ctx: "ExecutionContext") -> list[Any]:
-        return [Delivery("mock", 0, -1) for _ in messages]
+        return [Delivered("mock", 0, -1) for _ in messages]
 
     @staticmethod
     def parse_cursor(cursor: str) -> int:

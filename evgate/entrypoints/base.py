@@ -15,8 +15,8 @@ if TYPE_CHECKING:
     from flask import Request, Response
 
     from ..definition import EntrypointDefinition
-    from ..gateway.context import ExecutionContext
-    from ..gateway.deployment import DeployedApi
+    from ..core.context import ExecutionContext
+    from ..core.spi import Pipeline
 
 
 class Entrypoint:
@@ -35,7 +35,7 @@ class Entrypoint:
     #: the pydantic model of `configuration` (validation, secrets, JSON schema)
     configuration_model: ClassVar[type | None] = None
 
-    def __init__(self, definition: "EntrypointDefinition", api: "DeployedApi"):
+    def __init__(self, definition: "EntrypointDefinition", api: "Pipeline"):
         self.definition = definition
         self.configuration = definition.configuration
         self.qos = definition.qos

@@ -1,6 +1,6 @@
 """The SSE fast path: the fan-out writes frames straight to the client's non-blocking socket.
 
-Measured (ARCHITECTURE.md, "Hard-won rules"; docs/benchmarks.md): waking one greenlet per client
+Measured (docs/architecture.md, "Runtime rules"; docs/benchmarks.md): waking one greenlet per client
 per message tops out near 70k deliveries/s on this kind of box, while writing the pre-encoded
 frame from the fan-out loop and handing a client to its greenlet only when its socket would
 block costs a few microseconds per delivery. `DirectWriter` does the latter for one SSE stream:
@@ -35,8 +35,8 @@ import socket
 import time
 from typing import Any, Callable, Iterator, Sequence
 
-from ..endpoints.subscription import StreamItem, Subscription, SubscriptionClosed
-from ..message import Message
+from ..core.stream import StreamItem, Subscription, SubscriptionClosed
+from ..core.message import Message
 
 logger = logging.getLogger(__name__)
 

@@ -35,15 +35,15 @@ from xml.sax.saxutils import escape, quoteattr
 
 from flask import Response
 
+from ..core.stream import StreamItem, SubscriptionClosed
 from ..definition.plugin_config import Flag, PluginConfiguration, integer
-from ..endpoints.subscription import StreamItem, SubscriptionClosed
 from ..errors import BackendUnavailableError, BadRequestError
-from ..message import Message
+from ..core.message import Message
 from .base import Entrypoint
 from .streaming import SubscribeView, open_subscription
 
 if TYPE_CHECKING:
-    from ..gateway.context import ExecutionContext
+    from ..core.context import ExecutionContext
 
 MAX_WAIT = 60   # seconds a `Prefer: wait=N` page may wait at most
 # bytes that JSON-encode as themselves: printable ASCII but `"` and `\`

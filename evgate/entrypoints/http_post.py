@@ -20,20 +20,17 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from flask import Response
 
-from confluent_kafka import KafkaError
-
 from ..definition.plugin_config import Flag, PluginConfiguration
 from .. import jsoninput
 from ..errors import (BackendUnavailableError, BadGatewayError, BadRequestError, GatewayError,
                       PayloadTooLargeError)
-from ..endpoints.kafka import RECORD_KEY_ATTRIBUTE
-from ..gateway.ids import new_id
-from ..kafka.producer import ProduceError
-from ..message import Message
+from ..core.ids import new_id
+from ..core.message import RECORD_KEY_ATTRIBUTE, Message
+from ..core.outcomes import PublishFailed
 from .base import Entrypoint
 
 if TYPE_CHECKING:
-    from ..gateway.context import ExecutionContext
+    from ..core.context import ExecutionContext
 
 logger = logging.getLogger(__name__)
 
@@ -75,9 +72,9 @@ class HttpPostEntrypoint(Entrypoint):
         if self.batch and _is_batch(request, body):
             return self._handle_batch(ctx, body)
         message = self._message(ctx, body)
-        kept = self.api.publish_messages([message], ctx)
-        if kept:
-            self._raise_on_failure(self.api.endpoint.publish(kept, ctx)[0])
+        outcome = self.api.publish_one(message, ctx)
+        if outcome is not None:
+            self._raise_on_failure(outcome)
         return Response(b"", status=202, content_type="text/plain")
 
     def _message(self, ctx: "ExecutionContext", content: bytes) -> Message:
@@ -110,11 +107,11 @@ class HttpPostEntrypoint(Entrypoint):
 
     @staticmethod
     def _raise_on_failure(outcome: Any) -> None:
-        if isinstance(outcome, ProduceError):
+        if isinstance(outcome, PublishFailed):
             logger.warning("produce failed: %s", outcome)
             if outcome.retriable:
                 raise BackendUnavailableError(f"Kafka did not acknowledge the message: {outcome}")
-            if outcome.code == KafkaError.MSG_SIZE_TOO_LARGE:
+            if outcome.too_large:
                 raise PayloadTooLargeError(f"Kafka refused the message as too large: {outcome}")
             raise BadGatewayError(f"Kafka refused the message: {outcome}", key="PRODUCE_FAILED")
         if isinstance(outcome, GatewayError):
@@ -131,34 +128,24 @@ class HttpPostEntrypoint(Entrypoint):
         for index, item in enumerate(items):
             if len(item) > config.max_message_size:
                 raise PayloadTooLargeError(f"record {index} exceeds {config.max_message_size} bytes")
-        publish_contents = getattr(self.api.endpoint, "publish_contents", None)
-        if publish_contents is not None and not self.api.has_message_steps(ctx, "publish"):
-            # no publish-phase step: the payloads go to Kafka as they are, no Message each
-            headers, key = self._request_headers_and_key(ctx)
-            outcomes = publish_contents(items, ctx, key=key, headers=headers) if items else []
-            return self._batch_response(outcomes, filtered=())
-        build = self._message_factory(ctx)
-        messages = [build(item) for item in items]
-        kept_ids = {id(m) for m in self.api.publish_messages(messages, ctx)}
-        to_send = [m for m in messages if id(m) in kept_ids]
-        outcomes = self.api.endpoint.publish(to_send, ctx) if to_send else []
-        filtered = [index for index, message in enumerate(messages)
-                    if id(message) not in kept_ids]
-        return self._batch_response(outcomes, filtered)
+        headers, key = self._request_headers_and_key(ctx)
+        # no publish-phase step: the payloads go to Kafka as they are, no Message each
+        outcomes = self.api.publish_contents(items, ctx, key=key, headers=headers)
+        if outcomes is None:
+            build = self._message_factory(ctx)
+            outcomes = self.api.publish([build(item) for item in items], ctx)
+        return self._batch_response(outcomes)
 
     @staticmethod
-    def _batch_response(sent_outcomes: Sequence[Any], filtered: Sequence[int]) -> Response:
-        """The per-record results: one outcome per record sent, in order, the `filtered`
-        indexes (dropped by a publish-phase policy) in between."""
-        outcomes = iter(sent_outcomes)
-        dropped = set(filtered)
-        total = len(sent_outcomes) + len(dropped)
+    def _batch_response(outcomes: Sequence[Any]) -> Response:
+        """The per-record results, one per record in order: None for a record a publish-phase
+        policy dropped ("filtered")."""
+        total = len(outcomes)
         results, failed = [], 0
-        for index in range(total):
-            if index in dropped:
+        for index, outcome in enumerate(outcomes):
+            if outcome is None:
                 results.append({"index": index, "status": "filtered"})
                 continue
-            outcome = next(outcomes)
             if isinstance(outcome, Exception):
                 failed += 1
                 results.append({"index": index, "status": "failed", "error": str(outcome),

@@ -35,16 +35,16 @@ from typing import TYPE_CHECKING, Any, Iterator
 
 from flask import Response, stream_with_context
 
+from ..core.message import Message
+from ..core.stream import Subscription, SubscriptionClosed
 from ..definition.plugin_config import Flag, PluginConfiguration, integer
-from ..endpoints.subscription import Subscription, SubscriptionClosed
-from ..message import Message
 from .base import Entrypoint
 from .direct_writer import DirectWriter, chunk
 from .streaming import SubscribeView, client_socket, cut_connection, open_subscription, \
     watch_client
 
 if TYPE_CHECKING:
-    from ..gateway.context import ExecutionContext
+    from ..core.context import ExecutionContext
 
 logger = logging.getLogger(__name__)
 

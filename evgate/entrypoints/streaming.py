@@ -1,8 +1,8 @@
 """What the streaming entrypoints (sse, websocket, http-get) share.
 
-- `open_subscription`: reads the client's resume point and client identifier, asks the API's
-  endpoint for a subscription with a bounded buffer, and registers it with the runtime so that
-  shutdown can say goodbye (`event: goaway`, WebSocket 1001).
+- `open_subscription`: reads the client identifier and asks the API's pipeline
+  (evgate/gateway/pipeline.py `open_stream`) for a subscription: bounded buffer, registered
+  with the runtime so that shutdown can say goodbye (`event: goaway`, WebSocket 1001).
 - `client_socket` / `watch_client`: a closed connection must free its greenlet, buffer and (if
   it was the last) its consumer within a second. `GeneratorExit` only comes when a write fails,
   seconds later, so a read watcher on the client socket's fd (a libev io watcher: no greenlet,
@@ -16,28 +16,21 @@
   keeps no reference to the request (an idle stream should not hold the request's objects).
   A message is copied before a policy sees it, so a policy never changes what other clients
   receive.
-- On SIGTERM gunicorn stops accepting and waits up to graceful_timeout for open connections:
-  long streams would hold it for the whole time and then be cut without a word. The first
-  stream of a worker therefore chains a SIGTERM handler that closes every stream with "goaway"
-  (clients reconnect elsewhere and resume by id).
 """
 from __future__ import annotations
 
 import logging
-import signal
 import socket
 from typing import TYPE_CHECKING, Any, Callable
 
 import gevent
 
-from ..endpoints.subscription import Subscription
+from ..core.stream import Subscription
 from ..errors import BadRequestError
-from ..message import Message
-from ..observability.metrics import observe_stream
+from ..core.message import Message
 
 if TYPE_CHECKING:
-    from ..gateway.context import ExecutionContext
-    from ..gateway.runtime import GatewayRuntime
+    from ..core.context import ExecutionContext
     from .base import Entrypoint
 
 logger = logging.getLogger(__name__)
@@ -59,54 +52,9 @@ def client_identifier(ctx: "ExecutionContext") -> str | None:
 
 def open_subscription(entrypoint: "Entrypoint", ctx: "ExecutionContext",
                       cursor: str | None) -> Subscription:
-    api = entrypoint.api
-    runtime = api.runtime
-    client_id = client_identifier(ctx)
-    if client_id is not None:
-        ctx.attributes.setdefault("gravitee.attribute.kafka.groupId",
-                                  f"evgate-{api.id}-{client_id}")
-    subscription = api.endpoint.subscribe(
-        ctx, cursor=cursor, qos=entrypoint.qos, capacity=runtime.config.stream_client_buffer,
-        client_id=client_id)
-    runtime.streams.add(subscription)
-    subscription.add_close_callback(runtime.streams.discard)
-    observe_stream(subscription, api.id, entrypoint.type)  # metrics: gauge, records out
-    install_sigterm_goaway(runtime)
-    return subscription
-
-
-def close_streams(runtime: "GatewayRuntime", kind: str, detail: str) -> None:
-    streams = list(getattr(runtime, "streams", ()))
-    if streams:
-        logger.info("closing %d client streams (%s)", len(streams), kind)
-    for subscription in streams:
-        subscription.close(kind, detail)
-
-
-_installed_for: set[int] = set()
-
-
-def install_sigterm_goaway(runtime: "GatewayRuntime") -> None:
-    """Chain a SIGTERM handler that says goaway to every stream (only under a server that has
-    its own handler, i.e. a gunicorn worker; never replaces SIG_DFL in tests)."""
-    if id(runtime) in _installed_for:
-        return
-    _installed_for.add(id(runtime))
-    try:
-        previous = signal.getsignal(signal.SIGTERM)
-    except ValueError:
-        return
-    if not callable(previous):
-        return
-
-    def on_sigterm(signum: int, frame: Any) -> None:
-        previous(signum, frame)
-        gevent.spawn(close_streams, runtime, "goaway", "the gateway is shutting down")
-
-    try:
-        signal.signal(signal.SIGTERM, on_sigterm)
-    except ValueError:  # not the main thread
-        logger.debug("cannot install the SIGTERM goaway handler here")
+    """The client's stream from `cursor`, opened by the API's pipeline (`open_stream`), with
+    the client identifier read from the request."""
+    return entrypoint.api.open_stream(entrypoint, ctx, cursor, client_id=client_identifier(ctx))
 
 
 def client_socket(environ: dict[str, Any]) -> Any:
@@ -180,8 +128,8 @@ class SubscribeView:
 
     def __init__(self, ctx: "ExecutionContext"):
         api = ctx.api
-        # DeployedApi._chains: API flows, then the flows of the client's plan.
-        self.active = any(chain.steps(ctx, "subscribe") for chain in api._chains(ctx))
+        # the API's flows, then the flows of the client's plan (the gateway's pipeline)
+        self.active = api.has_message_steps(ctx, "subscribe")
         self.ctx = ctx if self.active else None
 
     def messages(self, message: Message) -> list[Message]:

@@ -28,15 +28,15 @@ from flask import Response
 from gevent.lock import Semaphore
 from simple_websocket import ConnectionClosed, Server
 
+from ..core.stream import Subscription, SubscriptionClosed
 from ..definition.plugin_config import Flag, PluginConfiguration, must_be
-from ..endpoints.subscription import Subscription, SubscriptionClosed
 from ..errors import BadRequestError
-from ..message import Message
+from ..core.message import Message
 from .base import Entrypoint
 from .streaming import SubscribeView, cut_connection, open_subscription
 
 if TYPE_CHECKING:
-    from ..gateway.context import ExecutionContext
+    from ..core.context import ExecutionContext
 
 logger = logging.getLogger(__name__)
 
@@ -263,10 +263,9 @@ class WebSocketEntrypoint(Entrypoint):
     def _publish(self, ctx: "ExecutionContext", content: bytes) -> bool:
         message = Message(content=content)
         try:
-            kept = self.api.publish_messages([message], ctx)
-            if not kept:
+            outcome = self.api.publish_one(message, ctx)
+            if outcome is None:   # dropped by a publish-phase policy
                 return True
-            outcome = self.api.endpoint.publish(kept, ctx)[0]
         except Exception:  # noqa: BLE001 - a failing publish closes this client only
             logger.exception("websocket publish failed (api %s, tx %s)", self.api.id,
                              ctx.transaction_id)

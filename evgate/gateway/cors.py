@@ -23,50 +23,25 @@ deploy time, never per request.
 """
 from __future__ import annotations
 
-import re
 from typing import TYPE_CHECKING, Any, Iterable
 
 from flask import Response
 
 from ..el.errors import ExpressionEvaluationError
-from ..el.functions import InvalidArgument, SafeRegex, compile_regex
+from ..errors import BadRequestError
+from .responses import error_response
+from ..definition.cors import EXACT_ORIGIN as _EXACT_ORIGIN, TOKEN as _TOKEN
+from ..el.functions import SafeRegex, compile_regex
 
 if TYPE_CHECKING:
     from ..definition.model import Cors
 
-#: an `allowOrigin` entry compared as text (not as a regular expression)
-_EXACT_ORIGIN = re.compile(
-    r"[a-z][a-z0-9+.-]*://(?:[a-z0-9.-]+|\[[0-9a-f:.]+\])(?::[0-9]{1,5})?|null", re.IGNORECASE)
-#: an HTTP token (RFC 9110): header and method names
-_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 #: a longer Origin header is never allowed (browsers send scheme://host:port)
 MAX_ORIGIN_LENGTH = 1024
 _SAFELISTED_METHODS = frozenset({"GET", "HEAD", "POST"})
 
 PREFLIGHT_FAILED = "CORS_PREFLIGHT_FAILED"
 ORIGIN_NOT_ALLOWED = "CORS_ORIGIN_NOT_ALLOWED"
-
-
-def cors_problems(cors: "Cors", where: str) -> list[dict[str, str]]:
-    """Problems of a listener's `cors` block that the model cannot see, by JSON path."""
-    problems = []
-    for index, entry in enumerate(cors.allowOrigin):
-        path = f"{where}.allowOrigin[{index}]"
-        if not entry.strip():
-            problems.append({"path": path, "message": "must not be empty"})
-        elif entry != "*" and not _EXACT_ORIGIN.fullmatch(entry):
-            try:
-                compile_regex(entry)
-            except InvalidArgument as exc:
-                problems.append({"path": path, "message": f"{exc} (an origin that is not "
-                                 "'*' or scheme://host[:port] is a regular expression)"})
-    for field in ("allowHeaders", "allowMethods", "exposeHeaders"):
-        for index, entry in enumerate(getattr(cors, field)):
-            if not _TOKEN.fullmatch(entry):
-                problems.append({"path": f"{where}.{field}[{index}]",
-                                 "message": "must be a header or method name (an HTTP token) "
-                                            "or '*'"})
-    return problems
 
 
 class CorsPolicy:
@@ -174,8 +149,6 @@ class CorsPolicy:
             request_headers.get("Access-Control-Request-Headers"),
             request_headers.get("Access-Control-Request-Private-Network", "").lower() == "true")
         if reason:
-            from ..errors import BadRequestError
-            from .wsgi_dispatch import error_response
             response = error_response(BadRequestError(f"CORS preflight refused: {reason}",
                                                       key=PREFLIGHT_FAILED))
         else:

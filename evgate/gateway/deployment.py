@@ -13,18 +13,18 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 from .. import plugins
 from ..definition import parse_definition
-from ..definition.validate import _effective_configuration
+from ..definition.validate import effective_configuration
 from ..errors import BadRequestError
 from ..policies.chain import FlowChain
 from .cors import CorsPolicy
+from .pipeline import MessagePipeline
 from ..security.plans import admit, build_handlers
 
 if TYPE_CHECKING:
     from ..endpoints.base import Endpoint
     from ..entrypoints.base import Entrypoint
-    from ..message import Message
-    from .context import ExecutionContext
-    from .runtime import GatewayRuntime
+    from ..core.context import ExecutionContext
+    from ..core.spi import Runtime
 
 logger = logging.getLogger(__name__)
 
@@ -35,9 +35,12 @@ def fingerprint(definition: dict[str, Any], plans: Sequence[dict[str, Any]]) -> 
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-class DeployedApi:
+class DeployedApi(MessagePipeline):
+    """One API deployed on this worker: its endpoint, entrypoints, plans and flows; the
+    pipeline (publish / open_stream) is `MessagePipeline`."""
+
     def __init__(self, definition: dict[str, Any], plans: list[dict[str, Any]],
-                 runtime: "GatewayRuntime"):
+                 runtime: "Runtime"):
         self.raw = definition
         self.definition = parse_definition(definition)
         self.id: str = definition["id"]
@@ -50,6 +53,8 @@ class DeployedApi:
         #: (listener path, compiled policy) of the http listeners with CORS enabled
         self.cors: list[tuple[str, CorsPolicy]] = _cors_policies(self.definition)
         self.endpoint: "Endpoint" = self._build_endpoint()
+        #: other endpoints the API names (a webhook DLQ), built on first use
+        self._named_endpoints: dict[str, "Endpoint | None"] = {}
         self.entrypoints: list["Entrypoint"] = []       # http listeners, by priority
         self.subscription_entrypoints: list["Entrypoint"] = []  # webhook listeners
         for listener in self.definition.listeners:
@@ -69,12 +74,26 @@ class DeployedApi:
     def __repr__(self) -> str:
         return f"<DeployedApi {self.id} {self.name!r} paths={self.paths}>"
 
-    def _build_endpoint(self) -> "Endpoint":
-        group = self.definition.endpointGroups[0]
-        endpoint_def = group.endpoints[0]
+    def _build_endpoint(self, group: Any = None, endpoint_def: Any = None) -> "Endpoint":
+        group = group or self.definition.endpointGroups[0]
+        endpoint_def = endpoint_def or group.endpoints[0]
         cls = plugins.load("endpoints", endpoint_def.type)
-        return cls(endpoint_def.name, _effective_configuration(group, endpoint_def),
+        return cls(endpoint_def.name, effective_configuration(group, endpoint_def),
                    self.runtime, self.id)
+
+    def endpoint_named(self, name: Any) -> "Endpoint | None":
+        """The endpoint of the group or endpoint called `name` (a webhook's `dlq.endpoint`),
+        built and started once, stopped with the API; None when the API has no such one."""
+        if name in self._named_endpoints:
+            return self._named_endpoints[name]
+        found = None
+        for group in self.definition.endpointGroups:
+            for endpoint_def in group.endpoints:
+                if found is None and name in (group.name, endpoint_def.name):
+                    found = self._build_endpoint(group, endpoint_def)
+                    found.start()
+        self._named_endpoints[name] = found
+        return found
 
     # -- lifecycle ----------------------------------------------------------------------------
     def start(self) -> None:
@@ -83,7 +102,9 @@ class DeployedApi:
             entrypoint.start()
 
     def stop(self) -> None:
-        for component in self.entrypoints + self.subscription_entrypoints + [self.endpoint]:
+        named = [e for e in self._named_endpoints.values() if e is not None]
+        for component in self.entrypoints + self.subscription_entrypoints + [self.endpoint] \
+                + named:
             try:
                 component.stop()
             except Exception:  # noqa: BLE001 - stop must not raise; log and go on
@@ -131,26 +152,6 @@ class DeployedApi:
         if plan_id in self.plan_flows:
             chains.append(self.plan_flows[plan_id])
         return chains
-
-    def publish_messages(self, messages: Sequence["Message"],
-                         ctx: "ExecutionContext") -> list["Message"]:
-        """Run the publish phase; returns the messages to send on (dropped ones removed)."""
-        kept = list(messages)
-        for chain in self._chains(ctx):
-            kept = chain.run_messages(kept, ctx, "publish")
-        return kept
-
-    def has_message_steps(self, ctx: "ExecutionContext", phase: str) -> bool:
-        """True when a `phase` ("publish"/"subscribe") step applies to this context: without
-        one, messages pass unchanged (batch ingestion then skips building Messages)."""
-        return any(chain.steps(ctx, phase) for chain in self._chains(ctx))
-
-    def subscribe_messages(self, messages: Sequence["Message"],
-                           ctx: "ExecutionContext") -> list["Message"]:
-        kept = list(messages)
-        for chain in self._chains(ctx):
-            kept = chain.run_messages(kept, ctx, "subscribe")
-        return kept
 
     def run_request_phase(self, ctx: "ExecutionContext") -> None:
         """Request-phase policies; a GatewayError they raise answers the client."""

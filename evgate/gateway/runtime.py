@@ -13,23 +13,11 @@ from ..config import Config
 from ..errors import DefinitionError
 from ..kafka.pool import ProducerPool
 from .deployment import DeployedApi, fingerprint
+from .pipeline import close_streams
 from .router import Router
+from .sync import RepositorySync, Snapshot
 
 logger = logging.getLogger(__name__)
-
-
-class Snapshot:
-    """What one repository read says gateways should run."""
-
-    def __init__(self, revision: int, apis: list[dict[str, Any]],
-                 plans: dict[str, list[dict[str, Any]]],
-                 subscriptions: list[dict[str, Any]] | None = None,
-                 api_keys: list[dict[str, Any]] | None = None):
-        self.revision = revision
-        self.apis = apis
-        self.plans = plans
-        self.subscriptions = subscriptions or []
-        self.api_keys = api_keys or []
 
 
 class GatewayRuntime:
@@ -99,7 +87,6 @@ class GatewayRuntime:
                 logger.exception("snapshot listener %r failed", listener)
 
     def start(self) -> None:
-        from .sync import RepositorySync
         if self.repo is not None and self.webhooks is None:
             from ..webhooks.dispatcher import WebhookDispatcher
             self.webhooks = WebhookDispatcher(self)  # before the first sync: sees every snapshot
@@ -138,11 +125,11 @@ class GatewayRuntime:
         self._quiesced = True
         if self.sync is not None:
             self.sync.stop()
+        # goaway first: streams are told at once, not after the webhook commits below
+        close_streams(self, "goaway", "the gateway is shutting down")
         if self.webhooks is not None:  # commit what was delivered, before producers close
             self.webhooks.stop()
         self.deliveries.stop()
-        from ..entrypoints.streaming import close_streams
-        close_streams(self, "goaway", "the gateway is shutting down")
 
     def stop(self, timeout: float = 10.0) -> None:
         """Last phase (gunicorn's worker_exit, once it stopped serving; also alone, e.g. in

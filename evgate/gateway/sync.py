@@ -7,18 +7,32 @@ default) every worker on every node runs the same deployment.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import gevent
 
-from .runtime import GatewayRuntime, Snapshot
+from ..repository.applications import client_id
 
 logger = logging.getLogger(__name__)
+
+
+class Snapshot:
+    """What one repository read says gateways should run."""
+
+    def __init__(self, revision: int, apis: list[dict[str, Any]],
+                 plans: dict[str, list[dict[str, Any]]],
+                 subscriptions: list[dict[str, Any]] | None = None,
+                 api_keys: list[dict[str, Any]] | None = None):
+        self.revision = revision
+        self.apis = apis
+        self.plans = plans
+        self.subscriptions = subscriptions or []
+        self.api_keys = api_keys or []
 
 
 def read_snapshot(repo, revision: int) -> Snapshot:
     """Started APIs with their plans, live subscriptions (each with its application's
     `client_id`, which jwt plans match) and the API keys api-key plans accept."""
-    from ..services.applications import client_id
     apis = repo.apis.list_started()
     plans = {api["id"]: repo.plans.list_for_api(api["id"]) for api in apis}
     subscriptions = repo.subscriptions.list(statuses=("ACCEPTED", "PAUSED", "PENDING"))
@@ -29,7 +43,8 @@ def read_snapshot(repo, revision: int) -> Snapshot:
 
 
 class RepositorySync:
-    def __init__(self, runtime: GatewayRuntime):
+    def __init__(self, runtime: Any):
+        """`runtime`: the worker's GatewayRuntime (it builds this sync: not imported back)."""
         self.runtime = runtime
         self.interval = runtime.config.sync_interval_ms / 1000
         self._greenlet: gevent.Greenlet | None = None

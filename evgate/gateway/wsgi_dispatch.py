@@ -21,7 +21,6 @@ entrypoint / transaction_id, evgate/logs.py) behaves the same on both paths.
 """
 from __future__ import annotations
 
-import json
 import logging
 import time
 from typing import TYPE_CHECKING, Any, Callable, Iterable
@@ -29,9 +28,10 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable
 from flask import Response, g
 
 from ..errors import ForbiddenError, GatewayError, NotFoundGatewayError
-from .context import ExecutionContext
+from ..core.context import ExecutionContext
+from .responses import REQUEST_ID_HEADER, TRANSACTION_HEADER, error_response  # noqa: F401
 from .cors import ORIGIN_NOT_ALLOWED, is_preflight, is_websocket_upgrade
-from .ids import new_id
+from ..core.ids import new_id
 
 if TYPE_CHECKING:
     from flask import Flask
@@ -40,22 +40,10 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-TRANSACTION_HEADER = "X-Gravitee-Transaction-Id"
-REQUEST_ID_HEADER = "X-Gravitee-Request-Id"
 #: the methods of the gateway's catch-all Flask rules (others: Flask's own 405)
 METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
 _METHODS = frozenset(METHODS)
 _TRANSACTION_ENVIRON = "HTTP_" + TRANSACTION_HEADER.upper().replace("-", "_")
-
-
-def error_response(error: GatewayError, transaction_id: str | None = None) -> Response:
-    response = Response(json.dumps(error.body()), status=error.status,
-                        mimetype="application/json")
-    for name, value in error.headers.items():
-        response.headers[name] = value
-    if transaction_id:
-        response.headers[TRANSACTION_HEADER] = transaction_id
-    return response
 
 
 class Stopping(GatewayError):

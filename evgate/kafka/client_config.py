@@ -1,7 +1,7 @@
 """librdkafka configuration built from a kafka endpoint definition and the gateway settings.
 
 The definition speaks Gravitee (bootstrapServers, security.protocol, saslJaasConfig, ...);
-librdkafka speaks its own property names. Only this module (and evgate/kafka/security.py for
+librdkafka speaks its own property names. Only this module (and evgate/kafka/security/ for
 the `security` object) translates between the two, so secrets are handled (and masked) in one
 place. EVERY Kafka client evgate creates starts from `common_config`: the producer, the shared
 and private consumers (consumer_pool.py), the webhook group members (group_consumer.py) and
@@ -37,7 +37,7 @@ def common_config(endpoint_conf: Mapping[str, Any], config: Config) -> dict[str,
 
 def security_config(security: Mapping[str, Any]) -> dict[str, Any]:
     """security.protocol, sasl.*, ssl.* from the definition's `security` object (see
-    evgate/kafka/security.py and docs/kafka-security.md); {} for PLAINTEXT. Raises
+    evgate/kafka/security/ and docs/kafka-security.md); {} for PLAINTEXT. Raises
     KafkaSecurityError (a 503 GatewayError) when a store cannot be used on this gateway."""
     return librdkafka_security(security)
 

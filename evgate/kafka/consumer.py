@@ -6,7 +6,7 @@ already fetched (poll-then-drain: `consume(n, t)` would wait for n records or t)
 turned into `StreamItem`s on the thread (evgate/kafka/records.py: the message, the same as
 webhooks get, and the cursor after the record) and handed to the hub with
 `run_callback_threadsafe`; the sink's methods run on the hub only. Never on the hub, never in
-gevent's threadpool (ARCHITECTURE.md, "Hard-won rules").
+gevent's threadpool (docs/architecture.md, "Runtime rules").
 
 Start positions (`Start`):
 - tail:    every partition of the topics at its high watermark, as explicit offsets, so the
@@ -28,7 +28,7 @@ from typing import Any, Protocol
 from confluent_kafka import OFFSET_END, Consumer, KafkaError, KafkaException, TopicPartition
 from gevent import monkey
 
-from ..endpoints.subscription import StreamItem
+from ..core.stream import StreamItem
 from .client_config import mask
 from .records import record_to_message
 from .threads import HubHandoff, HubLogger, start_native_thread

@@ -42,7 +42,7 @@ import gevent
 from gevent.event import AsyncResult
 
 from ..config import Config
-from ..endpoints.subscription import StreamItem, Subscription
+from ..core.stream import StreamItem, Subscription
 from ..errors import BackendUnavailableError, BadRequestError
 from . import cursor as cursors
 from .client_config import common_config

@@ -7,18 +7,19 @@ delivery callbacks only record outcomes, and once a request's records are all se
 with one `run_callback_threadsafe` (one hub wake-up per poll iteration, however many requests
 it settled); only the hub sets the AsyncResult. The greenlet waits on it, so a 202 is answered
 only once the broker acknowledged (acks=all, idempotence on). Measured on this kind of machine: 17.3k acked produces/s at 50
-concurrent greenlets (ARCHITECTURE.md, "Hard-won rules").
+concurrent greenlets (docs/architecture.md, "Runtime rules").
 """
 from __future__ import annotations
 
 import logging
 import os
 from functools import partial
-from typing import Any, NamedTuple, Sequence
+from typing import Any, Sequence
 
 from confluent_kafka import KafkaError, KafkaException, Producer
 from gevent.event import AsyncResult
 
+from ..core.outcomes import Delivered, PublishFailed
 from .client_config import mask
 from .threads import (HubHandoff, HubLogger, RepeatLimiter, native_lock, start_native_thread,
                       suppressed_note)
@@ -26,22 +27,15 @@ from .threads import (HubHandoff, HubLogger, RepeatLimiter, native_lock, start_n
 logger = logging.getLogger(__name__)
 
 
-class Delivery(NamedTuple):
-    """Where the broker stored a record. A NamedTuple rather than a frozen dataclass: one is
-    built per acknowledged record on the poll thread (holding the GIL), ~3x cheaper."""
-
-    topic: str
-    partition: int
-    offset: int
-
-
-class ProduceError(Exception):
-    """The broker did not acknowledge a record; `retriable` tells whether to try again later."""
+class ProduceError(PublishFailed):
+    """The broker did not acknowledge a record: `retriable` tells whether to try again later,
+    `too_large` that the broker refused its size; `code` is librdkafka's, for logs only (the
+    entrypoints read the two flags, never the code: evgate/core/outcomes.py)."""
 
     def __init__(self, error: KafkaError | str, *, retriable: bool = True, code: int | None = None):
-        self.retriable = retriable
         self.code = code
-        super().__init__(str(error))
+        super().__init__(error, retriable=retriable,
+                         too_large=code == KafkaError.MSG_SIZE_TOO_LARGE)
 
 
 class KafkaProducerBridge:
@@ -115,7 +109,7 @@ class KafkaProducerBridge:
     def produce_many(self, records: Sequence[tuple[str, bytes, Any, Any]]) -> AsyncResult:
         """Enqueue many records (topic, value, key, headers); one AsyncResult for all.
 
-        It yields a list with a Delivery or a ProduceError per record, in order, once every
+        It yields a list with a Delivered or a ProduceError per record, in order, once every
         record is settled. Delivery reports are gathered on the poll thread and handed to the
         hub once, so a large batch costs one hub wake-up rather than one per record.
         """
@@ -136,7 +130,7 @@ class KafkaProducerBridge:
                     err, retriable=err.retriable() or err.code() in _RETRIABLE_CODES,
                     code=err.code())
             else:
-                outcomes[index] = Delivery(msg.topic(), msg.partition(), msg.offset())
+                outcomes[index] = Delivered(msg.topic(), msg.partition(), msg.offset())
             if lock is None:
                 done = True
             else:

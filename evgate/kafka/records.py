@@ -14,7 +14,7 @@ from typing import Any
 
 from confluent_kafka import TIMESTAMP_NOT_AVAILABLE
 
-from ..message import Message
+from ..core.message import Message
 
 
 def record_metadata(record: Any) -> dict[str, Any]:

@@ -8,7 +8,7 @@
   EVGATE_KAFKA_BOOTSTRAP (EVGATE_KAFKA_BOOTSTRAP_OVERRIDE) when none is deployed.
 
 The Kafka probe is a metadata request from a fresh AdminClient on a native thread (a blocking
-librdkafka call never runs on the hub: ARCHITECTURE.md, "Hard-won rules"); a fresh client
+librdkafka call never runs on the hub: docs/architecture.md, "Runtime rules"); a fresh client
 reconnects at once when the broker is back instead of waiting out librdkafka's reconnect
 backoff. The result comes back through HubHandoff. One check runs at a time per worker
 (concurrent probes wait for it) and its result is reused for `health_cache_ms`.

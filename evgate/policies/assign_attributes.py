@@ -19,14 +19,14 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 from pydantic import SkipValidation
 
 from ..definition.plugin_config import PluginConfiguration
+from ..core.message import RECORD_KEY_ATTRIBUTE
 from ..el import ExpressionError, compile_template
 from .base import NameValueList, Policy, as_text
 
 if TYPE_CHECKING:
-    from ..gateway.context import ExecutionContext
-    from ..message import Message
+    from ..core.context import ExecutionContext
+    from ..core.message import Message
 
-RECORD_KEY_ATTRIBUTE = "gravitee.attribute.kafka.recordKey"
 
 
 class AssignAttributesConfiguration(PluginConfiguration):

@@ -28,8 +28,8 @@ from ..el import ExpressionError, Template, compile_template
 from .base import MESSAGE_PHASES, Policy
 
 if TYPE_CHECKING:
-    from ..gateway.context import ExecutionContext
-    from ..message import Message
+    from ..core.context import ExecutionContext
+    from ..core.message import Message
 
 _OPENER = re.compile(r"\{\s*#")
 

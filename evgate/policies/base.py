@@ -20,15 +20,12 @@ from pydantic import Field, WrapValidator
 
 from ..definition import plugin_config
 from ..definition.plugin_config import PluginConfiguration, must_be
+from ..definition.flows import ALL_PHASES, MESSAGE_PHASES, REQUEST_PHASES  # noqa: F401 - phases
 from ..el import ExpressionError, Template, compile_template
 
 if TYPE_CHECKING:
-    from ..gateway.context import ExecutionContext
-    from ..message import Message
-
-MESSAGE_PHASES = frozenset({"publish", "subscribe"})
-REQUEST_PHASES = frozenset({"request", "response"})
-ALL_PHASES = MESSAGE_PHASES | REQUEST_PHASES
+    from ..core.context import ExecutionContext
+    from ..core.message import Message
 
 
 class Policy:

@@ -33,8 +33,8 @@ from ..el import ExpressionError, compile_template
 from .base import MESSAGE_PHASES, Policy, TemplateField, as_text
 
 if TYPE_CHECKING:
-    from ..gateway.context import ExecutionContext
-    from ..message import Message
+    from ..core.context import ExecutionContext
+    from ..core.message import Message
 
 FIELDS = ("id", "type", "source", "subject")
 REQUIRED = ("id", "type", "source")

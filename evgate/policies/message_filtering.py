@@ -26,8 +26,8 @@ from ..observability import metrics
 from .base import MESSAGE_PHASES, Policy, RequiredTemplate, as_boolean
 
 if TYPE_CHECKING:
-    from ..gateway.context import ExecutionContext
-    from ..message import Message
+    from ..core.context import ExecutionContext
+    from ..core.message import Message
 
 logger = logging.getLogger(__name__)
 

@@ -38,7 +38,7 @@ from ..errors import TooManyRequestsError
 from .base import Policy, as_text, template_problem
 
 if TYPE_CHECKING:
-    from ..gateway.context import ExecutionContext
+    from ..core.context import ExecutionContext
 
 UNITS = {"SECONDS": 1, "MINUTES": 60, "HOURS": 3600, "DAYS": 86400}
 MAX_KEYS = 100_000

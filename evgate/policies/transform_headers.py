@@ -26,8 +26,8 @@ from ..el import ExpressionError, compile_template
 from .base import NameValueList, Policy, as_text
 
 if TYPE_CHECKING:
-    from ..gateway.context import ExecutionContext
-    from ..message import Message
+    from ..core.context import ExecutionContext
+    from ..core.message import Message
 
 
 #: header names (Gravitee's `removeHeaders` / `whitelistHeaders`)

@@ -4,7 +4,21 @@ from __future__ import annotations
 import json
 import uuid
 from datetime import datetime, timezone
-from typing import Any, Iterable
+from contextlib import AbstractContextManager
+from typing import Any, Iterable, Protocol
+
+from sqlalchemy.engine import Connection
+
+
+class Repository(Protocol):
+    """What an entity store uses of `evgate.repository.database.Repository` (which builds
+    the stores: a protocol here keeps the stores from importing it back)."""
+
+    keyring: Any
+
+    def read(self) -> AbstractContextManager[Connection]: ...
+
+    def write(self, conn: Connection | None = None) -> AbstractContextManager[Connection]: ...
 
 
 def now() -> datetime:

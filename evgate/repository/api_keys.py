@@ -8,16 +8,14 @@ from __future__ import annotations
 
 import hashlib
 from datetime import datetime
-from typing import Any, TYPE_CHECKING
+from typing import Any
 
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.engine import Connection
 
-from ._rows import now, to_dict
+from ._rows import Repository, now, to_dict
 from .tables import api_keys, subscriptions
 
-if TYPE_CHECKING:
-    from .database import Repository
 
 
 def key_hash(key: str) -> str:

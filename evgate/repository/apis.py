@@ -1,18 +1,16 @@
 """API definitions: the saved definition, the deployed one, and the started/stopped state."""
 from __future__ import annotations
 
-from typing import Any, TYPE_CHECKING
+from typing import Any
 
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.engine import Connection
 
 from ..errors import NotFoundError
 from ..security import secret_fields
-from ._rows import dumps, now, to_dict
+from ._rows import Repository, dumps, now, to_dict
 from .tables import apis
 
-if TYPE_CHECKING:
-    from .database import Repository
 
 _JSON = ("definition", "deployed_definition")
 

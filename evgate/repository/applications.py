@@ -1,17 +1,15 @@
 """Applications: the consumers that subscribe to plans."""
 from __future__ import annotations
 
-from typing import Any, TYPE_CHECKING
+from typing import Any
 
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.engine import Connection
 
 from ..errors import NotFoundError
-from ._rows import dumps, now, to_dict
+from ._rows import Repository, dumps, now, to_dict
 from .tables import applications
 
-if TYPE_CHECKING:
-    from .database import Repository
 
 
 class ApplicationStore:
@@ -54,3 +52,11 @@ class ApplicationStore:
             result = tx.execute(delete(applications).where(applications.c.id == app_id))
             if result.rowcount == 0:
                 raise NotFoundError("Application", app_id)
+
+
+def client_id(application_definition: dict[str, Any]) -> str | None:
+    """The OAuth client id JWT plans match against (`settings.app.client_id`)."""
+    settings = application_definition.get("settings") or {}
+    app = settings.get("app") or {}
+    oauth = settings.get("oauth") or {}
+    return app.get("client_id") or app.get("clientId") or oauth.get("client_id")

@@ -1,19 +1,17 @@
 """Subscriptions of applications to plans (status, consumer status, configuration, metadata)."""
 from __future__ import annotations
 
-from typing import Any, TYPE_CHECKING
+from typing import Any
 
 from sqlalchemy import bindparam, delete, insert, or_, select, update
 from sqlalchemy.engine import Connection
 
 from ..errors import NotFoundError
 from ..security import secret_fields
-from ._rows import dumps, now, to_dict
-from .database import storage_errors
+from ._rows import Repository, dumps, now, to_dict
+from .storage_errors import storage_errors
 from .tables import subscriptions
 
-if TYPE_CHECKING:
-    from .database import Repository
 
 _JSON = ("configuration", "metadata")
 

@@ -1,16 +1,14 @@
 """Management users with hashed passwords (hashing lives in evgate.security.passwords)."""
 from __future__ import annotations
 
-from typing import Any, TYPE_CHECKING
+from typing import Any
 
 from sqlalchemy import func, insert, select, update
 
 from ..errors import DuplicateError
-from ._rows import now, to_dict
+from ._rows import Repository, now, to_dict
 from .tables import users
 
-if TYPE_CHECKING:
-    from .database import Repository
 
 
 class UserStore:

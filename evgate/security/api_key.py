@@ -10,10 +10,10 @@ from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
 from ..errors import UnauthorizedError
 from . import snapshot_index
-from .plans import PlanHandler
+from .handler import PlanHandler
 
 if TYPE_CHECKING:
-    from ..gateway.context import ExecutionContext
+    from ..core.context import ExecutionContext
 
 logger = logging.getLogger(__name__)
 

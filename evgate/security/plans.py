@@ -8,33 +8,17 @@ admits the request: 401 with a JSON body (Gravitee's behaviour for an API withou
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any
 
 from ..errors import UnauthorizedError
+from .api_key import ApiKeyPlan
+from .handler import PlanHandler
+from .jwt_plan import JwtPlan
 
 if TYPE_CHECKING:
-    from ..gateway.context import ExecutionContext
+    from ..core.context import ExecutionContext
 
 logger = logging.getLogger(__name__)
-
-
-class PlanHandler:
-    type: ClassVar[str] = ""
-    #: Plans used by HTTP requests; push (webhook) plans are used by subscriptions instead.
-    serves_requests: ClassVar[bool] = True
-
-    def __init__(self, plan: dict[str, Any], api: Any):
-        self.plan = plan
-        self.id = plan["id"]
-        self.api = api
-        self.configuration = (plan.get("security") or {}).get("configuration") or {}
-
-    def has_credentials(self, ctx: "ExecutionContext") -> bool:
-        return False
-
-    def authenticate(self, ctx: "ExecutionContext") -> None:
-        """Admit the request (set ctx.plan etc.) or raise UnauthorizedError."""
-        ctx.plan = self.plan
 
 
 class KeylessPlan(PlanHandler):
@@ -51,6 +35,8 @@ class PushPlan(PlanHandler):
 HANDLERS: dict[str, type[PlanHandler]] = {
     "key-less": KeylessPlan,
     "subscription": PushPlan,
+    "api-key": ApiKeyPlan,
+    "jwt": JwtPlan,
 }
 
 
@@ -88,10 +74,3 @@ def admit(handlers: list[PlanHandler], ctx: "ExecutionContext") -> None:
             handler.authenticate(ctx)
             return
     raise UnauthorizedError("Unauthorized", key="GATEWAY_PLAN_UNRESOLVABLE")
-
-
-# Handlers with credentials live in their own modules (they import PlanHandler from here).
-from .api_key import ApiKeyPlan  # noqa: E402
-from .jwt_plan import JwtPlan  # noqa: E402
-
-HANDLERS.update({"api-key": ApiKeyPlan, "jwt": JwtPlan})

@@ -229,6 +229,7 @@ class ApiService:
         return entity
 
 
+
 def restore_masked(definition: Any, stored: Any) -> Any:
     """A copy of `definition` where each **** (and JAAS password="****") takes the value
     stored at the same place; DefinitionError (400) where nothing is stored to keep."""

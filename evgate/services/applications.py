@@ -11,6 +11,7 @@ from ..definition.model import DESCRIPTION_MAX_LENGTH, NAME_MAX_LENGTH
 from ..errors import BadRequestError, ConflictError, NotFoundError
 from ..repository import Repository
 from .principal import Principal
+from ..repository.applications import client_id  # noqa: F401 - the services' name for it
 
 logger = logging.getLogger(__name__)
 
@@ -61,14 +62,6 @@ class ApplicationService:
                                 "subscription(s); close them first",
                                 key="application.subscriptions.open")
         self.repo.applications.delete(app_id)
-
-
-def client_id(application_definition: dict[str, Any]) -> str | None:
-    """The OAuth client id JWT plans match against (`settings.app.client_id`)."""
-    settings = application_definition.get("settings") or {}
-    app = settings.get("app") or {}
-    oauth = settings.get("oauth") or {}
-    return app.get("client_id") or app.get("clientId") or oauth.get("client_id")
 
 
 def _validated(body: Any) -> dict[str, Any]:

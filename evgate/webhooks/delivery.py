@@ -31,12 +31,12 @@ import gevent
 import requests
 from gevent.lock import BoundedSemaphore
 
-from ..gateway.context import ExecutionContext
-from ..kafka.client_config import producer_config
+from ..core.context import ExecutionContext
+from ..core.ids import new_id
+from ..core.message import (API_ATTRIBUTE, RECORD_KEY_ATTRIBUTE, SUBSCRIPTION_ATTRIBUTE,
+                            TOPICS_ATTRIBUTE, Message)
 from ..kafka.group_consumer import GroupConsumer, group_consumer_config
-from ..kafka.producer import ProduceError
 from ..kafka.records import record_to_message as _record_to_message
-from ..message import Message
 from ..observability import metrics
 from .http import AuthError, pinned_session
 from .retry import Backoff
@@ -45,7 +45,7 @@ from .ssrf import CallbackUrlRefused, SsrfPolicy
 from .target import WebhookTarget, header_allowed, header_value
 
 if TYPE_CHECKING:
-    from ..gateway.deployment import DeployedApi
+    from ..core.spi import Pipeline
 
 logger = logging.getLogger(__name__)
 
@@ -116,7 +116,7 @@ def _retry_after(value: str | None) -> float | None:
 
 
 class DeliveryLoop:
-    def __init__(self, runtime: Any, api: "DeployedApi", entrypoint: Any,
+    def __init__(self, runtime: Any, api: "Pipeline", entrypoint: Any,
                  subscription: dict[str, Any], policy: SsrfPolicy, backoff: Backoff,
                  max_pending: int):
         self.runtime = runtime
@@ -238,8 +238,8 @@ class DeliveryLoop:
         ctx = ExecutionContext(api=self.api, plan=self.plan, subscription=self.subscription,
                                application_id=self.subscription.get("application_id"),
                                entrypoint_type="webhook")
-        ctx.attributes["gravitee.attribute.api"] = self.api.id
-        ctx.attributes["gravitee.attribute.subscription"] = self.id
+        ctx.attributes[API_ATTRIBUTE] = self.api.id
+        ctx.attributes[SUBSCRIPTION_ATTRIBUTE] = self.id
         return ctx
 
     def _deliver(self, record: Any) -> None:
@@ -380,25 +380,29 @@ class DeliveryLoop:
             raise SubscriptionFailed(f"{reason} (and the dlq endpoint "
                                      f"{dlq.get('endpoint')!r} is not a kafka endpoint with "
                                      "a topic)")
-        conf, topic = destination
-        headers = list(record.headers() or []) + [
-            ("x-evgate-dlq-reason", reason.encode("utf-8")[:1000]),
-            ("x-evgate-dlq-subscription", self.id.encode("utf-8")),
-            ("x-evgate-dlq-source", f"{record.topic()}@{record.partition()}#"
-                                    f"{record.offset()}".encode("utf-8")),
-        ]
+        endpoint, topic = destination
+        headers: dict[str, list[Any]] = {}
+        for name, value in record.headers() or ():
+            headers.setdefault(name, []).append(value)   # as stored: bytes, not decoded
+        for name, value in (("x-evgate-dlq-reason", reason.encode("utf-8")[:1000]),
+                            ("x-evgate-dlq-subscription", self.id.encode("utf-8")),
+                            ("x-evgate-dlq-source", f"{record.topic()}@{record.partition()}#"
+                                                    f"{record.offset()}".encode("utf-8"))):
+            headers.setdefault(name, []).append(value)
         if status is not None:
-            headers.append(("x-evgate-dlq-status", str(status).encode("ascii")))
-        producer = self.runtime.producers.get(producer_config(conf, self.runtime.config))
+            headers.setdefault("x-evgate-dlq-status", []).append(str(status).encode("ascii"))
+        value = record.value()
+        # the record as it came (key, value or tombstone, headers), through the DLQ endpoint's
+        # publish like any other message: one produce path, its metrics and its timeout
+        message = Message(content=value if value is not None else b"", headers=headers,
+                          attributes={RECORD_KEY_ATTRIBUTE: record.key(),
+                                      TOPICS_ATTRIBUTE: [topic]},
+                          id=new_id(), tombstone=value is None)
+        ctx = self._context()
         attempt = 0
         while not self.stopped:
             attempt += 1
-            try:
-                outcome = producer.produce_many(
-                    [(topic, record.value(), record.key(), headers)]).get(
-                    timeout=self.runtime.config.produce_timeout_ms / 1000 + 2)[0]
-            except gevent.Timeout:
-                outcome = ProduceError("no acknowledgement from Kafka in time")
+            outcome = endpoint.publish([message], ctx)[0]
             if not isinstance(outcome, Exception):
                 self.stats["dlq"] += 1
                 metrics.webhook_outcome(self.id, "dlq")
@@ -424,16 +428,12 @@ class DeliveryLoop:
         gevent.spawn(self.stop)
 
 
-def dlq_destination(api: "DeployedApi", dlq: dict[str, Any]
-                    ) -> tuple[dict[str, Any], str] | None:
-    """(kafka endpoint configuration, topic) of the DLQ: `dlq.endpoint` names an endpoint
-    group or an endpoint of the API; its first topic (or `dlq.topic`) receives the records."""
-    from ..definition.validate import _effective_configuration
-    name = dlq.get("endpoint")
-    for group in api.definition.endpointGroups:
-        for endpoint in group.endpoints:
-            if name in (group.name, endpoint.name) and endpoint.type == "kafka":
-                conf = _effective_configuration(group, endpoint)
-                topic = dlq.get("topic") or next(iter(conf.get("topics") or []), None)
-                return (conf, topic) if topic else None
-    return None
+def dlq_destination(api: Any, dlq: dict[str, Any]) -> tuple[Any, str] | None:
+    """(endpoint, topic) of the DLQ: `dlq.endpoint` names an endpoint group or an endpoint of
+    the API (a kafka one); its first topic (or `dlq.topic`) receives the records. The endpoint
+    is the deployment's (built and started once per API, evgate/gateway/deployment.py)."""
+    endpoint = api.endpoint_named(dlq.get("endpoint"))
+    if endpoint is None or endpoint.type != "kafka":
+        return None
+    topic = dlq.get("topic") or next(iter(endpoint.topics), None)
+    return (endpoint, topic) if topic else None

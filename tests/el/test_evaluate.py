@@ -299,7 +299,7 @@ def test_bare_expressions(source, expected, ctx):
 
 
 def test_gravitee_examples_with_the_gateway_message():
-    from evgate.message import Message
+    from evgate.core.message import Message
 
     message = Message(content=b'{"feature": "beta"}', headers={"x-header-test": ["h"]},
                       metadata={"topic": "t1", "partition": 0, "offset": 7, "key": "k"})

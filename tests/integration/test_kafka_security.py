@@ -109,7 +109,7 @@ def _jks_cases(broker, directory) -> dict[str, tuple[str, dict]]:
 
 
 def _api(name: str, bootstrap: str, security: dict, topic: str) -> dict:
-    # 4.x places security in sharedConfigurationOverride; _effective_configuration merges it.
+    # 4.x places security in sharedConfigurationOverride; effective_configuration merges it.
     api = stream_api(f"/sec/{name}", [POST, SSE], {
         "bootstrapServers": bootstrap, "topics": [topic],
         "consumer": {"enabled": True, "autoOffsetReset": "earliest"},

@@ -533,3 +533,35 @@ def test_subscription_shows_its_last_successful_delivery(env, unique_topic):
         listed = json.dumps(management.json("GET", f"{p}/subscriptions",
                                                  headers=bob)[1])
         assert sub["id"] not in listed
+
+
+def test_a_killed_member_does_not_pause_the_survivors_partitions(env, repo, unique_topic):
+    """Cooperative-sticky assignment: when one worker is SIGKILLed and its replacement joins,
+    only the dead member's partitions wait for its session timeout (10 s); the survivor keeps
+    delivering its own. With the eager protocol every member gave up every partition when the
+    replacement joined, and nothing was delivered until the dead member timed out (measured
+    here: a 4.6 s silence from the join, 5.3 s after the kill, to 10 s)."""
+    gateway, _url, bootstrap = env
+    create_topic(bootstrap, unique_topic, partitions=4)
+    api_id, plan_id = deploy(env, webhook_api(unique_topic))
+    arrivals: list[float] = []
+    with Receiver() as rx:
+        def slow_ok(handler, body):
+            arrivals.append(time.monotonic())
+            time.sleep(0.05)
+            return 200
+        rx.default = slow_ok
+        subscribe(repo, api_id, plan_id, rx.url)
+        produce(bootstrap, unique_topic, 3000, partitions=4)   # minutes of backlog
+        assert rx.wait_for(lambda r: len({json.loads(b)["p"] for b in r.bodies()}) == 4,
+                           WAIT), gateway.log()   # both members own and deliver partitions
+        victim = min(_worker_pids(gateway))
+        os.kill(victim, signal.SIGKILL)
+        killed_at = time.monotonic()
+        assert wait_until(lambda: len(_worker_pids(gateway) - {victim}) == 2, 30)
+        # past the dead member's session timeout: the rebalance (if any) is over
+        wait_until(lambda: time.monotonic() > killed_at + 12, 15)
+        window = [t for t in arrivals if t >= killed_at]
+        silences = [later - earlier for earlier, later in zip(window, window[1:])]
+        assert window and max(silences) < 3.0, \
+            f"deliveries stopped for {max(silences, default=0):.1f} s during the rebalance"

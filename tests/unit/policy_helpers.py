@@ -10,9 +10,9 @@ from werkzeug.test import EnvironBuilder
 from werkzeug.wrappers import Request
 
 from evgate.config import Config
-from evgate.gateway.context import ExecutionContext
+from evgate.core.context import ExecutionContext
 from evgate.gateway.deployment import DeployedApi
-from evgate.message import Message
+from evgate.core.message import Message
 
 
 def definition(flows=(), *, entrypoints=("http-post",), plans=()) -> dict[str, Any]:

@@ -60,7 +60,7 @@ def test_json_page_fragments_decode_like_json_dumps():
     import json
 
     from evgate.entrypoints.http_get import HttpGetEntrypoint
-    from evgate.message import Message
+    from evgate.core.message import Message
     entrypoint = HttpGetEntrypoint.__new__(HttpGetEntrypoint)
     entrypoint.headers_in_payload = entrypoint.metadata_in_payload = False
     for content in (b"plain ascii 123", b'quote " and \\ backslash', b"ctl\x01\n\t",

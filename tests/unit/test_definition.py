@@ -109,12 +109,12 @@ def test_not_an_object():
 
 
 def test_endpoint_inherits_shared_configuration():
-    from evgate.definition.validate import _effective_configuration
+    from evgate.definition.validate import effective_configuration
     data = copy.deepcopy(BASE)
     group = data["endpointGroups"][0]
     group["sharedConfiguration"] = {"topics": ["shared"], "bootstrapServers": "b:1"}
     group["endpoints"][0]["inheritConfiguration"] = True
     group["endpoints"][0]["configuration"] = {"topics": ["own"]}
     api = parse_definition(data)
-    merged = _effective_configuration(api.endpointGroups[0], api.endpointGroups[0].endpoints[0])
+    merged = effective_configuration(api.endpointGroups[0], api.endpointGroups[0].endpoints[0])
     assert merged == {"topics": ["own"], "bootstrapServers": "b:1"}

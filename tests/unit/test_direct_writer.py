@@ -10,10 +10,10 @@ import gevent
 import pytest
 from gevent import socket as gsocket
 
-from evgate.endpoints.subscription import StreamItem, Subscription
+from evgate.core.stream import StreamItem, Subscription
 from evgate.entrypoints.direct_writer import DirectWriter, chunk
 from evgate.entrypoints.sse import _control_frame, encode_event
-from evgate.message import Message
+from evgate.core.message import Message
 
 
 def _pair():

@@ -1,4 +1,4 @@
-"""Kafka security from the definition (evgate/kafka/security.py): JAAS parsing, the
+"""Kafka security from the definition (evgate/kafka/security/): JAAS parsing, the
 Gravitee -> librdkafka mapping, PEM/PKCS#12/JKS stores, definition errors, masking in the
 management API. The real broker is exercised in tests/integration/test_kafka_security.py."""
 from __future__ import annotations

@@ -97,7 +97,7 @@ def test_fingerprints_survive_the_round_trip(stores):
     assert cert.fingerprint(hashes.SHA256()) == expected.fingerprint(hashes.SHA256())
 
 
-# -- through the Kafka security mapping (evgate/kafka/security.py) ------------------------------
+# -- through the Kafka security mapping (evgate/kafka/security/) ------------------------------
 def _conf(ssl: dict) -> dict:
     from evgate.kafka import security as sec
     return sec.librdkafka_security({"protocol": "SSL", "ssl": ssl})

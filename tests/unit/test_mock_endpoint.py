@@ -5,7 +5,7 @@ import pytest
 
 from evgate import plugins
 from evgate.endpoints.mock import MockEndpoint
-from evgate.endpoints.subscription import SubscriptionClosed
+from evgate.core.stream import SubscriptionClosed
 from evgate.errors import BadRequestError
 
 

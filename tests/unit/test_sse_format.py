@@ -3,7 +3,7 @@ import pytest
 from evgate.entrypoints.http_get import negotiate
 from evgate.entrypoints.sse import encode_control, encode_event
 from evgate.errors import BadRequestError
-from evgate.message import Message
+from evgate.core.message import Message
 
 
 def test_event_frame():

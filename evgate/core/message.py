@@ -5,6 +5,18 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
+#: the record key a message asks the endpoint for (set by http-post from X-Kafka-Key, or by
+#: the assign-attributes policy)
+RECORD_KEY_ATTRIBUTE = "gravitee.attribute.kafka.recordKey"
+#: comma-separated topics a message asks the endpoint to publish to instead of the definition's
+TOPICS_ATTRIBUTE = "gravitee.attribute.kafka.topics"
+#: the consumer group a subscription's context asks for (X-Gravitee-Client-Identifier)
+GROUP_ID_ATTRIBUTE = "gravitee.attribute.kafka.groupId"
+#: the listener-relative path of the request, and the API and subscription ids
+RELATIVE_PATH_ATTRIBUTE = "gravitee.attribute.request.relativePath"
+API_ATTRIBUTE = "gravitee.attribute.api"
+SUBSCRIPTION_ATTRIBUTE = "gravitee.attribute.subscription"
+
 
 @dataclass
 class Message:

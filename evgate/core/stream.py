@@ -7,10 +7,10 @@ so it is closed with the reason "slow" (logged; it resumes later by its last id)
 Only the hub thread touches a Subscription.
 
 Fast path (`direct`): an entrypoint that can write a frame to the client's socket without
-blocking (SSE, evgate/entrypoints/sse_writer.py) sets `direct`; while the buffer is empty the
+blocking (SSE, evgate/entrypoints/direct_writer.py) sets `direct`; while the buffer is empty the
 fan-out hands each item to it instead of waking the client's greenlet, which then only runs
-when the socket would block, for heartbeats and at the end (ARCHITECTURE.md, "Hard-won
-rules": the publisher writes the pre-encoded frame straight to each non-blocking socket).
+when the socket would block, for heartbeats and at the end (docs/architecture.md,
+"Runtime rules": the publisher writes the pre-encoded frame straight to each non-blocking socket).
 
 Per idle client this is a small object (slots, an empty list, an Event): thousands of idle
 streams per worker are the normal case (docs/benchmarks.md, memory per idle connection).
@@ -26,7 +26,7 @@ from typing import Any, Callable, Sequence
 
 from gevent.event import Event
 
-from ..message import Message
+from .message import Message
 
 logger = logging.getLogger(__name__)
 

@@ -1,14 +1,24 @@
-"""Per-request execution context and the read-only views the expression language sees."""
+"""Per-request execution context and the read-only views the expression language sees.
+
+The context is typed against `ApiView` (what it reads of the deployed API), not the engine's
+`DeployedApi`, so core/ does not import the gateway."""
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import Any, Mapping, Protocol
 
-if TYPE_CHECKING:
-    from flask import Request
+#: the client's request: a werkzeug/Flask `Request` (or the raw-WSGI fast path's equivalent);
+#: typed loosely so that core/ does not import Flask
+Request = Any
 
-    from .deployment import DeployedApi
+
+class ApiView(Protocol):
+    """What a context reads of the API it runs for (the gateway's DeployedApi is one)."""
+
+    id: str
+    name: str
+    properties: Mapping[str, Any]
 
 
 class HeaderView(Mapping[str, list]):
@@ -84,7 +94,7 @@ class MessageScope:
 class ExecutionContext:
     """Everything a connector or policy needs to know about one client interaction."""
 
-    api: "DeployedApi"
+    api: ApiView
     request: "Request | None" = None
     transaction_id: str = field(default_factory=lambda: str(uuid.uuid4()))
     plan: Any = None
