@@ -12,7 +12,7 @@ from typing import Any
 
 from ..config import Config
 from ..definition import parse_definition
-from ..definition.validate import _effective_configuration
+from ..definition.validate import effective_configuration
 from ..errors import BackendUnavailableError, BadRequestError
 from ..observability import health
 from ..repository import Repository
@@ -61,5 +61,5 @@ class KafkaService:
         for group in parse_definition(raw, check_connectors=False).endpointGroups:
             for endpoint in group.endpoints:
                 if endpoint.type in KAFKA_TYPES:
-                    return _effective_configuration(group, endpoint)
+                    return effective_configuration(group, endpoint)
         raise BadRequestError(f"API {api_id} has no kafka endpoint", key="api.no_kafka_endpoint")

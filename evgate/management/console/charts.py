@@ -20,7 +20,7 @@ import requests
 from flask import abort, current_app, jsonify, render_template
 from prometheus_client.parser import text_string_to_metric_families
 
-from . import bp, is_admin
+from .blueprint import bp, is_admin
 
 logger = logging.getLogger(__name__)
 

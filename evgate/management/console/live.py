@@ -32,7 +32,7 @@ from flask import (Flask, Response, abort, current_app, render_template, request
 from ...el import ExpressionError, compile_template
 from ...errors import BackendUnavailableError, BadRequestError
 from ..resources import services
-from . import bp, is_admin
+from .blueprint import bp, is_admin
 
 logger = logging.getLogger(__name__)
 
@@ -66,14 +66,14 @@ def kafka_endpoint(api_id: str) -> tuple[dict[str, Any], list[str]]:
     """The effective configuration and topics of the API's first kafka endpoint (deployed
     definition, else saved), with its secrets in clear: read on the server, never shown."""
     from ...definition import parse_definition
-    from ...definition.validate import _effective_configuration
+    from ...definition.validate import effective_configuration
     services().apis.get(api_id)  # 404 for an API the caller may not see
     row = current_app.extensions["evgate.repository"].apis.get(api_id)
     definition = parse_definition(row["deployed_definition"] or row["definition"])
     for group in definition.endpointGroups:
         for endpoint in group.endpoints:
             if endpoint.type in ("kafka", "kafka-advanced") or group.type == "kafka":
-                conf = _effective_configuration(group, endpoint)
+                conf = effective_configuration(group, endpoint)
                 topics = [t for t in conf.get("topics") or [] if isinstance(t, str) and t]
                 if topics:
                     return conf, topics
@@ -163,7 +163,7 @@ def live_stream(api_id: str) -> Response:
         logger.info("console live view closed: %s (%d open)", label, views.viewers)
 
     def stream() -> Iterator[str]:
-        from ...endpoints.subscription import SubscriptionClosed
+        from ...core.stream import SubscriptionClosed
         skipped = failed = 0
         try:
             yield "retry: 3000\n" + _sse("ready", {"topics": topics})

@@ -18,7 +18,7 @@ from werkzeug.exceptions import HTTPException
 from ...errors import (BadRequestError, ConflictError, DefinitionError, EvgateError,
                        GatewayError, NotFoundError)
 from ..resources import services
-from . import bp, current_user, is_admin, sign_in
+from .blueprint import bp, current_user, is_admin, sign_in
 
 logger = logging.getLogger(__name__)
 
