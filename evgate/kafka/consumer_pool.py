@@ -146,7 +146,7 @@ class Fanout:
         ring = self.ring
         for item in items:
             ring.append(item)
-            self.ring_bytes += len(item.message.content)
+            self.ring_bytes += item.size
             self.seq_by_cursor[item.cursor] = self.head_seq
             self.head_seq += 1
             self.at_end[item.partition_key] = False
@@ -185,7 +185,7 @@ class Fanout:
         while ring and (len(ring) > self.max_records or self.ring_bytes > self.max_bytes) \
                 and self.first_seq < needed:
             item = ring.popleft()
-            self.ring_bytes -= len(item.message.content)
+            self.ring_bytes -= item.size
             self.ring_base[item.partition_key] = item.offset
             if self.seq_by_cursor.get(item.cursor) == self.first_seq:
                 del self.seq_by_cursor[item.cursor]
