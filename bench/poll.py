@@ -24,6 +24,7 @@ import datetime
 import http.client
 import json
 import os
+import statistics
 import sys
 import tempfile
 import threading
@@ -87,6 +88,11 @@ class PhaseResult:
             return 0.0
         return pages[min(len(pages) - 1, int(q * len(pages)))] * 1000
 
+    def client_rates(self) -> list[float]:
+        """Each client's own records/s (its records over its time in requests), sorted: the
+        fairness of the concurrent phase (the slowest client next to the median)."""
+        return sorted(c.got / sum(c.pages) for c in self.clients if c.pages and sum(c.pages))
+
     def failures(self) -> list[str]:
         out = []
         for index, client in enumerate(self.clients):
@@ -101,7 +107,11 @@ class PhaseResult:
         return {"clients": len(self.clients), "records": self.records,
                 "seconds": round(self.seconds, 3), "records_per_s": round(self.rate),
                 "page_p50_ms": round(self.percentile(0.5), 2),
-                "page_p99_ms": round(self.percentile(0.99), 2)}
+                "page_p99_ms": round(self.percentile(0.99), 2),
+                "client_records_per_s": {
+                    "min": round(min(self.client_rates(), default=0)),
+                    "median": round(statistics.median(self.client_rates() or [0])),
+                    "max": round(max(self.client_rates(), default=0))}}
 
 
 def produce_backlog(bootstrap: str, topic: str, count: int, size: int) -> None:
@@ -192,6 +202,10 @@ def run_phase(label: str, clients: list[ClientRun], runner: Callable[[ClientRun]
     print(f"   {label}: {result.records} records in {result.seconds:.2f}s = "
           f"{result.rate:,.0f} records/s; page p50 {result.percentile(0.5):.2f} ms, "
           f"p99 {result.percentile(0.99):.2f} ms", flush=True)
+    rates = result.client_rates()
+    if len(rates) > 1:
+        print(f"      per client: slowest {rates[0]:,.0f}, median {statistics.median(rates):,.0f},"
+              f" fastest {rates[-1]:,.0f} records/s", flush=True)
     return result
 
 
