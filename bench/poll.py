@@ -11,7 +11,8 @@ In one invocation, against the same broker and the same pre-produced backlog (1 
 
 for 1 client, then --clients clients at once, each on its own position of the backlog. It
 prints records/s (all clients together) and p50/p99 per page, and checks that every client got
-exactly the records after its start, in order. Each phase is bounded by --max-seconds.
+exactly the records after its start, in order. Each phase is bounded by --max-seconds. Before
+anything is timed, every worker serves one empty page at the live tail (--no-warmup: not).
 Exit status: 0 ok, 1 a check failed, 2 the broker is missing. The target (evgate >= 80k
 records/s for one client) is reported, not enforced. Everything binds and targets 127.0.0.1;
 every process started here is stopped by PID.
@@ -185,6 +186,26 @@ def evgate_client(url: str, path: str, topic: str, page: int, deadline: float
     return run
 
 
+def warm_up(url: str, path: str, connections: int) -> None:
+    """Every worker serves its first request (API deployment, lazy imports, the consumer pool)
+    before anything is timed: one empty page at the live tail (`Prefer: wait=0`) per
+    connection, all connections open at once so the workers share them. No catch-up reader
+    is started, so no phase finds one warm."""
+    host, port = url.removeprefix("http://").split(":")
+    conns = [http.client.HTTPConnection(host, int(port), timeout=30) for _ in range(connections)]
+    try:
+        for conn in conns:
+            conn.connect()
+        for conn in conns:
+            conn.request("GET", f"{path}?limit=1", headers={"Accept": "application/json",
+                                                            "Prefer": "wait=0"})
+        for conn in conns:
+            conn.getresponse().read()
+    finally:
+        for conn in conns:
+            conn.close()
+
+
 def run_phase(label: str, clients: list[ClientRun], runner: Callable[[ClientRun], None]
               ) -> PhaseResult:
     def guarded(client: ClientRun) -> None:
@@ -228,6 +249,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="upper bound of each phase (%(default)s)")
     parser.add_argument("--env", action="append", default=[], metavar="EVGATE_X=V",
                         help="extra environment for the evgate gateway (repeatable)")
+    parser.add_argument("--no-warmup", dest="warmup", action="store_false",
+                        help="time the workers' very first requests too")
     parser.add_argument("--json", metavar="FILE", help="also write the results as JSON here")
     return parser.parse_args(argv)
 
@@ -267,6 +290,8 @@ def main(argv: list[str] | None = None) -> int:
         server = stack.enter_context(GunicornServer(
             "wsgi:app", workers=args.workers, database_url=database_url,
             kafka_bootstrap=args.bootstrap, env=extra_env, log_dir=tmp))
+        if args.warmup:
+            warm_up(server.url, "/bench/poll", 2 * args.workers)
 
         def single() -> list[ClientRun]:
             return [ClientRun(0, args.records)]
