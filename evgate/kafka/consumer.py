@@ -4,8 +4,8 @@ The thread does every blocking librdkafka call: the metadata and watermark look-
 the start position, `poll(t)` for the first record, then `consume(n, 0)` to drain what is
 already fetched (poll-then-drain: `consume(n, t)` would wait for n records or t). Each batch is
 turned into `StreamItem`s on the thread (the cursor after the record, and the record, which
-evgate/kafka/records.py turns into the message webhooks get too, on the hub when first asked) and handed to the hub with
-`run_callback_threadsafe`; the sink's methods run on the hub only. Never on the hub, never in
+evgate/kafka/records.py turns into the message webhooks get too, on the hub when first asked)
+and handed to the hub with `run_callback_threadsafe`; the sink's methods run on the hub only. Never on the hub, never in
 gevent's threadpool (ARCHITECTURE.md, "Hard-won rules").
 
 Start positions (`Start`):
