@@ -5,8 +5,8 @@ the start position, `poll(t)` for the first record, then `consume(n, 0)` to drai
 already fetched (poll-then-drain: `consume(n, t)` would wait for n records or t). Each batch is
 turned into `StreamItem`s on the thread (the cursor after the record, and the record, which
 evgate/kafka/records.py turns into the message webhooks get too, on the hub when first asked)
-and handed to the hub with `run_callback_threadsafe`; the sink's methods run on the hub only. Never on the hub, never in
-gevent's threadpool (ARCHITECTURE.md, "Hard-won rules").
+and handed to the hub with `run_callback_threadsafe`; the sink's methods run on the hub only.
+Never on the hub, never in gevent's threadpool (ARCHITECTURE.md, "Hard-won rules").
 
 Start positions (`Start`):
 - tail:    every partition of the topics at its high watermark, as explicit offsets, so the
