@@ -11,7 +11,8 @@ In one invocation, against the same broker and the same pre-produced backlog (1 
 
 for 1 client, then --clients clients at once, each on its own position of the backlog. It
 prints records/s (all clients together) and p50/p99 per page, and checks that every client got
-exactly the records after its start, in order. Each phase is bounded by --max-seconds.
+exactly the records after its start, in order. Each phase is bounded by --max-seconds. Before
+anything is timed, every worker serves one empty page at the live tail (--no-warmup: not).
 Exit status: 0 ok, 1 a check failed, 2 the broker is missing. The target (evgate >= 80k
 records/s for one client) is reported, not enforced. Everything binds and targets 127.0.0.1;
 every process started here is stopped by PID.
@@ -24,6 +25,7 @@ import datetime
 import http.client
 import json
 import os
+import statistics
 import sys
 import tempfile
 import threading
@@ -87,6 +89,11 @@ class PhaseResult:
             return 0.0
         return pages[min(len(pages) - 1, int(q * len(pages)))] * 1000
 
+    def client_rates(self) -> list[float]:
+        """Each client's own records/s (its records over its time in requests), sorted: the
+        fairness of the concurrent phase (the slowest client next to the median)."""
+        return sorted(c.got / sum(c.pages) for c in self.clients if c.pages and sum(c.pages))
+
     def failures(self) -> list[str]:
         out = []
         for index, client in enumerate(self.clients):
@@ -101,7 +108,11 @@ class PhaseResult:
         return {"clients": len(self.clients), "records": self.records,
                 "seconds": round(self.seconds, 3), "records_per_s": round(self.rate),
                 "page_p50_ms": round(self.percentile(0.5), 2),
-                "page_p99_ms": round(self.percentile(0.99), 2)}
+                "page_p99_ms": round(self.percentile(0.99), 2),
+                "client_records_per_s": {
+                    "min": round(min(self.client_rates(), default=0)),
+                    "median": round(statistics.median(self.client_rates() or [0])),
+                    "max": round(max(self.client_rates(), default=0))}}
 
 
 def produce_backlog(bootstrap: str, topic: str, count: int, size: int) -> None:
@@ -175,6 +186,26 @@ def evgate_client(url: str, path: str, topic: str, page: int, deadline: float
     return run
 
 
+def warm_up(url: str, path: str, connections: int) -> None:
+    """Every worker serves its first request (API deployment, lazy imports, the consumer pool)
+    before anything is timed: one empty page at the live tail (`Prefer: wait=0`) per
+    connection, all connections open at once so the workers share them. No catch-up reader
+    is started, so no phase finds one warm."""
+    host, port = url.removeprefix("http://").split(":")
+    conns = [http.client.HTTPConnection(host, int(port), timeout=30) for _ in range(connections)]
+    try:
+        for conn in conns:
+            conn.connect()
+        for conn in conns:
+            conn.request("GET", f"{path}?limit=1", headers={"Accept": "application/json",
+                                                            "Prefer": "wait=0"})
+        for conn in conns:
+            conn.getresponse().read()
+    finally:
+        for conn in conns:
+            conn.close()
+
+
 def run_phase(label: str, clients: list[ClientRun], runner: Callable[[ClientRun], None]
               ) -> PhaseResult:
     def guarded(client: ClientRun) -> None:
@@ -192,6 +223,10 @@ def run_phase(label: str, clients: list[ClientRun], runner: Callable[[ClientRun]
     print(f"   {label}: {result.records} records in {result.seconds:.2f}s = "
           f"{result.rate:,.0f} records/s; page p50 {result.percentile(0.5):.2f} ms, "
           f"p99 {result.percentile(0.99):.2f} ms", flush=True)
+    rates = result.client_rates()
+    if len(rates) > 1:
+        print(f"      per client: slowest {rates[0]:,.0f}, median {statistics.median(rates):,.0f},"
+              f" fastest {rates[-1]:,.0f} records/s", flush=True)
     return result
 
 
@@ -214,6 +249,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="upper bound of each phase (%(default)s)")
     parser.add_argument("--env", action="append", default=[], metavar="EVGATE_X=V",
                         help="extra environment for the evgate gateway (repeatable)")
+    parser.add_argument("--no-warmup", dest="warmup", action="store_false",
+                        help="time the workers' very first requests too")
     parser.add_argument("--json", metavar="FILE", help="also write the results as JSON here")
     return parser.parse_args(argv)
 
@@ -253,6 +290,8 @@ def main(argv: list[str] | None = None) -> int:
         server = stack.enter_context(GunicornServer(
             "wsgi:app", workers=args.workers, database_url=database_url,
             kafka_bootstrap=args.bootstrap, env=extra_env, log_dir=tmp))
+        if args.warmup:
+            warm_up(server.url, "/bench/poll", 2 * args.workers)
 
         def single() -> list[ClientRun]:
             return [ClientRun(0, args.records)]

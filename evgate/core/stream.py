@@ -32,21 +32,51 @@ logger = logging.getLogger(__name__)
 
 
 class StreamItem:
-    __slots__ = ("message", "cursor", "frames", "partition_key", "offset")
+    """One record as clients see it. A Kafka reader hands over the raw record (`source`) and
+    the function that turns it into a `Message` (`build`): the message is built on the hub the
+    first time someone asks for it, so a reader's native thread does not hold the GIL building
+    messages, header dicts and metadata that a JSON page (content and cursor only) never reads."""
 
-    def __init__(self, message: Message, cursor: str, partition_key: Any = None,
-                 offset: int = -1):
-        self.message = message
+    __slots__ = ("_message", "cursor", "frames", "partition_key", "offset", "size", "_source",
+                 "_build")
+
+    def __init__(self, message: Message | None, cursor: str, partition_key: Any = None,
+                 offset: int = -1, *, source: Any = None,
+                 build: Callable[[Any, str], Message] | None = None, size: int | None = None):
+        self._message = message
         self.cursor = cursor
-        self.frames: dict[Any, Any] = {}
+        self.frames: dict[Any, Any] | None = None
         self.partition_key = partition_key
         self.offset = offset
+        self._source = source
+        self._build = build
+        #: content bytes (the ring's memory accounting)
+        self.size = size if size is not None else len(message.content) if message else 0
+
+    @property
+    def message(self) -> Message:
+        message = self._message
+        if message is None:
+            message = self._message = self._build(self._source, self.cursor)
+            self._source = None
+        return message
+
+    @property
+    def content(self) -> bytes | None:
+        """The record's value, None for a tombstone, without building the message."""
+        message = self._message
+        if message is not None:
+            return None if message.tombstone else message.content
+        return self._source.value()
 
     def frame(self, key: Any, encode: Callable[[Message, str], Any]) -> Any:
         """The encoded frame for `key` (format + options), built by the first client asking."""
-        frame = self.frames.get(key)
+        frames = self.frames
+        if frames is None:
+            frames = self.frames = {}
+        frame = frames.get(key)
         if frame is None:
-            frame = self.frames[key] = encode(self.message, self.cursor)
+            frame = frames[key] = encode(self.message, self.cursor)
         return frame
 
     def __repr__(self) -> str:

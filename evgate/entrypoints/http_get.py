@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import json
 import time
+from json.encoder import encode_basestring_ascii
 from typing import TYPE_CHECKING, Any
 from xml.sax.saxutils import escape, quoteattr
 
@@ -164,23 +165,43 @@ class HttpGetEntrypoint(Entrypoint):
 
     def _json_page(self, items: list[StreamItem], next_cursor: str | None,
                    limit: int) -> Response:
-        """The JSON page from per-item fragments, without a dict per item: a fragment is cached
-        on the shared item (one encoding for every client of a reader), and content that is
-        printable ASCII without quotes or backslashes is its own JSON string (the common case;
-        json.dumps costs ~5 us per 1 KiB record, this ~1 us; bench/poll.py)."""
+        """The JSON page as one bytes join of per-item fragments, without a dict per item: a
+        fragment is cached on the shared item (one encoding for every client of a reader), and
+        content that is printable ASCII without quotes or backslashes is its own JSON string
+        (the common case; json.dumps costs ~5 us per 1 KiB record, this ~1 us). The item's
+        Message is never built for it (StreamItem.content; bench/poll.py)."""
         key = ("http-get-json", self.headers_in_payload, self.metadata_in_payload)
-        fragments = [item.frame(key, self._json_item) for item in items]
+        fragments = []
+        append = fragments.append
+        fragment = self._json_fragment
+        for item in items:
+            frames = item.frames
+            frame = frames.get(key) if frames is not None else None
+            if frame is None:
+                frame = fragment(item)
+                if frames is None:
+                    item.frames = {key: frame}
+                else:
+                    frames[key] = frame
+            append(frame)
         body = b"".join([b'{"items":[', b",".join(fragments), b'],"pagination":',
                          json.dumps({"nextCursor": next_cursor, "limit": limit}).encode(),
                          b"}"])
         return Response(body, status=200, mimetype="application/json")
 
-    def _json_item(self, message: Message, cursor: str) -> bytes:
-        content = message.content
-        if (self.headers_in_payload or self.metadata_in_payload or not content.isascii()
-                or content.translate(None, _JSON_SAFE)):
-            return json.dumps(self._item(message, cursor)).encode()
-        return b'{"id":%s,"content":"%s"}' % (json.dumps(cursor).encode(), content)
+    def _json_fragment(self, item: StreamItem) -> bytes:
+        if self.headers_in_payload or self.metadata_in_payload:
+            return json.dumps(self._item(item.message, item.cursor)).encode()
+        content = item.content
+        cursor = item.cursor.encode()
+        if content is None or not cursor.isascii() or cursor.translate(None, _JSON_SAFE):
+            return json.dumps(self._item(item.message, item.cursor)).encode()
+        # isalnum (no copy, stops at the first other byte) before the full check
+        if content.isalnum() or (content.isascii() and not content.translate(None, _JSON_SAFE)):
+            return b'{"id":"%s","content":"%s"}' % (cursor, content)
+        # what json.dumps writes for the string, without building a dict per item (3x faster)
+        return b'{"id":"%s","content":%s}' % (cursor, encode_basestring_ascii(
+            content.decode("utf-8", errors="replace")).encode())
 
     def _item(self, message: Message, cursor: str) -> dict[str, Any]:
         item: dict[str, Any] = {"id": cursor, "content": None if message.tombstone else

@@ -3,10 +3,10 @@
 The thread does every blocking librdkafka call: the metadata and watermark look-ups that fix
 the start position, `poll(t)` for the first record, then `consume(n, 0)` to drain what is
 already fetched (poll-then-drain: `consume(n, t)` would wait for n records or t). Each batch is
-turned into `StreamItem`s on the thread (evgate/kafka/records.py: the message, the same as
-webhooks get, and the cursor after the record) and handed to the hub with
-`run_callback_threadsafe`; the sink's methods run on the hub only. Never on the hub, never in
-gevent's threadpool (docs/architecture.md, "Runtime rules").
+turned into `StreamItem`s on the thread (the cursor after the record, and the record, which
+evgate/kafka/records.py turns into the message webhooks get too, on the hub when first asked)
+and handed to the hub with `run_callback_threadsafe`; the sink's methods run on the hub only.
+Never on the hub, never in gevent's threadpool (docs/architecture.md, "Runtime rules").
 
 Start positions (`Start`):
 - tail:    every partition of the topics at its high watermark, as explicit offsets, so the
@@ -240,6 +240,7 @@ class KafkaConsumerBridge:
             self._slots = {key: index for index, key in enumerate(keys)}
             parts = self._parts = [f"{t}@{p}#{position[(t, p)]}" for t, p in keys]
         slots = self._slots
+        b64encode = base64.urlsafe_b64encode
         for record in records:
             error = record.error()
             if error is not None:
@@ -260,10 +261,13 @@ class KafkaConsumerBridge:
                 parts = self._parts = [f"{t}@{p}#{position[(t, p)]}" for t, p in keys]
             else:
                 parts[slot] = f"{topic}@{partition}#{offset}"
-            cursor_text = base64.urlsafe_b64encode(
-                ",".join(parts).encode()).rstrip(b"=").decode("ascii")
-            message = record_to_message(record, cursor_text)
-            items.append(StreamItem(message, cursor_text, key, offset))
+            cursor_text = b64encode(",".join(parts).encode()).rstrip(b"=").decode("ascii")
+            # the Message is built on the hub when asked for (StreamItem.message): a JSON page
+            # reads only the value and the cursor
+            value = record.value()
+            items.append(StreamItem(None, cursor_text, key, offset, source=record,
+                                    build=record_to_message,
+                                    size=len(value) if value is not None else 0))
         return items, eof
 
     def _run_commands(self) -> None:

@@ -10,7 +10,7 @@ import pytest
 
 from evgate.kafka import cursor as cursors
 from tests.support.kafka_broker import create_topic
-from tests.support.streams import kafka_endpoint, produce, stream_api, stream_stats
+from tests.support.streams import kafka_endpoint, produce, producer, stream_api, stream_stats
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.integration
@@ -126,3 +126,57 @@ def test_prefer_wait_answers_with_the_first_record(gateway_factory, kafka_bootst
     assert status == 200 and headers["Preference-Applied"] == "wait=20"
     assert [i["content"] for i in json.loads(raw)["items"]] == ["two"]
     assert waited["seconds"] < default["seconds"] / 2, (waited, default)
+
+
+# every shape of value the JSON page writes differently: its own JSON string (alphanumeric, or
+# printable ASCII), escaped (quotes, backslashes, control characters, non-ASCII, invalid
+# UTF-8), empty, and a tombstone (None)
+VALUES = [b"abc123", b"plain text, with: punctuation!", b'{"a": "b\\\\c"}', b"tab\there\nnl\x7f",
+          "caf\u00e9 \u2603".encode(), b"bad \xff\xfe utf-8", b"", None, b"x" * 3000]
+
+
+def _tricky_produce(bootstrap, topic, values):
+    p = producer(bootstrap)
+    for value in values:
+        p.produce(topic, value=value, key=b"k")
+    assert p.flush(15) == 0
+
+
+def test_json_page_fast_path_writes_what_the_message_path_writes(gateway_factory,
+                                                                 kafka_bootstrap, unique_topic):
+    """The JSON page built from raw records (no Message, no per-item dict) has the same ids,
+    contents, tombstones and nextCursor as the page built from messages (headersInPayload
+    takes that path), and as an independent decoding of the records."""
+    create_topic(kafka_bootstrap, unique_topic)
+    _tricky_produce(kafka_bootstrap, unique_topic, VALUES)
+    fast = {"type": "http-get", "configuration": {"messagesLimitCount": 50,
+                                                  "messagesLimitDurationMs": 500}}
+    slow = {"type": "http-get", "configuration": {"messagesLimitCount": 50,
+                                                  "messagesLimitDurationMs": 500,
+                                                  "headersInPayload": True}}
+    gw = gateway_factory([stream_api("/fast", [fast], kafka_endpoint(unique_topic)),
+                          stream_api("/slow", [slow], kafka_endpoint(unique_topic))], workers=1)
+    start = cursors.encode({(unique_topic, 0): -1})
+    pages = {}
+    for path in ("/fast", "/slow"):
+        status, _, raw = gw.request("GET", f"{path}?cursor={start}&limit=50",
+                                    headers={"Accept": "application/json"})
+        assert status == 200
+        pages[path] = json.loads(raw)       # the fast path's bytes are valid JSON
+    fast_items = pages["/fast"]["items"]
+    expected = []
+    for offset, value in enumerate(VALUES):
+        item = {"id": cursors.encode({(unique_topic, 0): offset}),
+                "content": None if value is None else value.decode("utf-8", errors="replace")}
+        if value is None:
+            item["deleted"] = True
+        expected.append(item)
+    assert fast_items == expected
+    assert [{k: v for k, v in i.items() if k != "headers"} for i in pages["/slow"]["items"]] \
+        == expected
+    assert pages["/fast"]["pagination"] == pages["/slow"]["pagination"] == {
+        "nextCursor": expected[-1]["id"], "limit": 50}
+    # the next page continues right after: nothing repeated
+    status, page = gw.json("GET", f"/fast?cursor={expected[-1]['id']}&limit=50",
+                           headers={"Accept": "application/json"})
+    assert status == 200 and page["items"] == []

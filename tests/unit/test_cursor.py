@@ -59,12 +59,18 @@ def test_json_page_fragments_decode_like_json_dumps():
     the same items as json.dumps would."""
     import json
 
+    from evgate.endpoints.subscription import StreamItem
     from evgate.entrypoints.http_get import HttpGetEntrypoint
     from evgate.core.message import Message
     entrypoint = HttpGetEntrypoint.__new__(HttpGetEntrypoint)
     entrypoint.headers_in_payload = entrypoint.metadata_in_payload = False
-    for content in (b"plain ascii 123", b'quote " and \\ backslash', b"ctl\x01\n\t",
-                    "été ☃".encode(), b"\xff\xfe bad utf-8", b"", b"\x7f"):
-        fragment = entrypoint._json_item(Message(content=content), "Y3Vyc29y")
-        assert json.loads(fragment) == {"id": "Y3Vyc29y",
-                                        "content": content.decode("utf-8", errors="replace")}
+    for content in (b"plain ascii 123", b"alnum123", b'quote " and \\ backslash',
+                    b"ctl\x01\n\t", "été ☃".encode(), b"\xff\xfe bad utf-8", b"", b"\x7f"):
+        for cursor in ("Y3Vyc29y", 'odd "cursor\\'):
+            item = StreamItem(Message(content=content), cursor)
+            fragment = entrypoint._json_fragment(item)
+            assert json.loads(fragment) == {
+                "id": cursor, "content": content.decode("utf-8", errors="replace")}
+    tombstone = StreamItem(Message(tombstone=True), "Y3Vyc29y")
+    assert json.loads(entrypoint._json_fragment(tombstone)) == {
+        "id": "Y3Vyc29y", "content": None, "deleted": True}

@@ -114,3 +114,29 @@ def test_policies_can_tell_a_tombstone():
     expression = compile_template("{#message.tombstone}")
     assert expression.evaluate({"message": record_to_message(record(value=None), "c")}) is True
     assert expression.evaluate({"message": record_to_message(record(), "c")}) is False
+
+
+def _lazy_item(value):
+    from evgate.endpoints.subscription import StreamItem
+    return StreamItem(None, "cursor-9", ("orders", 2), 41, source=record(value=value),
+                      build=record_to_message, size=len(value or b""))
+
+
+def test_a_stream_item_builds_its_message_only_when_asked_and_the_same_as_eagerly():
+    item = _lazy_item(b'{"a":1}')
+    assert item.content == b'{"a":1}' and item._message is None     # value without a Message
+    message = item.message
+    eager = record_to_message(record(), "cursor-9")
+    assert (message.content, message.headers, message.metadata, message.id, message.tombstone) \
+        == (eager.content, eager.headers, eager.metadata, eager.id, eager.tombstone)
+    assert item.message is message and item._source is None          # built once, record freed
+    assert item.size == 7 and item.content == b'{"a":1}'
+
+
+def test_a_lazy_tombstone_has_no_content_and_its_message_is_a_deletion():
+    item = _lazy_item(None)
+    assert item.content is None and item.size == 0
+    assert item.message.tombstone and item.message.content == b""
+    assert item.content is None                                        # after the build too
+    frame = item.frame("sse", lambda m, c: encode_event(m, c))
+    assert b"event: delete" in frame
