@@ -59,7 +59,7 @@ def test_json_page_fragments_decode_like_json_dumps():
     the same items as json.dumps would."""
     import json
 
-    from evgate.endpoints.subscription import StreamItem
+    from evgate.core.stream import StreamItem
     from evgate.entrypoints.http_get import HttpGetEntrypoint
     from evgate.core.message import Message
     entrypoint = HttpGetEntrypoint.__new__(HttpGetEntrypoint)

@@ -117,7 +117,7 @@ def test_policies_can_tell_a_tombstone():
 
 
 def _lazy_item(value):
-    from evgate.endpoints.subscription import StreamItem
+    from evgate.core.stream import StreamItem
     return StreamItem(None, "cursor-9", ("orders", 2), 41, source=record(value=value),
                       build=record_to_message, size=len(value or b""))
 
