@@ -37,7 +37,8 @@ from tests.support.kafka_broker import consume_all, create_topic
 pytestmark = pytest.mark.integration
 
 ALL_TYPES_EXPECTED = True
-REFERENCE = Path("/work/shared/reference")
+#: Gravitee's own collections, kept verbatim (tests/fixtures/gravitee/README.md)
+REFERENCE = ROOT / "tests" / "fixtures" / "gravitee"
 COLLECTION = "gravitee-v4-beta-3.20.postman_collection.json"
 ENVIRONMENT = "gravitee-v4-beta-3.20.postman_environment.json"
 NODE_DIR = ROOT / ".cache" / "node"
@@ -62,10 +63,7 @@ POST_REQUESTS = "Post Requests"
 
 
 def _reference(name: str) -> dict:
-    path = REFERENCE / name
-    if not path.exists():
-        path = ROOT / "tests" / "fixtures" / name
-    return json.loads(path.read_text())
+    return json.loads((REFERENCE / name).read_text())
 
 
 def _find(items: list, name: str) -> dict:

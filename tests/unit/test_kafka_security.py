@@ -28,10 +28,8 @@ from .management_fixtures import (B, Api, api, api_definition, client,  # noqa: 
 
 PLAIN = "org.apache.kafka.common.security.plain.PlainLoginModule"
 SCRAM = "org.apache.kafka.common.security.scram.ScramLoginModule"
-COLLECTION = (Path(__file__).resolve().parents[2].parent / "shared" / "reference"
+COLLECTION = (Path(__file__).resolve().parents[1] / "fixtures" / "gravitee"
               / "gravitee-v4-beta-3.20.postman_collection.json")
-if not COLLECTION.exists():
-    COLLECTION = Path("/work/shared/reference/gravitee-v4-beta-3.20.postman_collection.json")
 
 
 @pytest.fixture(scope="module")
