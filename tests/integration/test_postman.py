@@ -19,6 +19,7 @@ newman comes from npm into .cache/node (same command as scripts/test-deps.sh):
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import re
@@ -170,6 +171,29 @@ def _run_newman(collection: dict, env: dict, tmp_path: Path, name: str) -> list[
             for e in executions]
 
 
+@contextlib.contextmanager
+def running_stack(database_url: str, kafka_bootstrap: str, tmp_path: Path, environment: dict,
+                  env: dict[str, str], gateway_workers: int = 2):
+    """A management server and a gateway on one database, and the collection's environment
+    with only its hosts pointed at them: yields (management, gateway, environment)."""
+    management = GatewayProcess(database_url=database_url, kafka_bootstrap=kafka_bootstrap,
+                                workers=1, app="wsgi:management", env=env,
+                                log_path=tmp_path / "management.log")
+    gateway = GatewayProcess(database_url=database_url, kafka_bootstrap=kafka_bootstrap,
+                             workers=gateway_workers, env=env, log_path=tmp_path / "gateway.log")
+    try:
+        management.start()
+        gateway.start()
+        hosts = {"management_host": management.url, "gateway_host": gateway.url,
+                 "portal_api_host": management.url}
+        values = [v for v in environment["values"] if v["key"] not in hosts]
+        values += [{"key": k, "value": v, "enabled": True} for k, v in hosts.items()]
+        yield management, gateway, {**environment, "values": values}
+    finally:
+        gateway.stop()
+        management.stop()
+
+
 def test_postman_collection(kafka_bootstrap, database_url, unique_topic, tmp_path, receiver):
     create_topic(kafka_bootstrap, unique_topic)
     source = _reference(COLLECTION)
@@ -197,20 +221,8 @@ def test_postman_collection(kafka_bootstrap, database_url, unique_topic, tmp_pat
     environment = _reference(ENVIRONMENT)
     env = {"EVGATE_ADMIN_PASSWORD": "admin", "EVGATE_WEBHOOK_ALLOW_PRIVATE": "loopback",
            "EVGATE_SYNC_INTERVAL_MS": "500"}
-    management = GatewayProcess(database_url=database_url, kafka_bootstrap=kafka_bootstrap,
-                                workers=1, app="wsgi:management", env=env,
-                                log_path=tmp_path / "management.log")
-    gateway = GatewayProcess(database_url=database_url, kafka_bootstrap=kafka_bootstrap,
-                             workers=2, env=env, log_path=tmp_path / "gateway.log")
-    try:
-        management.start()
-        gateway.start()
-        hosts = {"management_host": management.url, "gateway_host": gateway.url,
-                 "portal_api_host": management.url}
-        values = [v for v in environment["values"] if v["key"] not in hosts]
-        values += [{"key": k, "value": v, "enabled": True} for k, v in hosts.items()]
-        env_json = {**environment, "values": values}
-
+    with running_stack(database_url, kafka_bootstrap, tmp_path, environment,
+                       env) as (management, gateway, env_json):
         results = _run_newman(collection, env_json, tmp_path, "management")
         expected = sum(1 for folder in scoped for _ in _requests(folder))
         assert len(results) == expected, results
@@ -249,9 +261,6 @@ def test_postman_collection(kafka_bootstrap, database_url, unique_topic, tmp_pat
             _assert_sse_streams(gateway.url + "/demo/sse/kafka")
         if plugins.is_known("entrypoints", "websocket"):
             _assert_websocket_streams(gateway.url.replace("http", "ws") + "/demo/ws")
-    finally:
-        gateway.stop()
-        management.stop()
     if skipped and ALL_TYPES_EXPECTED:
         pytest.fail("Postman folders not run because their types are not registered in "
                     f"evgate/plugins.py: {json.dumps(skipped, indent=1)}", pytrace=False)

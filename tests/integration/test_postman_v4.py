@@ -30,7 +30,8 @@ import pytest
 
 from tests.integration.test_postman import (POST_REQUESTS, _assert_sse_streams,
                                             _assert_websocket_streams, _find, _reference,
-                                            _requests, _run_newman, receiver, _Receiver)  # noqa: F401
+                                            _requests, _run_newman, receiver, running_stack,
+                                            _Receiver)  # noqa: F401
 from tests.support.gateway import GatewayProcess
 from tests.support.kafka_broker import create_topic
 
@@ -129,19 +130,8 @@ def test_postman_4_collection(kafka_bootstrap, database_url, unique_topic, tmp_p
     environment = _reference(ENVIRONMENT)
     env = {"EVGATE_ADMIN_PASSWORD": "admin", "EVGATE_WEBHOOK_ALLOW_PRIVATE": "loopback",
            "EVGATE_SYNC_INTERVAL_MS": "500"}
-    management = GatewayProcess(database_url=database_url, kafka_bootstrap=kafka_bootstrap,
-                                workers=1, app="wsgi:management", env=env,
-                                log_path=tmp_path / "management.log")
-    gateway = GatewayProcess(database_url=database_url, kafka_bootstrap=kafka_bootstrap,
-                             workers=2, env=env, log_path=tmp_path / "gateway.log")
-    try:
-        management.start()
-        gateway.start()
-        hosts = {"management_host": management.url, "gateway_host": gateway.url,
-                 "portal_api_host": management.url}
-        values = [v for v in environment["values"] if v["key"] not in hosts]
-        values += [{"key": k, "value": v, "enabled": True} for k, v in hosts.items()]
-        env_json = {**environment, "values": values}
+    with running_stack(database_url, kafka_bootstrap, tmp_path, environment,
+                       env) as (management, gateway, env_json):
 
         results = _run_newman(collection, env_json, tmp_path, "management")
         assert len(results) == sum(1 for folder in scoped for _ in _requests(folder)), results
@@ -191,9 +181,6 @@ def test_postman_4_collection(kafka_bootstrap, database_url, unique_topic, tmp_p
         _assert_websocket_streams(gateway.url.replace("http", "ws") + "/demo/ws")
         status, _headers, body = gateway.request("GET", "/demo/http-get")
         assert status == 200 and b"cloud2" in body, body[:500]
-    finally:
-        gateway.stop()
-        management.stop()
 
 
 ADVANCED = {  # folder -> the listener of the secure broker its kafka:909x stands for
@@ -286,26 +273,13 @@ def test_postman_4_kafka_advanced_folders(kafka_bootstrap, database_url, tmp_pat
             scoped.append(folder)
         environment = _reference(ENVIRONMENT)
         env = {"EVGATE_ADMIN_PASSWORD": "admin", "EVGATE_SYNC_INTERVAL_MS": "500"}
-        management = GatewayProcess(database_url=database_url, kafka_bootstrap=kafka_bootstrap,
-                                    workers=1, app="wsgi:management", env=env,
-                                    log_path=tmp_path / "management.log")
-        gateway = GatewayProcess(database_url=database_url, kafka_bootstrap=kafka_bootstrap,
-                                 workers=1, env=env, log_path=tmp_path / "gateway.log")
-        try:
-            management.start()
-            gateway.start()
-            hosts = {"management_host": management.url, "gateway_host": gateway.url,
-                     "portal_api_host": management.url}
-            values = [v for v in environment["values"] if v["key"] not in hosts]
-            values += [{"key": k, "value": v, "enabled": True} for k, v in hosts.items()]
-            results = _run_newman({**source, "item": scoped}, {**environment, "values": values},
-                                  tmp_path, "advanced")
+        with running_stack(database_url, kafka_bootstrap, tmp_path, environment, env,
+                           gateway_workers=1) as (management, gateway, advanced_environment):
+            results = _run_newman({**source, "item": scoped}, advanced_environment, tmp_path,
+                                  "advanced")
             assert len(results) == sum(1 for f in scoped for _ in _requests(f)), results
             failures = [r for r in results if not (r["code"] and 200 <= r["code"] < 300)]
             assert not failures, f"non-2xx answers:\n{json.dumps(failures, indent=1)}"
             time.sleep(1.5)  # the gateway's sync picks the started APIs up
             for _address, _listener, path in ADVANCED.values():
                 _assert_sse_reads_from(gateway, path, broker.plaintext, topic)
-        finally:
-            gateway.stop()
-            management.stop()
