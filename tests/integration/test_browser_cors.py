@@ -17,7 +17,7 @@ import tempfile
 
 import pytest
 
-from tests.support.gateway import free_port
+from tests.support.ports import free_ports
 from tests.support.kafka_broker import consume_all, create_topic
 from tests.support.streams import kafka_endpoint, stream_api
 from tests.support.waiting import wait_for
@@ -113,7 +113,8 @@ def _browser(url):
 def test_cross_origin_page_posts_json_and_reads_sse(gateway_factory, kafka_bootstrap,
                                                     unique_topic, tmp_path):
     create_topic(kafka_bootstrap, unique_topic)
-    allowed_port, refused_port = free_port(), free_port()
+    allowed_port = free_ports(2)  # two distinct ports (two picks could coincide)
+    refused_port = allowed_port + 1
     api = stream_api("/cors/events", [{"type": "http-post"}, {"type": "sse", "configuration": {
         "heartbeatIntervalInMs": 1000}}], kafka_endpoint(unique_topic))
     api["listeners"][0]["cors"] = {

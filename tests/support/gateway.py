@@ -47,9 +47,12 @@ class GatewayProcess:
     def __init__(self, *, database_url: str, kafka_bootstrap: str, workers: int = 2,
                  app: str = "wsgi:app", worker_class: str | None = None,
                  env: dict[str, str] | None = None, log_path: str | Path | None = None):
-        self.port = free_port()
+        # Two consecutive free ports, so the node port can never be the gateway's own (two
+        # separate picks can return the same port: nothing is bound between them; seen in CI
+        # as the gateway's POST answered by the node app).
+        self.port = free_ports(2)
         self.url = f"http://127.0.0.1:{self.port}"
-        self.node_port = free_port()   # /_node/health, /_node/metrics (EVGATE_NODE_BIND)
+        self.node_port = self.port + 1   # /_node/health, /_node/metrics (EVGATE_NODE_BIND)
         self.node_url = f"http://127.0.0.1:{self.node_port}"
         self.database_url = database_url
         self.log_path = Path(log_path or f"/tmp/evgate-test-{self.port}.log")
