@@ -98,7 +98,7 @@ def test_resuming_clients_that_never_read_cost_bounded_memory_threads_and_reader
                          env={"EVGATE_STREAM_STATS_INTERVAL_MS": "200",
                               "EVGATE_STREAM_READERS_PER_API": str(cap),
                               "EVGATE_STREAM_READER_SHARE_WINDOW": "100",
-                              "EVGATE_STREAM_SLOW_CLIENT_MS": "3000",
+                              "EVGATE_STREAM_SLOW_CLIENT_MS": "8000",
                               "EVGATE_STREAM_READER_IDLE_MS": "500"})
     pid = _worker_pid(gw)
     before = _proc_status(pid)
@@ -121,11 +121,12 @@ def test_resuming_clients_that_never_read_cost_bounded_memory_threads_and_reader
         assert status == 503 and b"\r\nRetry-After: 2\r\n" in head, raw[:300]
         error = json.loads(body[body.index(b"{"):])
         assert error["http_status_code"] == 503 and error["key"] == "TOO_MANY_READERS"
-    # the readers fetch until their clients' buffers are full, then pause
+    # the readers fetch until their clients' buffers are full, then pause; on a slow box
+    # the first clients may already have been cut as slow (never more than were accepted)
     time.sleep(2)
     during = _proc_status(pid)
     stats = _stats(gw)
-    assert stats["readers"] <= cap and stats["subscriptions"] == len(clients), stats
+    assert stats["readers"] <= cap and 0 < stats["subscriptions"] <= len(clients), stats
     grown_mib = (during["VmRSS"] - before["VmRSS"]) / 1024
     assert grown_mib < 150, f"the worker grew by {grown_mib:.0f} MiB"
     assert during["Threads"] - before["Threads"] <= cap * 8, (before, during)
@@ -134,7 +135,7 @@ def test_resuming_clients_that_never_read_cost_bounded_memory_threads_and_reader
         sock.settimeout(0.2)
     def all_cut() -> bool:
         return _stats(gw)["subscriptions"] == 0
-    wait_for(all_cut, "the clients that never read to be cut", timeout=20)
+    wait_for(all_cut, "the clients that never read to be cut", timeout=30)
     # their readers close after the idle grace; a new client may start one again
     wait_for(lambda: _stats(gw)["readers"] == 0, "idle readers to close", timeout=10)
     after = _proc_status(pid)
