@@ -25,8 +25,9 @@ Limits (module constants, documented in docs/expression-language.md)
                         ``concat``, ``replace``, case changes, templates).
 ``MAX_COLLECTION_SIZE`` most elements a method may produce (``split``).
 ``MAX_REGEX_LENGTH``    longest regular expression (``matches``, ``split``).
-``REGEX_COST_BUDGET``   worst-case backtracking steps a regex may take on a subject (see
-                        ``compile_regex``); a larger subject is refused before matching.
+``REGEX_COST_BUDGET``   RE2 program size times subject bytes that one search (or all the
+                        searches of a ``split``) may cost; a larger subject is refused
+                        before matching.
 ``MAX_JSON_PATH_LENGTH`` longest JSON path given to ``#jsonPath``.
 """
 from __future__ import annotations
@@ -39,8 +40,7 @@ from .jsonpath import (MAX_JSON_PATH_LENGTH, JsonPath, _json_path, _json_path_ar
                        compile_json_path)
 from .methods import (ANY_METHODS, LIST_METHODS, MAP_METHODS, METHOD_ARITIES, STRING_METHODS,
                       call_method)
-from .regex import (MAX_REGEX_DEGREE, MAX_REGEX_LENGTH, REGEX_COST_BUDGET, SafeRegex,
-                    compile_regex, regex_for)
+from .regex import MAX_REGEX_LENGTH, REGEX_COST_BUDGET, SafeRegex, compile_regex, regex_for
 from .values import (ARITHMETIC, COMPARISONS, MAX_COLLECTION_SIZE, MAX_STRING_LENGTH,
                      InvalidArgument, Scope, el_equals, get_index, get_property, negate,
                      ordering_operands, template_text, to_text, type_name, unary_plus)
@@ -52,7 +52,6 @@ __all__ = [
     "SafeRegex", "compile_regex", "JsonPath", "compile_json_path", "type_name", "to_text",
     "template_text", "el_equals", "get_property", "get_index", "call_method",
     "ARITHMETIC", "COMPARISONS", "negate", "unary_plus", "ordering_operands", "regex_for",
-    "MAX_REGEX_DEGREE",
 ]
 
 

@@ -1,306 +1,151 @@
-"""Regular expressions for ``matches`` and ``split``: matched by RE2, checked once at compile.
+"""Regular expressions for ``matches`` and ``split``, on RE2 only.
 
 Untrusted patterns meet untrusted subjects here, and a backtracking engine cannot be
-interrupted from inside a greenlet. Matching therefore runs on google-re2 (linear time in
-the subject, whatever the pattern). A pattern is also checked once, at compile time, against
-the documented limits (docs/expression-language.md, "Regular expressions"): length, no
-backreferences or conditional groups, no nested variable quantifiers, distinct alternatives
-in repeated groups, and a cost bound on the subject's length. Those limits predate RE2 and
-stay: definitions that passed them keep passing, and the few constructs RE2 does not have
-(lookaround, atomic groups, possessive quantifiers) still run, on Python's ``re``, bounded by
-exactly those checks.
+interrupted from inside a greenlet. Every pattern is therefore compiled and matched by
+google-re2, whose time is linear in the subject whatever the pattern; constructs RE2 does not
+have (lookaround, atomic groups, possessive quantifiers, backreferences) are refused when the
+pattern is compiled, with a message that names the construct. What stays of the documented
+limits (docs/expression-language.md, "Regular expressions") bounds the constant factors: the
+pattern's length, the subject's length, and a cost bound of RE2's program size times the
+subject's UTF-8 length, RE2's own worst case for one search.
 """
 from __future__ import annotations
 
-import math
-import re
 from functools import lru_cache
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
 import re2
 
 from .values import (MAX_COLLECTION_SIZE, MAX_STRING_LENGTH, InvalidArgument, _as_string,
                      _fail, type_name)
 
-try:  # Python 3.11+ (python_requires >= 3.11); sre_parse is the deprecated alias.
-    from re import _constants as _sre
-    from re import _parser as _sre_parse
-except ImportError:  # pragma: no cover
-    import sre_constants as _sre  # type: ignore[no-redef]
-    import sre_parse as _sre_parse  # type: ignore[no-redef]
-
 MAX_REGEX_LENGTH = 500
-REGEX_COST_BUDGET = 10_000_000
-MAX_REGEX_DEGREE = 6
+#: RE2 program instructions times subject bytes, per search (RE2's worst case is linear in both)
+REGEX_COST_BUDGET = 1_500_000
 
 _RE2_OPTIONS = re2.Options()
 _RE2_OPTIONS.log_errors = False     # RE2 logs refused patterns to stderr otherwise
-#: RE2's messages for what Python's syntax has and RE2 lacks (run on ``re``, analysed)
-_RE2_LACKS = ("invalid perl operator", "bad repetition operator", "invalid escape sequence")
+_RE2_OPTIONS.never_capture = True   # only whole matches are used: lets RE2 stay on its DFA
+#: per pattern (program + DFA cache; 8 MiB by default): 512 cached patterns stay bounded, and
+#: a DFA that cannot fit gives up sooner for the NFA, which the cost bound already prices
+_RE2_OPTIONS.max_mem = 1 << 20
 
+_SEE = "patterns run on RE2, linear-time; see docs/expression-language.md"
 
-# ---------------------------------------------------------------------------------------
-# Regular expressions without catastrophic backtracking
-#
-# Python's re backtracks, and cannot be interrupted from inside a greenlet. Rather than a
-# timeout, a pattern is analysed once (with re's own parser) and refused when it could take
-# exponential time: a variable-length quantifier inside another repeated group, unless the
-# inner repeat is a single-character class followed by a character it cannot match
-# (`(\d+,)*`, `([a-z]+\.)+` are fine; `(a+)+`, `(\w+\w?)*` are not); alternatives inside a
-# repeated group that can start with the same character (`(a|ab)*`); backreferences. The
-# remaining patterns take at most about `coefficient * n ** degree` steps on a subject of n
-# characters, where `degree` counts the unbounded quantifiers in sequence (`.*a.*` is 2);
-# a subject that would exceed REGEX_COST_BUDGET steps is refused before matching.
-
-_SINGLE_CHAR_OPS = frozenset([_sre.LITERAL, _sre.NOT_LITERAL, _sre.ANY, _sre.IN])
-_REPEAT_OPS = frozenset(op for op in (
-    getattr(_sre, "MAX_REPEAT", None), getattr(_sre, "MIN_REPEAT", None),
-    getattr(_sre, "POSSESSIVE_REPEAT", None)) if op is not None)
-_ATOMIC_GROUP = getattr(_sre, "ATOMIC_GROUP", None)
-_MAXREPEAT = _sre.MAXREPEAT
-_MAX_FINITE_CLASS = 2048
-
-_CATEGORY_TESTS: dict[Any, Callable[[str], bool]] = {
-    _sre.CATEGORY_DIGIT: str.isdecimal,
-    _sre.CATEGORY_NOT_DIGIT: lambda c: not c.isdecimal(),
-    _sre.CATEGORY_SPACE: str.isspace,
-    _sre.CATEGORY_NOT_SPACE: lambda c: not c.isspace(),
-    _sre.CATEGORY_WORD: lambda c: c.isalnum() or c == "_",
-    _sre.CATEGORY_NOT_WORD: lambda c: not (c.isalnum() or c == "_"),
-    _sre.CATEGORY_LINEBREAK: lambda c: c == "\n",
-    _sre.CATEGORY_NOT_LINEBREAK: lambda c: c != "\n",
+#: RE2's "invalid perl operator" fragment -> the construct, by prefix
+_GROUP_CONSTRUCTS = (
+    ("(?<=", "lookbehind (?<=...)"), ("(?<!", "negative lookbehind (?<!...)"),
+    ("(?P=", "backreference (?P=name)"), ("(?P>", "recursion (?P>name)"),
+    ("(?=", "lookahead (?=...)"), ("(?!", "negative lookahead (?!...)"),
+    ("(?>", "atomic group (?>...)"), ("(?(", "conditional group (?(...)...)"),
+    ("(?#", "comment group (?#...)"), ("(?|", "branch reset group (?|...)"),
+    ("(?&", "recursion (?&name)"), ("(?R", "recursion (?R)"),
+    ("(?'", "named group (?'name'...)", "write (?P<name>...) or (?<name>...)"),
+)
+#: RE2's "invalid escape sequence" fragment -> the construct
+_ESCAPES = {
+    "\\Z": ("\\Z", "write \\z for the end of the text"),
+    "\\k": ("backreference \\k<name>", None),
+    "\\u": ("escape \\uFFFF", "write \\x{FFFF}"),
+    "\\G": ("\\G (end of the previous match)", None),
 }
 
 
-class _CharClass:
-    """What one single-character item may match: a finite set when known, and a test
-    that over-approximates the item (never says False for a character it can match)."""
-
-    __slots__ = ("chars", "test")
-
-    def __init__(self, chars: Optional[frozenset], test: Callable[[str], bool]) -> None:
-        self.chars = chars
-        self.test = test
-
-    def disjoint(self, other: "_CharClass") -> bool:
-        if self.chars is not None:
-            return not any(other.test(c) for c in self.chars)
-        if other.chars is not None:
-            return not any(self.test(c) for c in other.chars)
-        return False
+def _unsupported(construct: str, hint: Optional[str] = None) -> InvalidArgument:
+    advice = f" ({hint})" if hint else ""
+    return InvalidArgument(f"{construct} is not supported{advice}: {_SEE}")
 
 
-def _variants(c: str, ignorecase: bool) -> set:
-    return {c, c.lower(), c.upper(), c.swapcase()} if ignorecase else {c}
+def _refusal(pattern: str, message: str) -> InvalidArgument:
+    """RE2's compile error as a message naming the construct when Python or Java has it."""
+    kind, _, fragment = message.partition(": ")
+    if kind == "invalid perl operator":
+        if fragment == "(?P":       # RE2 cuts "(?P=x)" to "(?P": the pattern says which
+            fragment = "(?P=" if "(?P=" in pattern else "(?P>" if "(?P>" in pattern else ""
+        for prefix, construct, *hint in _GROUP_CONSTRUCTS:
+            if fragment.startswith(prefix):
+                return _unsupported(construct, *hint)
+        flag = fragment[2:3]
+        if flag.isdigit() or flag in ("+", "-") and fragment[3:4].isdigit():
+            return _unsupported(f"recursion {fragment})")
+        if flag.isalpha() and flag not in "imsU":
+            return _unsupported(f"inline flag {fragment})", "RE2 has only i, m, s and U")
+    elif kind == "bad repetition operator" and len(fragment) > 1 and fragment.endswith("+"):
+        return _unsupported(f"possessive quantifier {fragment}")
+    elif kind == "invalid escape sequence" and fragment[:2] in _ESCAPES:
+        return _unsupported(*_ESCAPES[fragment[:2]])
+    elif kind == "invalid escape sequence" and fragment[1:2].isdigit() and fragment[1] != "0":
+        return _unsupported(f"backreference {fragment}")
+    elif kind == "invalid escape sequence" and fragment[1:2].isascii():
+        return _unsupported(f"escape sequence {fragment}")
+    return InvalidArgument(f"invalid regular expression: {message}")
 
 
-def _char_class(item: tuple, ignorecase: bool, unicode_classes: bool) -> Optional[_CharClass]:
-    op, av = item
-    if op is _sre.LITERAL:
-        chars = frozenset(_variants(chr(av), ignorecase))
-        return _CharClass(chars, chars.__contains__)
-    if op is _sre.NOT_LITERAL:
-        excluded = chr(av)
-        return _CharClass(None, lambda c: c != excluded)
-    if op is _sre.ANY:
-        return _CharClass(None, lambda c: True)
-    if op is not _sre.IN:
-        return None
-    chars: set = set()
-    tests: list = []
-    finite = True
-    negated = False
-    for sub_op, sub_av in av:
-        if sub_op is _sre.NEGATE:
-            negated = True
-        elif sub_op is _sre.LITERAL:
-            chars |= _variants(chr(sub_av), ignorecase)
-        elif sub_op is _sre.RANGE:
-            low, high = sub_av
-            if high - low > _MAX_FINITE_CLASS:
-                finite = False
-                tests.append(lambda c, lo=low, hi=high: any(
-                    lo <= ord(v) <= hi for v in _variants(c, True)))
-            else:
-                for code in range(low, high + 1):
-                    chars |= _variants(chr(code), ignorecase)
-        elif sub_op is _sre.CATEGORY and unicode_classes and sub_av in _CATEGORY_TESTS:
-            finite = False
-            tests.append(_CATEGORY_TESTS[sub_av])
-        else:
-            return _CharClass(None, lambda c: True)
-    if negated:
-        if not finite:
-            return _CharClass(None, lambda c: True)
-        # [^...] of literals and ranges: everything outside the (unexpanded) set, which
-        # over-approximates the class under IGNORECASE too.
-        excluded = frozenset(chars)
-        return _CharClass(None, lambda c: c not in excluded)
-    frozen = frozenset(chars)
-    if finite and len(frozen) <= _MAX_FINITE_CLASS:
-        return _CharClass(frozen, frozen.__contains__)
-    return _CharClass(None, lambda c: c in frozen or any(test(v) for test in tests
-                                                           for v in _variants(c, True)))
-
-
-class _RegexAnalysis:
-    def __init__(self, ignorecase: bool, unicode_classes: bool) -> None:
-        self.ignorecase = ignorecase
-        self.unicode_classes = unicode_classes
-
-    def first_class(self, items: list) -> Optional[_CharClass]:
-        """The class of the first character a sequence must consume, if known."""
-        for op, av in items:
-            if op is _sre.AT:
+def _silent_difference(pattern: str) -> Optional[tuple[str, str]]:
+    """A construct RE2 accepts with another meaning than Python's: ``\\C`` (one byte, which
+    could cut a character in two) and ``{,n}`` (literal text in RE2, ``{0,n}`` in Python).
+    A lexical walk over a pattern RE2 has already parsed: escapes, ``\\Q...\\E``, classes."""
+    i, end, in_class = 0, len(pattern), False
+    while i < end:
+        c = pattern[i]
+        if c == "\\":
+            nxt = pattern[i + 1:i + 2]
+            if nxt == "C":
+                return "\\C (any single byte)", "it could cut a character in two"
+            if nxt == "Q":
+                stop = pattern.find("\\E", i + 2)
+                i = end if stop < 0 else stop + 2
                 continue
-            if op in _SINGLE_CHAR_OPS:
-                return _char_class((op, av), self.ignorecase, self.unicode_classes)
-            if op is _sre.SUBPATTERN:
-                return self.first_class(list(av[3]))
-            if op in _REPEAT_OPS and av[0] >= 1:
-                return self.first_class(list(av[2]))
-            return None
-        return None
-
-    def single_char_body(self, body: list) -> Optional[_CharClass]:
-        if len(body) == 1 and body[0][0] in _SINGLE_CHAR_OPS:
-            return _char_class(body[0], self.ignorecase, self.unicode_classes)
-        return None
-
-    def sequence(self, items: list, follow: Optional[_CharClass], inside: bool
-                 ) -> tuple[float, int]:
-        coefficient, degree = 1.0, 0
-        for index, (op, av) in enumerate(items):
-            if index + 1 < len(items):
-                nxt = items[index + 1]
-                after = (_char_class(nxt, self.ignorecase, self.unicode_classes)
-                         if nxt[0] in _SINGLE_CHAR_OPS else None)
-            else:
-                after = follow
-            c, d = self.item(op, av, after, inside)
-            coefficient *= c
-            degree += d
-            if coefficient > 1e300:
-                coefficient = math.inf
-        return coefficient, degree
-
-    def item(self, op: Any, av: Any, follow: Optional[_CharClass], inside: bool
-             ) -> tuple[float, int]:
-        if op in _SINGLE_CHAR_OPS or op is _sre.AT:
-            return 1.0, 0
-        if op is _sre.SUBPATTERN:
-            return self.sequence(list(av[3]), follow, inside)
-        if op is _ATOMIC_GROUP:
-            return self.sequence(list(av), follow, inside)
-        if op is _sre.ASSERT or op is _sre.ASSERT_NOT:
-            return self.sequence(list(av[1]), None, inside)
-        if op is _sre.BRANCH:
-            branches = [list(b) for b in av[1]]
-            costs = [self.sequence(b, follow, inside) for b in branches]
-            degree = max(d for _, d in costs)
-            firsts = [self.first_class(b) for b in branches]
-            disjoint = all(f is not None for f in firsts) and all(
-                firsts[i].disjoint(firsts[j])  # type: ignore[union-attr]
-                for i in range(len(firsts)) for j in range(i + 1, len(firsts)))
-            if disjoint:
-                return max(c for c, _ in costs), degree
-            if inside:
-                raise InvalidArgument(
-                    "alternatives inside a repeated group must start with different "
-                    "characters (the pattern could take exponential time)")
-            return sum(c for c, _ in costs), degree
-        if op in _REPEAT_OPS:
-            low, high, body = av[0], av[1], list(av[2])
-            if low == high:
-                c, d = self.sequence(body, self.first_class(body) or follow,
-                                     inside or high > 1)
-                return _power(c, high), d * high
-            if inside:
-                # A variable repeat inside a repeated group: fine only when it is a
-                # single-character class that cannot eat the character after it.
-                own = self.single_char_body(body)
-                if own is not None and follow is not None and own.disjoint(follow):
-                    return 1.0, 0
-                raise InvalidArgument(
-                    "nested quantifiers are not allowed (the pattern could take "
-                    "exponential time); make the inner repeat a character class "
-                    "followed by a character it cannot match")
-            first = self.first_class(body)
-            if high == _MAXREPEAT:
-                c, d = self.sequence(body, first, True)
-                if c > 1 or d > 0:
-                    raise InvalidArgument("nested quantifiers are not allowed (the pattern "
-                                          "could take exponential time)")
-                return 1.0, 1
-            c, d = self.sequence(body, first, high > 1)
-            return (high - low + 1) * _power(c, high), d * high
-        if op in (_sre.GROUPREF, _sre.GROUPREF_EXISTS):
-            raise InvalidArgument("backreferences are not allowed in regular expressions")
-        raise InvalidArgument(f"unsupported regular expression construct ({op})")
+            i += 2
+        elif in_class:
+            if pattern.startswith("[:", i) and ":]" in pattern[i + 2:]:
+                i = pattern.index(":]", i + 2) + 2
+                continue
+            in_class = c != "]"
+            i += 1
+        elif c == "[":
+            i += 1
+            i += pattern[i:i + 1] == "^"
+            i += pattern[i:i + 1] == "]"     # a ']' first in a class is literal
+            in_class = True
+        elif c == "{" and pattern[i + 1:i + 2] == "," and _is_count(pattern, i + 2):
+            return "{,n}", "RE2 reads it as text; write {0,n}"
+        else:
+            i += 1
+    return None
 
 
-def _power(base: float, exponent: int) -> float:
-    if base <= 1.0:
-        return 1.0
-    try:
-        return min(base ** exponent, math.inf)
-    except OverflowError:
-        return math.inf
-
-
-def _local_flags(items: Any) -> int:
-    """The union of the inline flags of every group, e.g. ``(?i:...)``: the analysis
-    applies them to the whole pattern, which only makes it more cautious."""
-    flags = 0
-    stack = [items]
-    while stack:
-        for op, av in stack.pop():
-            if op is _sre.SUBPATTERN:
-                flags |= av[1]
-                stack.append(av[3])
-            elif op is _sre.BRANCH:
-                stack.extend(av[1])
-            elif op in _REPEAT_OPS:
-                stack.append(av[2])
-            elif op is _ATOMIC_GROUP:
-                stack.append(av)
-            elif op is _sre.ASSERT or op is _sre.ASSERT_NOT:
-                stack.append(av[1])
-            elif op is _sre.GROUPREF_EXISTS:
-                stack.extend(x for x in av[1:] if x is not None)
-    return flags
+def _is_count(pattern: str, start: int) -> bool:
+    stop = pattern.find("}", start)
+    return stop > start and pattern[start:stop].isdigit()
 
 
 class SafeRegex:
-    """A regular expression that passed the analysis above, with its cost model.
-    ``compiled`` is an RE2 pattern, or an ``re.Pattern`` for lookaround and the like;
-    both offer ``fullmatch`` and ``finditer``."""
+    """A pattern compiled by RE2, with the cost of one search (RE2's program size)."""
 
-    __slots__ = ("pattern", "compiled", "coefficient", "degree", "literal")
+    __slots__ = ("pattern", "compiled", "program_size", "literal")
 
-    def __init__(self, pattern: str, compiled: Any, coefficient: float, degree: int,
-                 literal: Optional[str]) -> None:
+    def __init__(self, pattern: str, compiled: Any, literal: Optional[str]) -> None:
         self.pattern = pattern
         self.compiled = compiled
-        self.coefficient = coefficient
-        self.degree = degree
+        self.program_size = compiled.programsize
         self.literal = literal      # the pattern is plain text (fast path for split)
 
-    def check(self, length: int, search: bool, pos: Optional[int]) -> None:
-        if length > MAX_STRING_LENGTH:
+    def _refuse_costly(self, text_length: int, data_length: int, pos: Optional[int]) -> None:
+        if text_length > MAX_STRING_LENGTH:
             raise _fail(f"subject of a regular expression longer than {MAX_STRING_LENGTH} "
                         "characters", pos)
-        degree = self.degree + (1 if search else 0)
-        if degree and self.coefficient * float(length + 1) ** degree > REGEX_COST_BUDGET:
+        if self.program_size * (data_length + 1) > REGEX_COST_BUDGET:
             raise _fail(f"regular expression {self.pattern!r} is too costly for a subject "
-                        f"of {length} characters", pos)
+                        f"of {text_length} characters", pos)
 
     def fullmatch(self, subject: Any, pos: Optional[int]) -> bool:
         text = _as_string(subject)
         if text is None:
             raise _fail(f"'matches' needs a string to match, got {type_name(subject)}", pos)
-        self.check(len(text), False, pos)
-        return self.compiled.fullmatch(text) is not None
+        data = _utf8(text)
+        self._refuse_costly(len(text), len(data), pos)
+        return self.compiled.fullmatch(data) is not None
 
     def split(self, text: str, pos: Optional[int]) -> list:
         """Java's String.split(regex): no leading empty string for a zero-width match at
@@ -313,17 +158,7 @@ class SafeRegex:
                             "characters", pos)
             parts = text.split(self.literal, MAX_COLLECTION_SIZE)
         else:
-            self.check(len(text), True, pos)
-            parts = []
-            last = 0
-            for m in self.compiled.finditer(text):
-                if m.end() == 0:
-                    continue
-                parts.append(text[last:m.start()])
-                last = m.end()
-                if len(parts) > MAX_COLLECTION_SIZE:
-                    break
-            parts.append(text[last:])
+            parts = self._split_on_matches(text, pos)
         if len(parts) > MAX_COLLECTION_SIZE:
             raise _fail(f"split() would produce more than {MAX_COLLECTION_SIZE} parts", pos)
         while len(parts) > 1 and parts[-1] == "":
@@ -332,46 +167,75 @@ class SafeRegex:
             return []   # Java: every part was empty ("," split on ",")
         return parts
 
+    def _split_on_matches(self, text: str, pos: Optional[int]) -> list:
+        """One RE2 search per part. A search may read to the end of the subject before it
+        settles on a match near its start (``a*c|a`` on ``aaaa...``), so each search is
+        charged the rest of the subject against one budget: repeated search cannot turn
+        quadratic unnoticed."""
+        data = _utf8(text)
+        self._refuse_costly(len(text), len(data), pos)
+        parts: list = []
+        last = start = spent = 0
+        end = len(data)
+        while start <= end and len(parts) <= MAX_COLLECTION_SIZE:
+            spent += self.program_size * (end - start + 1)
+            if spent > REGEX_COST_BUDGET:
+                raise _fail(f"split() on regular expression {self.pattern!r} is too costly "
+                            f"for a subject of {len(text)} characters", pos)
+            found = self.compiled.search(data, start)
+            if found is None:
+                break
+            m_start, m_end = found.span()
+            if m_end > 0:
+                parts.append(data[last:m_start].decode("utf-8", "surrogatepass"))
+                last = m_end
+            # after an empty match, the next search starts one character later (as Java's)
+            start = m_end if m_end > m_start else m_end + _char_width(data, m_end)
+        parts.append(data[last:].decode("utf-8", "surrogatepass"))
+        return parts
+
+
+def _utf8(text: str) -> bytes:
+    """The bytes RE2 reads; a lone surrogate (from JSON's ``\\ud800``) stays one character."""
+    return text.encode("utf-8", "surrogatepass")
+
+
+def _char_width(data: bytes, index: int) -> int:
+    """Bytes of the UTF-8 character starting at ``index`` (1 past the end)."""
+    if index >= len(data):
+        return 1
+    lead = data[index]
+    return 1 if lead < 0xC0 else 2 if lead < 0xE0 else 3 if lead < 0xF0 else 4
+
 
 _REGEX_META = frozenset(".^$*+?{}[]\\|()")
 
 
 @lru_cache(maxsize=512)
 def compile_regex(pattern: str) -> SafeRegex:
-    """Check and compile a regular expression (Python ``re`` syntax). Raises
-    ``InvalidArgument`` when it is too long, invalid, or could backtrack catastrophically."""
+    """Compile a regular expression (RE2 syntax). Raises ``InvalidArgument`` when it is too
+    long, invalid, or uses a construct RE2 lacks (named in the message)."""
     if len(pattern) > MAX_REGEX_LENGTH:
         raise InvalidArgument(f"regular expression longer than {MAX_REGEX_LENGTH} characters")
     try:
-        parsed = _sre_parse.parse(pattern, 0)
-        compiled = re.compile(pattern)
-    except (re.error, OverflowError, RecursionError, ValueError) as exc:
-        raise InvalidArgument(f"invalid regular expression: {exc}") from None
-    flags = compiled.flags | _local_flags(parsed)
-    analysis = _RegexAnalysis(bool(flags & re.IGNORECASE),
-                              unicode_classes=not (flags & (re.ASCII | re.LOCALE)))
-    try:
-        coefficient, degree = analysis.sequence(list(parsed), None, False)
-    except RecursionError:
-        raise InvalidArgument("regular expression is nested too deeply") from None
-    if coefficient > REGEX_COST_BUDGET or degree > MAX_REGEX_DEGREE:
-        raise InvalidArgument("regular expression is too complex")
-    literal = pattern if pattern and not (_REGEX_META & set(pattern)) else None
-    return SafeRegex(pattern, _re2_or(pattern, compiled), coefficient, degree, literal)
-
-
-def _re2_or(pattern: str, fallback: re.Pattern) -> Any:
-    """The pattern compiled by RE2; `fallback` (Python's) for a construct RE2 does not
-    have, which the analysis above has bounded. Other RE2 refusals (a repeat count over
-    1000, an over-large program) are invalid patterns."""
-    try:
-        return re2.compile(pattern, _RE2_OPTIONS)
+        compiled = re2.compile(pattern, _RE2_OPTIONS)
     except re2.error as exc:
-        message = exc.args[0].decode("utf-8", "replace") if exc.args and \
-            isinstance(exc.args[0], bytes) else str(exc)
-        if message.startswith(_RE2_LACKS):
-            return fallback
-        raise InvalidArgument(f"invalid regular expression: {message}") from None
+        raise _refusal(pattern, _error_text(exc)) from None
+    except UnicodeEncodeError:
+        raise InvalidArgument("invalid regular expression: a lone surrogate "
+                              "(U+D800 to U+DFFF) is not a character") from None
+    construct = _silent_difference(pattern)
+    if construct is not None:
+        raise _unsupported(*construct)
+    literal = pattern if pattern and not (_REGEX_META & set(pattern)) else None
+    return SafeRegex(pattern, compiled, literal)
+
+
+def _error_text(exc: Exception) -> str:
+    message = exc.args[0] if exc.args else ""
+    if isinstance(message, bytes):
+        return message.decode("utf-8", "replace")
+    return str(message)
 
 
 def regex_for(pattern: Any, pos: Optional[int]) -> SafeRegex:

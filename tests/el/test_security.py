@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import ast as pyast
 import pathlib
+import time
 
 import pytest
 
+import evgate
 import evgate.el
 from evgate.el import (
     ExpressionError, ExpressionEvaluationError, ExpressionSyntaxError, compile_expression,
@@ -184,7 +186,8 @@ BLOWUPS = [
     ("{#s.toUpperCase()}", {"s": "ß" * 600_000}, "string result too large"),
     ("{'a' * 600000}{'a' * 600000}", {}, "template result too large"),
     ("{('a,' * 200000).split(',')}", {}, f"split() would produce more than {MAX_COLLECTION_SIZE}"),
-    ("{('a,' * 200000).split('[,]')}", {}, f"split() would produce more than {MAX_COLLECTION_SIZE}"),
+    # a regular expression's split is bounded by its cost first (each search is charged)
+    ("{('a,' * 200000).split('[,]')}", {}, "regular expression '[,]' is too costly"),
     ("{99999999999 * 99999999999}", {}, "integer overflow"),
     ("{#n * #n}", {"n": 2 ** 62}, "integer overflow"),
     ("{#n + 1}", {"n": 10 ** 5000}, "integer overflow"),
@@ -204,33 +207,80 @@ def test_results_up_to_the_string_limit_are_fine():
         == MAX_STRING_LENGTH
 
 
+#: classic catastrophic-backtracking patterns: linear on RE2
 EVIL_REGEXES = ["(a+)+$", "(a|aa)*b", "(a|a)*", "(\\w+\\s?)*$", "(.*a){20}", "(x+x+)+y",
                 "((a+)|b)*c", "(a*)*b", "(a?){30}a{30}", "(\\d+)*x", "(a|b|ab)*c",
-                "^(([a-z])+.)+[A-Z]([a-z])+$", "(.*){1,32000}[bc]", "(a)\\1", "a" * 501]
+                "^(([a-z])+.)+[A-Z]([a-z])+$"]
+#: their RE2 programs are too big for a 100k-character subject under REGEX_COST_BUDGET
+_BIG_PROGRAMS = {"(.*a){20}", "(a?){30}a{30}", "^(([a-z])+.)+[A-Z]([a-z])+$"}
 
 
-@pytest.mark.parametrize("pattern", EVIL_REGEXES)
-def test_catastrophic_regexes_are_refused(pattern):
+def _best_of_five(template, ctx, rounds):
+    best = float("inf")
+    for _ in range(5):
+        started = time.perf_counter()
+        for _ in range(rounds):
+            template.evaluate(ctx)
+        best = min(best, time.perf_counter() - started)
+    return best
+
+
+@pytest.mark.parametrize("pattern, length, rounds", [(p, 30, 200) for p in EVIL_REGEXES] + [
+    (p, 100_000, 3) for p in EVIL_REGEXES if p not in _BIG_PROGRAMS])
+def test_catastrophic_regexes_finish_as_fast_as_a_trivial_one(pattern, length, rounds):
+    """On a backtracking engine these take 2^30 steps and more; on RE2, time of a trivial
+    pattern on the same subject (compared, not absolute: the machine's speed cancels out)."""
+    ctx = {"s": "a" * length + "!"}
     literal = "'" + pattern.replace("'", "''") + "'"
-    with pytest.raises(ExpressionSyntaxError):
-        compile_template("{#s matches " + literal + "}")
-    with pytest.raises(ExpressionSyntaxError):
-        compile_template("{#s.matches(" + literal + ")}")
-    with pytest.raises(ExpressionSyntaxError):
-        compile_template("{#s.split(" + literal + ")}")
-    # The same pattern from data is refused at evaluation.
-    ctx = {"s": "a" * 40 + "!", "p": pattern}
+    evil = compile_template("{#s matches " + literal + "}")
+    split = compile_template("{#s.split(" + literal + ")}")
+    assert evil.evaluate(ctx) is False       # none of them matches a run of a's then '!'
+    trivial = compile_template("{#s matches 'a*'}")
+    assert _best_of_five(evil, ctx, rounds) < 10 * _best_of_five(trivial, ctx, rounds)
+    if length == 30:     # split: one search per part
+        split.evaluate(ctx)
+        assert _best_of_five(split, ctx, rounds) < 10 * _best_of_five(trivial, ctx, rounds)
+
+
+@pytest.mark.parametrize("pattern", sorted(_BIG_PROGRAMS))
+def test_big_programs_are_refused_on_long_subjects_before_matching(pattern):
+    template = compile_template("{#s matches '" + pattern + "'}")
+    assert template.evaluate({"s": "a" * 1000 + "!"}) is False
+    with pytest.raises(ExpressionEvaluationError, match="too costly for a subject of 100001"):
+        template.evaluate({"s": "a" * 100_000 + "!"})
+
+
+@pytest.mark.parametrize("pattern", ["(a)\\1", "a(?=a)", "(?>a+)a", "a++", "a" * 501])
+def test_patterns_re2_cannot_run_are_refused_at_compile_and_evaluation(pattern):
+    literal = "'" + pattern.replace("'", "''") + "'"
+    for source in ("{#s matches " + literal + "}", "{#s.matches(" + literal + ")}",
+                   "{#s.split(" + literal + ")}"):
+        with pytest.raises(ExpressionSyntaxError):
+            compile_template(source)
     with pytest.raises(ExpressionEvaluationError):
-        compile_template("{#s matches #p}").evaluate(ctx)
+        compile_template("{#s matches #p}").evaluate({"s": "a" * 40 + "!", "p": pattern})
 
 
-def test_polynomial_regexes_are_refused_on_long_subjects_only():
-    template = compile_template("{#s matches '.*.*.*x'}")
-    assert template.evaluate({"s": "a" * 100 + "x"}) is True
-    with pytest.raises(ExpressionEvaluationError, match="too costly"):
-        template.evaluate({"s": "a" * 10_000})
-    # One unbounded repeat is linear: fine on a long subject.
-    assert compile_template("{#s matches 'a*x'}").evaluate({"s": "a" * 500_000}) is False
+def test_long_subjects_are_fine_for_small_programs():
+    assert compile_template("{#s matches '.*.*.*x'}").evaluate({"s": "a" * 100_000}) is False
+    assert compile_template("{#s matches 'a*x'}").evaluate({"s": "a" * 200_000}) is False
+    with pytest.raises(ExpressionEvaluationError, match="longer than 1048576"):
+        compile_template("{#s matches 'a*x'}").evaluate({"s": "a" * 1_048_577})
+
+
+def test_no_module_uses_cpython_private_regex_internals():
+    """re._parser / sre_parse are private and change between Python versions."""
+    private = {"re._parser", "re._constants", "re._compiler", "sre_parse", "sre_constants",
+               "sre_compile"}
+    for path in sorted(pathlib.Path(evgate.__file__).parent.rglob("*.py")):
+        for node in pyast.walk(pyast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, pyast.Import):
+                names = {alias.name for alias in node.names}
+            elif isinstance(node, pyast.ImportFrom):
+                names = {f"{node.module}.{alias.name}" for alias in node.names} | {node.module}
+            else:
+                continue
+            assert not names & private, (path, node.lineno)
 
 
 def test_json_paths_cannot_smuggle_regexes():
@@ -282,8 +332,7 @@ def test_no_eval_exec_or_dynamic_getattr_in_the_language(path):
                 # Only fixed, literal attribute names (the el_properties protocol).
                 assert isinstance(node.args[1], pyast.Constant), (path.name, node.lineno)
                 assert node.args[1].value in {"el_properties", "_deprecated_wildcard_use",
-                                              "__dict__", "MAX_REPEAT", "MIN_REPEAT",
-                                              "POSSESSIVE_REPEAT", "ATOMIC_GROUP"}, \
+                                              "__dict__"}, \
                     (path.name, node.lineno)
         if isinstance(node, (pyast.Import, pyast.ImportFrom)):
             names = [alias.name for alias in node.names]

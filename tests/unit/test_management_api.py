@@ -110,6 +110,24 @@ def test_invalid_definition_lists_every_problem_by_path(api, client):
     assert api.call("GET", B + "/v4/apis", 200) == []  # nothing half-written
 
 
+def test_regexes_re2_cannot_run_are_400_naming_the_construct_and_path(api):
+    """Lookaround, backreferences: refused when the definition is validated, not at run time."""
+    bad = api_definition(path="/re2")
+    bad["flows"] = [{"name": "f", "enabled": True, "selectors": [
+        {"type": "condition", "condition": "{#request.path matches '/a(?=b)'}"}],
+        "subscribe": [{"name": "only-y", "enabled": True, "policy": "message-filtering",
+                       "configuration": {"filter": "{#message.content matches '(?<=x)y'}"}}]}]
+    bad["listeners"][0]["cors"] = {"enabled": True, "allowOrigin": ["https://(a)\\1"]}
+    body = api.call("POST", B + "/v4/apis", 400, json=bad)
+    errors = {e["path"]: e["message"] for e in body["errors"]}
+    assert "lookahead (?=...) is not supported" in errors["$.flows[0].selectors[0].condition"]
+    assert "lookbehind (?<=...) is not supported" in \
+        errors["$.flows[0].subscribe[0].configuration.filter"]
+    assert "backreference \\1 is not supported" in \
+        errors["$.listeners[0].cors.allowOrigin[0]"]
+    assert api.call("GET", B + "/v4/apis", 200) == []
+
+
 def test_unregistered_endpoint_type_names_the_path(api):
     bad = api_definition()
     bad["endpointGroups"][0]["type"] = "mqtt5"
