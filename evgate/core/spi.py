@@ -9,12 +9,12 @@ gateway package (docs/architecture.md, "Layers").
 """
 from __future__ import annotations
 
-from typing import Any, ClassVar, Iterable, Mapping, Protocol, Sequence
+from typing import Any, Callable, ClassVar, Iterable, Mapping, Protocol, Sequence
 
 from .context import ApiView, ExecutionContext
 from .message import Message
 from .outcomes import Outcome
-from .stream import Subscription
+from .stream import GroupItem, Subscription
 
 
 class Runtime(Protocol):
@@ -40,6 +40,25 @@ class Pipeline(Protocol):
         """`publish` of one message: its outcome, None when a policy dropped it."""
 
 
+class GroupStream(Protocol):
+    """One member of a consumer group whose positions are committed explicitly (the webhook
+    entrypoint: at-least-once). The endpoint hands items over on the hub; each handed-over item
+    is then either committed or released exactly once, and the endpoint stops fetching while
+    `max_pending` of them are neither (a slow receiver pauses the stream, memory stays bounded).
+    """
+
+    def commit(self, item: GroupItem) -> None:
+        """`item` is settled (delivered, filtered or dead-lettered): its partition may be
+        committed up to and including it. Ignored when the partition moved since."""
+
+    def release(self, count: int = 1) -> None:
+        """`count` handed-over items are dropped uncommitted (revoked, stopping): the next
+        owner of their partition gets them again from the last committed position."""
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Commit what was committed so far, leave the group. Never raises."""
+
+
 class Endpoint(Protocol):
     """A backend connector (kafka, mock): shared by every request of its API on a worker."""
 
@@ -55,6 +74,15 @@ class Endpoint(Protocol):
 
     def subscribe(self, ctx: ExecutionContext, *, cursor: str | None, qos: str,
                   capacity: int, client_id: str | None = None) -> Subscription: ...
+
+    def open_group_stream(self, ctx: ExecutionContext, group_id: str, *,
+                          on_items: Callable[[list[GroupItem]], None],
+                          on_revoked: Callable[[list[tuple[str, int]]], None],
+                          on_error: Callable[[str], None],
+                          max_pending: int) -> GroupStream:
+        """Join the group `group_id`: `on_items` gets batches in partition order, resuming
+        after the group's committed positions; `on_revoked` the partitions taken away (their
+        uncommitted items come again to their next owner); both run on the hub."""
 
 
 class Entrypoint(Protocol):
@@ -97,5 +125,5 @@ class ConfigurationCheck(Protocol):
                  definition: Any) -> Iterable[tuple[str, str]]: ...
 
 
-__all__ = ["ApiView", "ConfigurationCheck", "Endpoint", "Entrypoint", "Pipeline", "PlanHandler",
-           "Policy", "Runtime"]
+__all__ = ["ApiView", "ConfigurationCheck", "Endpoint", "Entrypoint", "GroupStream", "Pipeline",
+           "PlanHandler", "Policy", "Runtime"]

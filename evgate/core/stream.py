@@ -251,3 +251,50 @@ class Subscription:
     def buffered(self) -> int:
         return len(self._items)
 
+
+
+class GroupItem:
+    """One record of a committed group stream (`Endpoint.open_group_stream`, the webhook
+    entrypoint): where it sits (`topic`, `partition`, `offset`), the assignment `generation` it
+    was fetched under (its commit is ignored once the partition moved), the message (built on
+    first use, by the endpoint's one conversion) and the record as stored (`key`, `value`,
+    `headers`: bytes, for forwarding it verbatim, e.g. to a dead-letter queue)."""
+
+    __slots__ = ("topic", "partition", "offset", "generation", "key", "value", "headers",
+                 "_message", "_source", "_build")
+
+    def __init__(self, topic: str, partition: int, offset: int, generation: int, *,
+                 key: Any = None, value: bytes | None = None,
+                 headers: Sequence[tuple[str, Any]] | None = None,
+                 message: Message | None = None, source: Any = None,
+                 build: Callable[[Any, str], Message] | None = None):
+        self.topic = topic
+        self.partition = partition
+        self.offset = offset
+        self.generation = generation
+        self.key = key
+        self.value = value
+        self.headers = headers
+        self._message = message
+        self._source = source
+        self._build = build
+
+    @property
+    def partition_key(self) -> tuple[str, int]:
+        return (self.topic, self.partition)
+
+    @property
+    def position(self) -> str:
+        """`topic@partition#offset`: the message id, the same on every worker and retry."""
+        return f"{self.topic}@{self.partition}#{self.offset}"
+
+    @property
+    def message(self) -> Message:
+        message = self._message
+        if message is None:
+            message = self._message = self._build(self._source, self.position)
+            self._source = None
+        return message
+
+    def __repr__(self) -> str:
+        return f"<GroupItem {self.position} gen={self.generation}>"

@@ -6,7 +6,7 @@ not raise. An endpoint is shared by every request of its API on one worker.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterable, Mapping, Sequence
 
 from ..definition import plugin_config
 
@@ -14,7 +14,8 @@ if TYPE_CHECKING:
     from ..core.context import ExecutionContext
     from ..core.spi import Runtime
     from ..core.message import Message
-    from ..core.stream import Subscription
+    from ..core.spi import GroupStream
+    from ..core.stream import GroupItem, Subscription
 
 
 class Endpoint:
@@ -47,6 +48,11 @@ class Endpoint:
     def can_subscribe(self) -> bool:
         return False
 
+    @property
+    def can_group_stream(self) -> bool:
+        """Whether `open_group_stream` works (the webhook entrypoint needs it)."""
+        return False
+
     def start(self) -> None:
         """Called once when the API is deployed on this worker."""
 
@@ -70,6 +76,15 @@ class Endpoint:
         Blocks the calling greenlet until the stream is ready; BackendUnavailableError (503)
         when the backend cannot be reached. The caller must `close()` the subscription."""
         raise NotImplementedError(f"{self.type} endpoint cannot subscribe")
+
+    def open_group_stream(self, ctx: "ExecutionContext", group_id: str, *,
+                          on_items: Callable[[list["GroupItem"]], None],
+                          on_revoked: Callable[[list[tuple[str, int]]], None],
+                          on_error: Callable[[str], None],
+                          max_pending: int) -> "GroupStream":
+        """Join the consumer group `group_id` with explicit commits (webhook deliveries:
+        evgate/core/spi.py `GroupStream`). Call `close()` on the result."""
+        raise NotImplementedError(f"{self.type} endpoint has no group stream")
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r} api={self.api_id}>"

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from typing import TYPE_CHECKING, Annotated, Any, Literal, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Annotated, Any, Callable, Literal, Optional, Sequence, Union
 
 import gevent
 from pydantic import Field, SkipValidation
@@ -23,13 +23,14 @@ from ..errors import BackendUnavailableError, BadRequestError
 from ..core.ids import new_id
 from ..kafka import cursor as cursors
 from ..kafka.client_config import producer_config
+from ..kafka.group_consumer import GroupConsumer, group_consumer_config
 from ..kafka.security import MASK, JaasError, mask_jaas, parse_jaas
 from ..kafka.security import problems as security_problems
 from ..kafka.producer import ProduceError
 from ..core.message import GROUP_ID_ATTRIBUTE, RECORD_KEY_ATTRIBUTE, TOPICS_ATTRIBUTE, Message
 from ..observability import metrics
 from .base import Endpoint
-from ..core.stream import Subscription
+from ..core.stream import GroupItem, Subscription
 
 if TYPE_CHECKING:
     from ..core.context import ExecutionContext
@@ -164,6 +165,10 @@ class KafkaEndpoint(Endpoint):
     def can_subscribe(self) -> bool:
         return self.consumer_enabled
 
+    @property
+    def can_group_stream(self) -> bool:
+        return self.consumer_enabled
+
     def _producer(self):
         """The worker's shared producer for this endpoint's configuration, cached here: building
         the librdkafka config and its pool key on every request cost ~10 us (bench/ingest.py)."""
@@ -293,3 +298,18 @@ class KafkaEndpoint(Endpoint):
             self.configuration, self.topics, position=position, group_id=group_id, qos=qos,
             capacity=capacity, label=label, auto_offset_reset=reset, api_id=self.api_id)
 
+    def open_group_stream(self, ctx: "ExecutionContext", group_id: str, *,
+                          on_items: Callable[[list[GroupItem]], None],
+                          on_revoked: Callable[[list[tuple[str, int]]], None],
+                          on_error: Callable[[str], None],
+                          max_pending: int) -> GroupConsumer:
+        """A member of the consumer group `group_id` on its own native thread
+        (evgate/kafka/group_consumer.py): cooperative-sticky assignment, manual commits of
+        committed items only, fetching paused while `max_pending` items are unsettled."""
+        if not self.consumer_enabled:
+            raise BackendUnavailableError("the kafka endpoint of this API does not consume",
+                                          retry_after=60)
+        conf = group_consumer_config(self.configuration, self.runtime.config, group_id)
+        return GroupConsumer(conf, self.topics, name=f"{ctx.entrypoint_type}-{group_id}",
+                             on_records=on_items, on_revoked=on_revoked, on_error=on_error,
+                             max_outstanding=max_pending)

@@ -6,13 +6,20 @@ Configuration (Gravitee's): `messageInterval` ms between messages (1000), `messa
 ({name: value}). Each subscriber gets its own sequence with ids "0", "1", ...; a client that
 resumes with Last-Event-ID / cursor "N" continues at N+1. Publishing is accepted and dropped
 (every message acknowledged), so a publish path can be tried without Kafka.
+
+Group streams (the webhook entrypoint) read the same sequence as one partition `mock[0]` and
+remember each group's committed position on this endpoint (per worker, in memory): a group
+opened again resumes after its last commit, as a Kafka group would, so webhook delivery runs
+(and is unit-tested) without Kafka.
 """
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Annotated, Any, Optional, Sequence, Union
+from collections import Counter
+from typing import TYPE_CHECKING, Annotated, Any, Callable, Optional, Sequence, Union
 
 import gevent
+from gevent.event import Event
 from pydantic import Field
 
 from ..definition.plugin_config import PluginConfiguration, checked, integer, must_be
@@ -20,7 +27,7 @@ from ..errors import BadRequestError
 from ..core.outcomes import Delivered
 from ..core.message import Message
 from .base import Endpoint
-from ..core.stream import StreamItem, Subscription
+from ..core.stream import GroupItem, StreamItem, Subscription
 
 if TYPE_CHECKING:
     from ..core.context import ExecutionContext
@@ -62,6 +69,10 @@ class MockEndpoint(Endpoint):
         self.headers = _pairs(conf.get("headers"))
         self.metadata = dict(_pairs(conf.get("metadata")))
         self._greenlets: set[gevent.Greenlet] = set()
+        #: group id -> next offset to read (the committed position) / number of commits
+        self.committed: dict[str, int] = {}
+        self.commits: Counter[str] = Counter()
+        self._generation = 0
 
     @property
     def can_publish(self) -> bool:
@@ -69,6 +80,10 @@ class MockEndpoint(Endpoint):
 
     @property
     def can_subscribe(self) -> bool:
+        return True
+
+    @property
+    def can_group_stream(self) -> bool:
         return True
 
     def publish(self, messages: Sequence[Message], ctx: "ExecutionContext") -> list[Any]:
@@ -112,9 +127,82 @@ class MockEndpoint(Endpoint):
             gevent.sleep(max(self.interval, 0.001))  # positive: gevent.sleep(0) starves timers
         subscription.close("end", "the mock endpoint sent its messageCount messages")
 
+    def open_group_stream(self, ctx: "ExecutionContext", group_id: str, *,
+                          on_items: Callable[[list[GroupItem]], None],
+                          on_revoked: Callable[[list[tuple[str, int]]], None],
+                          on_error: Callable[[str], None],
+                          max_pending: int) -> "MockGroupStream":
+        self._generation += 1
+        stream = MockGroupStream(self, group_id, self._generation, on_items, max_pending)
+        greenlet = gevent.spawn(stream.run)
+        stream.greenlet = greenlet
+        self._greenlets.add(greenlet)
+        greenlet.link(self._greenlets.discard)
+        return stream
+
+    def group_item(self, index: int, generation: int) -> GroupItem:
+        value = self.content.encode("utf-8")
+        return GroupItem("mock", 0, index, generation, value=value,
+                         headers=[(name, v.encode("utf-8")) for name, v in self.headers],
+                         source=index, build=self._group_message)
+
+    def _group_message(self, index: int, position: str) -> Message:
+        message = self.message(index)
+        message.id = position
+        return message
+
     def stop(self) -> None:
         for greenlet in list(self._greenlets):
             greenlet.kill(block=False)
+
+
+class MockGroupStream:
+    """One member of a mock consumer group (evgate/core/spi.py `GroupStream`): the endpoint's
+    sequence from the group's committed position on, one item per `messageInterval`, paused
+    while `max_pending` items are neither committed nor released (resumed at half)."""
+
+    def __init__(self, endpoint: MockEndpoint, group_id: str, generation: int,
+                 on_items: Callable[[list[GroupItem]], None], max_pending: int):
+        self.endpoint = endpoint
+        self.group_id = group_id
+        self.generation = generation
+        self.on_items = on_items
+        self.max_pending = max(1, max_pending)
+        self.outstanding = 0
+        self.closed = False
+        self.greenlet: gevent.Greenlet | None = None
+        self._room = Event()
+        self._room.set()
+
+    def run(self) -> None:
+        endpoint = self.endpoint
+        index = endpoint.committed.get(self.group_id, 0)
+        while not self.closed and (endpoint.count is None or index < endpoint.count):
+            if self.outstanding >= self.max_pending:
+                self._room.clear()
+                self._room.wait()
+                continue
+            self.outstanding += 1
+            self.on_items([endpoint.group_item(index, self.generation)])
+            index += 1
+            gevent.sleep(max(endpoint.interval, 0.001))  # positive: gevent#1071
+
+    def commit(self, item: GroupItem) -> None:
+        if not self.closed and item.generation == self.generation:
+            committed = self.endpoint.committed
+            committed[self.group_id] = max(committed.get(self.group_id, 0), item.offset + 1)
+            self.endpoint.commits[self.group_id] += 1
+        self.release(1)
+
+    def release(self, count: int = 1) -> None:
+        self.outstanding = max(0, self.outstanding - count)
+        if self.outstanding <= self.max_pending // 2:
+            self._room.set()
+
+    def close(self, timeout: float = 10.0) -> None:
+        self.closed = True
+        if self.greenlet is not None and self.greenlet is not gevent.getcurrent():
+            self.greenlet.kill(block=False)
 
 
 def _pairs(value: Any) -> list[tuple[str, str]]:

@@ -31,7 +31,7 @@ class GatewayRuntime:
         self.draining = False
         self._listeners: list[Callable[[Snapshot], None]] = []
         self.sync = None
-        self.webhooks: Any = None  # evgate.webhooks.dispatcher.WebhookDispatcher, in start()
+        self.webhooks: Any = None  # evgate.entrypoints.webhook.dispatcher.WebhookDispatcher, in start()
         from .last_delivery import LastDeliveryRecorder
         self.deliveries = LastDeliveryRecorder(repo)  # webhook "last success" per subscription
         #: open client streams (sse, websocket, http-get); closed with "goaway" on stop()
@@ -88,7 +88,7 @@ class GatewayRuntime:
 
     def start(self) -> None:
         if self.repo is not None and self.webhooks is None:
-            from ..webhooks.dispatcher import WebhookDispatcher
+            from ..entrypoints.webhook.dispatcher import WebhookDispatcher
             self.webhooks = WebhookDispatcher(self)  # before the first sync: sees every snapshot
             self.webhooks.start()
         if self.repo is not None and self.sync is None:

@@ -1,13 +1,15 @@
-"""A consumer-group member with manual commits, on its own native thread (webhooks).
+"""A consumer-group member with manual commits, on its own native thread: the kafka endpoint's
+`open_group_stream` (evgate/core/spi.py `GroupStream`; the webhook entrypoint uses it).
 
 Unlike the shared fan-out consumers of SSE/WebSocket, each webhook subscription is its own
 consumer group (group id = subscription id): several workers and nodes run a member each and
 Kafka gives every partition to exactly one of them. Offsets are committed only for records the
-hub marked delivered (`mark_delivered`), so a crash re-delivers, never skips (at-least-once).
+hub committed (`commit`, after delivery or dead-lettering), so a crash re-delivers, never skips (at-least-once).
 
 Threading (docs/architecture.md, "Runtime rules"): the Consumer is touched only by its own OS
 thread, which loops `poll(0.1)` then drains `consume(n, 0)`, hands each batch to the hub with
-`HubHandoff.call`, commits what the hub marked delivered, and pauses every assigned partition
+`HubHandoff.call` as `GroupItem`s (evgate/core/stream.py; their message built on the hub by
+the one record -> Message conversion, kafka/records.py), commits what the hub committed, and pauses every assigned partition
 while more than `max_outstanding` records are handed over but not finished (`release`) — a
 slow receiver stops the fetching instead of growing memory. Rebalance callbacks run inside
 `poll` on that thread: on revoke, delivered offsets are committed synchronously before the
@@ -24,8 +26,10 @@ from typing import Any, Callable, Sequence
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 from gevent.event import AsyncResult
 
+from ..core.stream import GroupItem
 from ..observability import metrics
 from .client_config import common_config, mask
+from .records import record_to_message
 from .threads import HubHandoff, HubLogger, native_lock, start_native_thread
 
 logger = logging.getLogger(__name__)
@@ -66,17 +70,25 @@ def group_consumer_config(endpoint_conf: dict[str, Any], config: Any, group_id: 
     return conf
 
 
+def group_item(record: Any, generation: int) -> GroupItem:
+    """A fetched record as the hub gets it: the record as stored (for a verbatim DLQ copy) and
+    its message, built on first use by the one conversion (records.py), id `topic@partition#offset`."""
+    return GroupItem(record.topic(), record.partition(), record.offset(), generation,
+                     key=record.key(), value=record.value(), headers=record.headers(),
+                     source=record, build=record_to_message)
+
+
 class GroupConsumer:
-    """One consumer-group member. Callbacks run on the hub: `on_records` gets a list of
-    (generation, confluent_kafka.Message) - the generation to pass back to `mark_delivered`;
-    `on_revoked` the (topic, partition) pairs taken away; `on_error` a text to log."""
+    """One consumer-group member (a `GroupStream`). Callbacks run on the hub: `on_records`
+    gets a list of `GroupItem`s (each to `commit` or `release` once); `on_revoked` the
+    (topic, partition) pairs taken away; `on_error` a text to log."""
 
     POLL_TIMEOUT = 0.1
     BATCH = 500
     COMMIT_RETRY_S = 1.0
 
     def __init__(self, conf: dict[str, Any], topics: Sequence[str], *, name: str,
-                 on_records: Callable[[list[tuple[int, Any]]], None],
+                 on_records: Callable[[list[GroupItem]], None],
                  on_revoked: Callable[[list[TP]], None],
                  on_error: Callable[[str], None] | None = None,
                  max_outstanding: int = 1000):
@@ -121,6 +133,12 @@ class GroupConsumer:
                 return
             if offset + 1 > self._pending.get(tp, -1):
                 self._pending[tp] = offset + 1
+
+    def commit(self, item: GroupItem) -> None:
+        """`item` is settled: commit its partition up to it (soon, on the thread); one place
+        in the flow control is free again."""
+        self.mark_delivered(item.partition_key, item.offset, item.generation)
+        self.release(1)
 
     def release(self, count: int = 1) -> None:
         """`count` handed-over records are finished (delivered, dropped or discarded)."""
@@ -171,7 +189,7 @@ class GroupConsumer:
             self._handoff.call(self._on_error, f"consumer thread stopped: {exc!r}")
 
     def _hand_over(self, batch: list[Any]) -> None:
-        records: list[tuple[int, Any]] = []
+        records: list[GroupItem] = []
         with self._lock:
             for msg in batch:
                 err = msg.error()
@@ -182,7 +200,7 @@ class GroupConsumer:
                 generation = self._generation.get((msg.topic(), msg.partition()))
                 if generation is None:  # fetched before a revoke; the new owner has it
                     continue
-                records.append((generation, msg))
+                records.append(group_item(msg, generation))
             self._outstanding += len(records)
         if records:
             self._handoff.call(self._on_records, records)

@@ -1,7 +1,7 @@
 """The one conversion of a Kafka record into a `Message`, used by every consumer of records.
 
-Streams (SSE, WebSocket, http-get: evgate/kafka/consumer.py) and webhooks
-(evgate/webhooks/delivery.py) call it, so every entrypoint and every policy sees the same
+Streams (SSE, WebSocket, http-get: evgate/kafka/consumer.py) and the group streams of webhooks
+(evgate/kafka/group_consumer.py) call it, so every entrypoint and every policy sees the same
 `#message.metadata`: `key` (text, or None), `timestamp` (epoch milliseconds, or None when the
 record has none), `topic`, `partition`, `offset`. A record with a null value (a tombstone: a
 compacted topic's "this key was deleted") becomes a message with `tombstone` set and empty

@@ -38,7 +38,7 @@ def create_management_app(config: Config | None = None, *, repository: Any = Non
     if repository is None:
         from ..repository import open_repository
         repository = open_repository(config.database_url, secrets_key=config.secrets_key)
-    from ..webhooks.ssrf import SsrfPolicy
+    from ..entrypoints.webhook.ssrf import SsrfPolicy
     services = Services.for_repository(repository, ssrf_policy=SsrfPolicy.from_config(config))
     generated = services.users.ensure_admin(config.admin_password)
     if generated:

@@ -504,8 +504,8 @@ def _entrypoint_problems(entrypoint_type: str, configuration: dict[str, Any]
 
 def _check_callback(configuration: dict[str, Any], policy: Any) -> None:
     """The webhook SSRF policy at subscription time (400 naming $.configuration.callbackUrl)."""
-    from ..webhooks.ssrf import SsrfPolicy
-    from ..webhooks.target import check_subscription_callback
+    from ..entrypoints.webhook.ssrf import SsrfPolicy
+    from ..entrypoints.webhook.target import check_subscription_callback
     if policy is None:
         from ..config import Config
         policy = SsrfPolicy.from_config(Config.from_env())

@@ -19,7 +19,7 @@ from confluent_kafka import Producer
 
 from evgate import plugins
 from evgate.repository import open_repository
-from evgate.webhooks.signing import verify
+from evgate.entrypoints.webhook.signing import verify
 from tests.support.gateway import GatewayProcess, import_apis
 from tests.support.kafka_broker import consume_all, create_topic
 from tests.support.receiver import Receiver

@@ -13,7 +13,7 @@ from evgate.entrypoints.sse import encode_event
 from evgate.entrypoints.websocket import envelope_requested, ws_envelope, ws_payload
 from evgate.errors import BadRequestError
 from evgate.kafka.records import record_to_message
-from evgate.webhooks.delivery import record_to_message as webhook_message
+from evgate.kafka.group_consumer import group_item
 
 METADATA = {"key": "order-7", "timestamp": 1_700_000_000_123, "topic": "orders",
             "partition": 2, "offset": 41}
@@ -27,12 +27,21 @@ def record(value=b'{"a":1}', key=b"order-7", headers=(("h", b"v"),),
 
 def test_streams_and_webhooks_see_the_same_metadata():
     stream = record_to_message(record(), "cursor-1")
-    hook = webhook_message(record())
+    item = group_item(record(), generation=3)   # what the kafka group stream hands webhooks
+    hook = item.message
     assert stream.metadata == hook.metadata == METADATA
     assert stream.headers == hook.headers == {"h": ["v"]}
     assert stream.content == hook.content == b'{"a":1}'
     assert stream.id == "cursor-1" and hook.id == "orders@2#41"
     assert not stream.tombstone
+    assert (item.partition_key, item.offset, item.generation) == (("orders", 2), 41, 3)
+
+
+def test_group_items_keep_the_record_as_stored_for_the_dlq():
+    """Binary key and headers reach the DLQ byte for byte (the message decodes them as text)."""
+    item = group_item(record(value=None, key=b"\xff\x00", headers=[("h", b"\xfe")]), 1)
+    assert (item.key, item.value, item.headers) == (b"\xff\x00", None, [("h", b"\xfe")])
+    assert item.message.tombstone and item.message.headers == {"h": ["\ufffd"]}
 
 
 def test_missing_timestamp_and_key_are_none():

@@ -3,7 +3,7 @@ import base64
 
 import pytest
 
-from evgate.webhooks.signing import (InvalidSecret, InvalidSignature, decode_secret, sign,
+from evgate.entrypoints.webhook.signing import (InvalidSecret, InvalidSignature, decode_secret, sign,
                                      signature_headers, verify)
 
 # The example of the Standard Webhooks specification / its reference libraries.

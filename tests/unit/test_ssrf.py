@@ -3,9 +3,9 @@ import socket
 
 import pytest
 
-from evgate.webhooks import ssrf
-from evgate.webhooks.http import pinned_session
-from evgate.webhooks.ssrf import (CallbackUrlRefused, SsrfPolicy, check_callback_url,
+from evgate.entrypoints.webhook import ssrf
+from evgate.entrypoints.webhook.http import pinned_session
+from evgate.entrypoints.webhook.ssrf import (CallbackUrlRefused, SsrfPolicy, check_callback_url,
                                   parse_networks)
 from tests.support.receiver import Receiver
 

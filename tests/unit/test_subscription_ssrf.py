@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from evgate.cli import main
-from evgate.webhooks import ssrf
+from evgate.entrypoints.webhook import ssrf
 
 from .management_fixtures import B, P, Api, fast_hashing, push_api_definition  # noqa: F401
 

@@ -14,10 +14,10 @@ SCRIPT = r"""
 from gevent import monkey; monkey.patch_all()
 import json, time
 from tests.support.receiver import Receiver
-from evgate.webhooks.delivery import DeadlineExceeded, DeliveryLoop
-from evgate.webhooks.http import pinned_session
-from evgate.webhooks.ssrf import SsrfPolicy, parse_networks
-from evgate.webhooks.target import WebhookTarget
+from evgate.entrypoints.webhook.delivery import DeadlineExceeded, DeliveryLoop
+from evgate.entrypoints.webhook.http import pinned_session
+from evgate.entrypoints.webhook.ssrf import SsrfPolicy, parse_networks
+from evgate.entrypoints.webhook.target import WebhookTarget
 
 def established_to(port):
     count = 0

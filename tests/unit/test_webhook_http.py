@@ -8,9 +8,9 @@ import pytest
 
 from evgate.config import Config
 from evgate.errors import BadRequestError
-from evgate.webhooks.http import AuthError, WebhookAuth, pinned_session
-from evgate.webhooks.ssrf import SsrfPolicy, parse_networks
-from evgate.webhooks.target import (WebhookTarget, configuration_problems,
+from evgate.entrypoints.webhook.http import AuthError, WebhookAuth, pinned_session
+from evgate.entrypoints.webhook.ssrf import SsrfPolicy, parse_networks
+from evgate.entrypoints.webhook.target import (WebhookTarget, configuration_problems,
                                     validate_subscription_configuration)
 from tests.support.receiver import Receiver
 

@@ -3,7 +3,7 @@ import random
 
 import pytest
 
-from evgate.webhooks.retry import Backoff
+from evgate.entrypoints.webhook.retry import Backoff
 
 
 def test_ceiling_doubles_then_caps():

@@ -16,7 +16,7 @@ internal services, the management API on loopback. The policy:
 
 The check runs twice: when a subscription is created or updated (`check_callback_url`, a 400
 for the subscriber; a name that does not resolve then is refused too) and at every new
-connection (`resolve_allowed`, used by `evgate.webhooks.http`, which then connects to the
+connection (`resolve_allowed`, used by `evgate.entrypoints.webhook.http`, which then connects to the
 vetted address itself), so a DNS answer that changes after the subscription (DNS rebinding)
 cannot reach a refused address.
 """
@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from typing import Any, Iterable
 from urllib.parse import urlsplit
 
-from ..errors import BadRequestError
+from ...errors import BadRequestError
 
 logger = logging.getLogger(__name__)
 

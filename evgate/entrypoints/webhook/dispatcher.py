@@ -4,8 +4,9 @@ It listens to the runtime's snapshots (`GatewayRuntime.on_change`, every reposit
 by default), so pause, resume, close and metadata changes apply within about one sync
 interval plus a consumer-group rebalance:
 
-- ACCEPTED + consumer STARTED on a deployed API with a `webhook` entrypoint and a kafka
-  endpoint: a loop runs (every worker runs one; Kafka splits the partitions between them);
+- ACCEPTED + consumer STARTED on a deployed API with a `webhook` entrypoint and an endpoint
+  with a group stream (kafka, mock): a loop runs (every worker runs one; Kafka splits the
+  partitions between them);
 - PAUSED, consumer STOPPED, CLOSED/REJECTED/FAILURE (gone from the snapshot), API undeployed:
   the loop stops (delivered offsets committed, nothing lost: a later loop resumes there);
 - configuration changed (callback, headers, auth, secret) or API redeployed: restart;
@@ -75,9 +76,10 @@ class WebhookDispatcher:
             entrypoint_id = (sub.get("configuration") or {}).get("entrypointId")
             if entrypoint_id not in (None, "webhook"):
                 continue
-            if api.endpoint.type != "kafka" or not api.endpoint.can_subscribe:
-                self._warn_once(api.id, "API %s has a webhook entrypoint but no kafka endpoint "
-                                "that consumes; its subscriptions are not delivered", api.id)
+            if not api.endpoint.can_group_stream:
+                self._warn_once(api.id, "API %s has a webhook entrypoint but its endpoint "
+                                "offers no group stream (a kafka endpoint that consumes); its "
+                                "subscriptions are not delivered", api.id)
                 continue
             wanted[sub["id"]] = (sub, api, entrypoint)
         stopping = []

@@ -22,7 +22,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from ..errors import BadRequestError
+from ...errors import BadRequestError
 from .http import AuthError, WebhookAuth
 from .signing import InvalidSecret, decode_secret
 from .ssrf import CallbackUrlRefused, SsrfPolicy, check_callback_url, split_callback_url

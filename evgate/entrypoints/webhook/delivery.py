@@ -1,10 +1,14 @@
 """One delivery loop per active webhook subscription on a worker (at-least-once).
 
-    Kafka (group = subscription id) --GroupConsumer thread--> per-partition queues on the hub
+It speaks only the plugin SPI (evgate/core/spi.py): the API endpoint's committed group stream
+(`open_group_stream`, group = subscription id; Kafka's is a cooperative-sticky group member on
+a native thread) and, for the DLQ, the DLQ endpoint's `publish`.
+
+    endpoint group stream --GroupItems--> per-partition queues on the hub
         -> subscribe-phase policies (a dropped record is acknowledged)
         -> POST callbackUrl (sequential per partition; partitions concurrently, at most
            `maxConcurrentConnections` requests at a time)
-        -> 2xx: mark delivered, the consumer thread commits offset + 1
+        -> 2xx: `stream.commit(item)` (Kafka: the consumer thread commits offset + 1)
            5xx / 408 / 429 / timeout / connection error / attempt past the overall deadline
                (`webhook_delivery_timeout_ms`): retry the same record with exponential
                backoff and full jitter (forever, or `webhook_retry_max_attempts`)
@@ -17,7 +21,7 @@
 Order per partition is kept because a partition's next record is not sent before the
 previous one is settled; Gravitee forces one connection under at-least-once, evgate keeps
 the per-partition order and still uses `maxConcurrentConnections` across partitions.
-Memory is bounded: the consumer pauses fetching while `webhook_max_pending` records wait.
+Memory is bounded: the stream pauses fetching while `webhook_max_pending` items are unsettled.
 """
 from __future__ import annotations
 
@@ -31,13 +35,11 @@ import gevent
 import requests
 from gevent.lock import BoundedSemaphore
 
-from ..core.context import ExecutionContext
-from ..core.ids import new_id
-from ..core.message import (API_ATTRIBUTE, RECORD_KEY_ATTRIBUTE, SUBSCRIPTION_ATTRIBUTE,
+from ...core.context import ExecutionContext
+from ...core.ids import new_id
+from ...core.message import (API_ATTRIBUTE, RECORD_KEY_ATTRIBUTE, SUBSCRIPTION_ATTRIBUTE,
                             TOPICS_ATTRIBUTE, Message)
-from ..kafka.group_consumer import GroupConsumer, group_consumer_config
-from ..kafka.records import record_to_message as _record_to_message
-from ..observability import metrics
+from ...observability import metrics
 from .http import AuthError, pinned_session
 from .retry import Backoff
 from .signing import signature_headers
@@ -45,7 +47,8 @@ from .ssrf import CallbackUrlRefused, SsrfPolicy
 from .target import WebhookTarget, header_allowed, header_value
 
 if TYPE_CHECKING:
-    from ..core.spi import Pipeline
+    from ...core.spi import GroupStream, Pipeline
+    from ...core.stream import GroupItem
 
 logger = logging.getLogger(__name__)
 
@@ -76,7 +79,7 @@ class _Partition:
     def __init__(self, tp: tuple[str, int], generation: int):
         self.tp = tp
         self.generation = generation
-        self.records: deque[Any] = deque()
+        self.records: deque[GroupItem] = deque()
         self.greenlet: gevent.Greenlet | None = None
 
 
@@ -84,12 +87,6 @@ def webhook_id(subscription_id: str, topic: str, partition: int, offset: int) ->
     """Stable across retries and workers: receivers dedupe at-least-once deliveries by it."""
     raw = f"{subscription_id}\x00{topic}\x00{partition}\x00{offset}".encode("utf-8")
     return "msg_" + hashlib.sha256(raw).hexdigest()[:32]
-
-
-def record_to_message(record: Any) -> Message:
-    """The shared conversion (evgate/kafka/records.py), with the record's plain position as id."""
-    return _record_to_message(
-        record, f"{record.topic()}@{record.partition()}#{record.offset()}")
 
 
 def _read_and_release(response: requests.Response) -> bytes:
@@ -131,7 +128,7 @@ class DeliveryLoop:
         self.session = pinned_session(policy, self.target.max_connections)
         self._slots = BoundedSemaphore(self.target.max_connections)
         self._partitions: dict[tuple[str, int], _Partition] = {}
-        self.consumer: GroupConsumer | None = None
+        self.stream: GroupStream | None = None
         self.stopped = False
         self.failed: str | None = None
         self._failing_since: float | None = None
@@ -144,12 +141,9 @@ class DeliveryLoop:
 
     # -- lifecycle (hub) ---------------------------------------------------------------------
     def start(self) -> None:
-        endpoint = self.api.endpoint
-        conf = group_consumer_config(endpoint.configuration, self.runtime.config, self.id)
-        self.consumer = GroupConsumer(
-            conf, endpoint.topics, name=f"webhook-{self.id}", on_records=self._on_records,
-            on_revoked=self._on_revoked, on_error=self._on_consumer_error,
-            max_outstanding=self.max_pending)
+        self.stream = self.api.endpoint.open_group_stream(
+            self._context(), self.id, on_items=self._on_items, on_revoked=self._on_revoked,
+            on_error=self._on_stream_error, max_pending=self.max_pending)
         logger.info("webhook delivery started: %r", self)
 
     def update_subscription(self, subscription: dict[str, Any]) -> None:
@@ -167,30 +161,30 @@ class DeliveryLoop:
                      if p.greenlet is not None and p.greenlet is not current]
         gevent.killall(greenlets, block=True, timeout=timeout)
         self._partitions.clear()
-        if self.consumer is not None:
-            self.consumer.close(timeout)
+        if self.stream is not None:
+            self.stream.close(timeout)
         self.session.close()
         logger.info("webhook delivery stopped: %r (%s)", self, self.stats)
 
-    # -- consumer callbacks (hub) ------------------------------------------------------------
-    def _on_records(self, records: list[tuple[int, Any]]) -> None:
-        consumer = self.consumer
-        if self.stopped or consumer is None:
-            if consumer is not None:
-                consumer.release(len(records))
+    # -- group stream callbacks (hub) --------------------------------------------------------
+    def _on_items(self, items: list[GroupItem]) -> None:
+        stream = self.stream
+        if self.stopped or stream is None:
+            if stream is not None:
+                stream.release(len(items))
             return
-        for generation, record in records:
-            tp = (record.topic(), record.partition())
+        for item in items:
+            tp, generation = item.partition_key, item.generation
             part = self._partitions.get(tp)
             if part is not None and part.generation != generation:
                 if generation < part.generation:  # fetched before a rebalance: not ours now
-                    consumer.release(1)
+                    stream.release(1)
                     continue
                 self._discard(part)  # reassigned since: restart from the committed offset
                 part = None
             if part is None:
                 part = self._partitions[tp] = _Partition(tp, generation)
-            part.records.append(record)
+            part.records.append(item)
             if part.greenlet is None:
                 part.greenlet = gevent.spawn(self._drain, part)
 
@@ -202,30 +196,29 @@ class DeliveryLoop:
 
     def _discard(self, part: _Partition) -> None:
         """Forget a partition's held records (and its in-flight one): every handed-over
-        record is released exactly once, or the consumer would stay paused for good."""
+        item is released exactly once, or the stream would stay paused for good."""
         if self._partitions.get(part.tp) is part:
             del self._partitions[part.tp]
         if part.greenlet is not None:
             part.greenlet.kill(block=False)
-        if self.consumer is not None and part.records:
-            self.consumer.release(len(part.records))
+        if self.stream is not None and part.records:
+            self.stream.release(len(part.records))
         part.records.clear()
 
-    def _on_consumer_error(self, text: str) -> None:
-        logger.warning("webhook subscription %s: kafka: %s", self.id, text)
+    def _on_stream_error(self, text: str) -> None:
+        logger.warning("webhook subscription %s: %s: %s", self.id, self.api.endpoint.type, text)
 
     # -- delivery (one greenlet per partition with records) ----------------------------------
     def _drain(self, part: _Partition) -> None:
         try:
             while part.records and not self.stopped:
-                record = part.records[0]
-                self._deliver(record)
+                item = part.records[0]
+                self._deliver(item)
                 if self.stopped or self._partitions.get(part.tp) is not part:
                     return  # stopped or revoked meanwhile: not ours to commit
                 part.records.popleft()
-                assert self.consumer is not None
-                self.consumer.mark_delivered(part.tp, record.offset(), part.generation)
-                self.consumer.release(1)
+                assert self.stream is not None
+                self.stream.commit(item)   # settled: delivered, filtered or dead-lettered
         except SubscriptionFailed as exc:
             self._fail(str(exc))
         except Exception:  # noqa: BLE001 - contained: stop this subscription, not the worker
@@ -242,8 +235,8 @@ class DeliveryLoop:
         ctx.attributes[SUBSCRIPTION_ATTRIBUTE] = self.id
         return ctx
 
-    def _deliver(self, record: Any) -> None:
-        message = record_to_message(record)
+    def _deliver(self, item: GroupItem) -> None:
+        message = item.message
         kept = self.api.subscribe_messages([message], self._context())
         if not kept:
             self.stats["filtered"] += 1
@@ -253,7 +246,7 @@ class DeliveryLoop:
         attempt = 0
         while not self.stopped:
             attempt += 1
-            outcome = self._attempt(message, record, attempt)
+            outcome = self._attempt(message, item, attempt)
             if outcome.ok:
                 self.stats["delivered"] += 1
                 metrics.webhook_outcome(self.id, "delivered")
@@ -282,13 +275,13 @@ class DeliveryLoop:
             reason = outcome.reason
             if outcome.retriable:
                 reason = f"gave up after {attempt} attempts: {reason}"
-            self._undeliverable(record, reason, outcome.status)
+            self._undeliverable(item, reason, outcome.status)
             return
 
-    def _attempt(self, message: Message, record: Any, attempt: int) -> _Outcome:
+    def _attempt(self, message: Message, item: GroupItem, attempt: int) -> _Outcome:
         target = self.target
         body = message.content
-        headers = self._headers(message, record, attempt, body)
+        headers = self._headers(message, item, attempt, body)
         try:
             with self._slots:
                 response, text = self._post_within_deadline(body, headers)
@@ -348,7 +341,7 @@ class DeliveryLoop:
         finally:
             timer.close()
 
-    def _headers(self, message: Message, record: Any, attempt: int, body: bytes
+    def _headers(self, message: Message, item: GroupItem, attempt: int, body: bytes
                  ) -> dict[str, Any]:
         headers: dict[str, Any] = {}
         for name, values in message.headers.items():
@@ -359,11 +352,11 @@ class DeliveryLoop:
                 headers[name] = value
         headers.update(self.target.headers)
         headers["X-Evgate-Subscription-Id"] = self.id
-        headers["X-Evgate-Topic"] = record.topic()
-        headers["X-Evgate-Partition"] = str(record.partition())
-        headers["X-Evgate-Offset"] = str(record.offset())
+        headers["X-Evgate-Topic"] = item.topic
+        headers["X-Evgate-Partition"] = str(item.partition)
+        headers["X-Evgate-Offset"] = str(item.offset)
         headers["X-Evgate-Attempt"] = str(attempt)
-        msg_id = webhook_id(self.id, record.topic(), record.partition(), record.offset())
+        msg_id = webhook_id(self.id, item.topic, item.partition, item.offset)
         if self.target.signing_key is not None:
             headers.update(signature_headers(self.target.signing_key, msg_id, body))
         else:
@@ -371,33 +364,33 @@ class DeliveryLoop:
         return headers
 
     # -- failures ----------------------------------------------------------------------------
-    def _undeliverable(self, record: Any, reason: str, status: int | None) -> None:
+    def _undeliverable(self, item: GroupItem, reason: str, status: int | None) -> None:
         dlq = self.entrypoint.definition.dlq
         if not dlq:
             raise SubscriptionFailed(reason)
         destination = dlq_destination(self.api, dlq)
         if destination is None:
             raise SubscriptionFailed(f"{reason} (and the dlq endpoint "
-                                     f"{dlq.get('endpoint')!r} is not a kafka endpoint with "
-                                     "a topic)")
+                                     f"{dlq.get('endpoint')!r} cannot publish or names no "
+                                     "topic)")
         endpoint, topic = destination
         headers: dict[str, list[Any]] = {}
-        for name, value in record.headers() or ():
+        for name, value in item.headers or ():
             headers.setdefault(name, []).append(value)   # as stored: bytes, not decoded
         for name, value in (("x-evgate-dlq-reason", reason.encode("utf-8")[:1000]),
                             ("x-evgate-dlq-subscription", self.id.encode("utf-8")),
-                            ("x-evgate-dlq-source", f"{record.topic()}@{record.partition()}#"
-                                                    f"{record.offset()}".encode("utf-8"))):
+                            ("x-evgate-dlq-source", item.position.encode("utf-8"))):
             headers.setdefault(name, []).append(value)
         if status is not None:
             headers.setdefault("x-evgate-dlq-status", []).append(str(status).encode("ascii"))
-        value = record.value()
+        value = item.value
         # the record as it came (key, value or tombstone, headers), through the DLQ endpoint's
         # publish like any other message: one produce path, its metrics and its timeout
+        attributes: dict[str, Any] = {RECORD_KEY_ATTRIBUTE: item.key}
+        if topic is not None:
+            attributes[TOPICS_ATTRIBUTE] = [topic]
         message = Message(content=value if value is not None else b"", headers=headers,
-                          attributes={RECORD_KEY_ATTRIBUTE: record.key(),
-                                      TOPICS_ATTRIBUTE: [topic]},
-                          id=new_id(), tombstone=value is None)
+                          attributes=attributes, id=new_id(), tombstone=value is None)
         ctx = self._context()
         attempt = 0
         while not self.stopped:
@@ -406,9 +399,8 @@ class DeliveryLoop:
             if not isinstance(outcome, Exception):
                 self.stats["dlq"] += 1
                 metrics.webhook_outcome(self.id, "dlq")
-                logger.warning("webhook subscription %s: %s; record %s@%d#%d sent to DLQ "
-                               "topic %s", self.id, reason, record.topic(), record.partition(),
-                               record.offset(), topic)
+                logger.warning("webhook subscription %s: %s; record %s sent to DLQ "
+                               "topic %s", self.id, reason, item.position, topic)
                 return
             logger.warning("webhook subscription %s: DLQ produce failed (%s); retrying",
                            self.id, outcome)
@@ -428,12 +420,17 @@ class DeliveryLoop:
         gevent.spawn(self.stop)
 
 
-def dlq_destination(api: Any, dlq: dict[str, Any]) -> tuple[Any, str] | None:
+def dlq_destination(api: Any, dlq: dict[str, Any]) -> tuple[Any, str | None] | None:
     """(endpoint, topic) of the DLQ: `dlq.endpoint` names an endpoint group or an endpoint of
-    the API (a kafka one); its first topic (or `dlq.topic`) receives the records. The endpoint
-    is the deployment's (built and started once per API, evgate/gateway/deployment.py)."""
+    the API that can publish; an endpoint with topics (kafka) sends the records to its first
+    topic (or `dlq.topic`) and must have one, an endpoint without (mock) takes them as they
+    are (topic None). The endpoint is the deployment's (built and started once per API,
+    evgate/gateway/deployment.py)."""
     endpoint = api.endpoint_named(dlq.get("endpoint"))
-    if endpoint is None or endpoint.type != "kafka":
+    if endpoint is None or not endpoint.can_publish:
         return None
-    topic = dlq.get("topic") or next(iter(endpoint.topics), None)
+    topics = getattr(endpoint, "topics", None)
+    if topics is None:
+        return endpoint, None
+    topic = dlq.get("topic") or next(iter(topics), None)
     return (endpoint, topic) if topic else None

@@ -1,8 +1,20 @@
 """webhook: the entrypoint of `subscription` listeners (push to a subscriber's callback).
 
-It serves no HTTP request: the per-worker `evgate.webhooks.dispatcher.WebhookDispatcher`
-runs one delivery loop per active subscription of the API. The entrypoint carries the
-configuration those loops use (Gravitee 4.x shape):
+It serves no HTTP request: the per-worker `dispatcher.WebhookDispatcher` runs one delivery loop
+per active subscription of the API over the endpoint's committed group stream (the plugin SPI,
+evgate/core/spi.py `open_group_stream`; the DLQ through the DLQ endpoint's `publish`). Like any
+plugin it imports neither the engine nor the Kafka bridge. Its parts:
+
+    dispatcher.py  per-worker manager: reacts to runtime snapshots, starts/stops loops
+    delivery.py    one delivery loop per active subscription (at-least-once, ordered per
+                   partition, retries, DLQ, FAILURE)
+    http.py        the HTTP client: pinned-address connections (SSRF), auth, timeouts
+    target.py      the subscription's callback, headers, auth and secret, checked
+    signing.py     Standard Webhooks signatures
+    ssrf.py        the allow/deny policy for callback targets
+    retry.py       exponential backoff with full jitter
+
+The entrypoint carries the configuration those loops use (Gravitee 4.x shape):
 
     {"type": "webhook", "qos": "auto",
      "configuration": {"http": {"connectTimeout": 3000, "readTimeout": 10000,
@@ -17,8 +29,8 @@ from typing import Annotated, Any, Iterable, Literal, Mapping, Optional
 
 from pydantic import Field
 
-from ..definition.plugin_config import PluginConfiguration, Secret, checked, must_be
-from .base import Entrypoint
+from ...definition.plugin_config import PluginConfiguration, Secret, checked, must_be
+from ..base import Entrypoint
 
 
 PositiveMs = Annotated[Optional[int], Field(strict=True, gt=0),
@@ -36,7 +48,7 @@ class WebhookConfiguration(PluginConfiguration):
     http: Annotated[Optional[WebhookHttp], must_be(dict, "must be an object")] = None
 
 
-# -- the subscription's configuration (secrets declared here; shape checked by webhooks/) ----
+# -- the subscription's configuration (secrets declared here; shape checked by target.py) -----
 #: the callback's credentials go to the callback: **** keeps them while it stays the same
 TO_CALLBACK = Secret(sent_to=(("callbackUrl",),))
 
@@ -85,7 +97,7 @@ class WebhookEntrypoint(Entrypoint):
     methods: frozenset[str] = frozenset()
     supported_qos = frozenset({"none", "auto", "at-most-once", "at-least-once"})
     configuration_model = WebhookConfiguration
-    #: what a subscriber gives in its subscription (checked by evgate/webhooks/target.py)
+    #: what a subscriber gives in its subscription (checked by target.py)
     subscription_configuration_model = WebhookSubscriptionConfiguration
 
     @classmethod
