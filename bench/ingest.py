@@ -248,6 +248,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--skip-baseline", action="store_true", help="no bare Flask route (a)")
     parser.add_argument("--skip-minimal", action="store_true",
                         help="no minimal produce route (m)")
+    parser.add_argument("--compare-root", metavar="DIR",
+                        help="also run the evgate of another checkout (e.g. `git archive` of "
+                             "the commit before a change) as (b0), in the same rounds")
     parser.add_argument("--matrix", action="store_true",
                         help="instead of (a)-(c): the cost-growth matrix, evgate beside the "
                              "minimal route, for each --matrix-sizes at 50 connections and "
@@ -324,6 +327,11 @@ def main(argv: list[str] | None = None) -> int:
         server = stack.enter_context(GunicornServer(
             "wsgi:app", workers=args.workers, database_url=database_url,
             kafka_bootstrap=args.bootstrap, env=extra_env, log_dir=tmp))
+        if args.compare_root:
+            targets.append(Target("compare", "(b0) evgate, compare-root", stack.enter_context(
+                GunicornServer("wsgi:app", workers=args.workers, database_url=database_url,
+                               kafka_bootstrap=args.bootstrap, env=extra_env, log_dir=tmp,
+                               root=args.compare_root)), "/bench/ingest", offsets))
         evgate = Target("evgate", "(b) evgate -> Kafka", server, "/bench/ingest", offsets)
         targets.append(evgate)
 
@@ -395,7 +403,7 @@ def run_matrix(targets: list[Target], args: argparse.Namespace,
 def _print_summary(results: dict[str, Any], failures: list[str]) -> None:
     print("\n== results (medians of the interleaved rounds) ==")
     for key, label in (("baseline", "(a) bare Flask 202"), ("minimal", "(m) minimal produce"),
-                       ("evgate", "(b) evgate -> Kafka")):
+                       ("compare", "(b0) compare-root"), ("evgate", "(b) evgate -> Kafka")):
         if key in results:
             r = results[key]
             landed = f"  landed {r['landed']} / 2xx {r['ok']}" if "landed" in r else ""
@@ -405,6 +413,10 @@ def _print_summary(results: dict[str, Any], failures: list[str]) -> None:
         verdict = "meets" if results["ratio_minimal"] >= RATIO_TARGET else "BELOW"
         print(f"evgate/minimal         {results['ratio_minimal']:.3f}  "
               f"({verdict} target {RATIO_TARGET})")
+    if "compare" in results:
+        print(f"evgate/compare-root    {results['evgate']['rps'] / results['compare']['rps']:.3f}"
+              f"  (CPU per request {results['evgate']['cpu_us_per_request']} vs "
+              f"{results['compare']['cpu_us_per_request']} us)")
     if "ratio_baseline" in results:
         print(f"evgate/bare            {results['ratio_baseline']:.3f}")
     for name in ("ndjson", "json-array"):
