@@ -138,7 +138,8 @@ def worker_exit(server, worker):
             metrics.flush()
         except Exception:  # noqa: BLE001
             pass
-    from .logs import release_gevent_lock
+    from .logs import flush_handlers, release_gevent_lock
+    flush_handlers()       # the batched access lines (evgate/logs.py)
     release_gevent_lock()   # else "Exception ignored in _removeHandlerRef" at interpreter exit
 
 

@@ -8,7 +8,8 @@ Call `configure(config)` once per process (CLI, gunicorn master, each worker).
 - Access log: logger `evgate.access`, one line per request when its response ends (a stream
   when it closes), with method, path, status, duration, bytes, API, entrypoint, transaction
   id and client address as record attributes (`ACCESS_FIELDS`; JSON keys in JSON format).
-  Written by evgate/observability/access.py; off with EVGATE_ACCESS_LOG=false.
+  Written by evgate/observability/access.py; off with EVGATE_ACCESS_LOG=false. In a gevent
+  worker, lines below WARNING are written in batches every 0.2 s (`BatchingStreamHandler`).
 - Secrets: both formatters pass what they write (message, exception text, each JSON field)
   through `mask_secrets`, which masks Authorization values, Basic/Bearer credentials,
   `password=`/`secret=`/`api-key=`/`token=`-style pairs (also as JSON or query parameters),
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import sys
 from datetime import datetime, timezone
@@ -143,6 +145,18 @@ def format_access(fields: dict[str, Any]) -> str:
             f'entrypoint={fields.get("entrypoint") or "-"} tx={fields.get("transaction_id") or "-"}')
 
 
+class AccessLine:
+    """The access log message, formatted by `format_access` when a handler asks for it."""
+
+    __slots__ = ("fields",)
+
+    def __init__(self, fields: dict[str, Any]):
+        self.fields = fields
+
+    def __str__(self) -> str:
+        return format_access(self.fields)
+
+
 class MaskingFilter(logging.Filter):
     """For loggers whose handlers evgate does not format (gunicorn's `gunicorn.error`, which
     logs e.g. "Error handling request /path?api-key=..." and, at debug, its whole
@@ -195,8 +209,94 @@ def release_gevent_lock() -> None:
         logging._lock = _thread.RLock()  # type: ignore[attr-defined]
 
 
+class BatchingStreamHandler(logging.StreamHandler):
+    """A StreamHandler that, in a gevent worker, writes records below WARNING (the access
+    log, above all) in batches: they are formatted and written together by a greenlet every
+    FLUSH_INTERVAL_S, or as soon as CAPACITY are waiting. One write per batch rather than a
+    formatted line and a blocking write (with its lock) inside each request.
+
+    A WARNING or worse, or a record with an exception, flushes what waits and is written at
+    once, so errors are never late and the order of lines stays. Outside a gevent-patched
+    process (the CLI, the gunicorn master, tests) every record is written at once. Lines are
+    flushed at worker exit (gunicorn's `worker_exit`, `logging.shutdown`); a killed worker
+    (SIGKILL) loses at most the last FLUSH_INTERVAL_S of INFO lines.
+    """
+
+    FLUSH_INTERVAL_S = 0.2
+    CAPACITY = 256
+
+    def __init__(self, stream: Any = None):
+        super().__init__(stream)
+        self._pending: list[logging.LogRecord] = []
+        self._flusher_pid: int | None = None
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.levelno >= logging.WARNING or record.exc_info or not self._batching():
+            self._write_pending()
+            super().emit(record)
+            return
+        self._pending.append(record)
+        if len(self._pending) >= self.CAPACITY:
+            self._write_pending()
+
+    def flush(self) -> None:
+        self.acquire()
+        try:
+            self._write_pending()
+            super().flush()
+        finally:
+            self.release()
+
+    def _write_pending(self) -> None:
+        """Format and write what waits, in one write (the caller holds the handler lock)."""
+        pending, self._pending = self._pending, []
+        if not pending or self.stream is None:
+            return
+        lines = []
+        for record in pending:
+            try:
+                lines.append(self.format(record))
+            except Exception:  # noqa: BLE001 - as logging does: report, go on
+                self.handleError(record)
+        try:
+            self.stream.write(self.terminator.join(lines) + self.terminator)
+            self.stream.flush()
+        except Exception:  # noqa: BLE001
+            self.handleError(pending[-1])
+
+    def _batching(self) -> bool:
+        """True in a gevent-patched process, where a greenlet flushes (started once per
+        process: workers are forked from the master, which does not batch)."""
+        pid = os.getpid()
+        if self._flusher_pid == pid:
+            return True
+        from gevent import monkey
+        if not monkey.is_module_patched("socket"):
+            return False
+        import gevent
+        self._flusher_pid = pid
+        gevent.spawn(self._flush_loop)
+        return True
+
+    def _flush_loop(self) -> None:
+        import gevent
+        while True:
+            gevent.sleep(self.FLUSH_INTERVAL_S)
+            if self._pending:
+                self.flush()
+
+
+def flush_handlers() -> None:
+    """Write what the root's handlers hold (gunicorn's `worker_exit`)."""
+    for handler in list(logging.getLogger().handlers):
+        try:
+            handler.flush()
+        except Exception:  # noqa: BLE001 - the worker is ending anyway
+            pass
+
+
 def configure(config: Config) -> None:
-    handler = logging.StreamHandler(sys.stderr)
+    handler = BatchingStreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if config.log_format == "json" else PlainFormatter())
     handler.addFilter(RequestContextFilter())
     root = logging.getLogger()

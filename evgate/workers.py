@@ -163,6 +163,19 @@ class StrictWSGIHandler(PyWSGIHandler):
     def _end_connection(self) -> None:
         self.close_connection = True
 
+    def log_request(self) -> None:
+        """gunicorn's access log is off (evgate writes its own, gunicorn_settings.accesslog
+        is None): skip building its arguments (two datetimes, a response object, the request
+        headers) for every request, as gunicorn's own access() would return at once."""
+        log = self.server.log
+        enabled = getattr(log, "access_log_enabled", None)   # gunicorn >= 24
+        if enabled is None:
+            cfg = log.cfg
+            enabled = bool(cfg.accesslog or cfg.logconfig or cfg.logconfig_dict
+                           or getattr(cfg, "logconfig_json", None) or cfg.syslog)
+        if enabled:
+            super().log_request()
+
     def start_response(self, status, headers, exc_info=None):  # noqa: ANN001, ANN201
         """Tell the client when this response is the connection's last (a malformed body)."""
         if (self.close_connection and not str(status).startswith("101")

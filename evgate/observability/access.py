@@ -21,7 +21,7 @@ from typing import Any, Callable, Iterable, Iterator
 
 import gevent
 
-from ..logs import ACCESS_LOGGER, format_access
+from ..logs import ACCESS_LOGGER, AccessLine
 from . import metrics
 
 access_logger = logging.getLogger(ACCESS_LOGGER)
@@ -133,7 +133,11 @@ class RequestObserver:
                     "transaction_id": environ.get("evgate.transaction_id"),
                     "client": environ.get("REMOTE_ADDR"),
                 }
-                access_logger.info("%s", format_access(fields), extra=fields)
+                # the record made directly (no caller lookup: the line says where it is from),
+                # its text formatted only when a handler writes it (evgate/logs.py batches)
+                access_logger.handle(access_logger.makeRecord(
+                    ACCESS_LOGGER, logging.INFO, __file__, 0, "%s", (AccessLine(fields),),
+                    None, extra=fields))
         except Exception:  # noqa: BLE001 - observing must never fail a response
             logger.debug("access log / metrics failed", exc_info=True)
 

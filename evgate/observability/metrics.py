@@ -2,7 +2,7 @@
 
 | Metric                                   | Type      | Labels                      | Counted where                          |
 |------------------------------------------|-----------|-----------------------------|----------------------------------------|
-| evgate_requests_total                    | counter   | api, entrypoint, status     | gateway port, when a response ends     |
+| evgate_requests_total                    | counter   | api, entrypoint, status     | gateway port, when a response ends (*) |
 | evgate_records_in_total                  | counter   | api, entrypoint             | kafka endpoint: records Kafka acked    |
 | evgate_produce_failures_total            | counter   | api, entrypoint             | kafka endpoint: records not acked      |
 | evgate_produce_latency_seconds           | histogram | api                         | kafka endpoint: enqueue to last ack    |
@@ -15,6 +15,12 @@
 | evgate_webhook_retries_total             | counter   | subscription                | a webhook attempt will be retried      |
 | evgate_consumer_lag                      | gauge     | subscription                | webhook group: high watermark minus    |
 |                                          |           |                             | committed offset, sampled (livesum)    |
+
+(*) Counted per request in plain ints and written to prometheus_client's values by `flush()`
+every FLUSH_INTERVAL_S (1 s), before each scrape of the worker and at worker exit, as are the
+three produce metrics and records_out: another worker's scrape may see a count up to one
+second old. A multiprocess `inc()`/`observe()` takes a lock and writes an mmap: per request,
+that was a measurable share of an ingestion request (docs/benchmarks.md).
 
 Cardinality: `api` is bounded by the deployed APIs (`-` when no API matched), `entrypoint` by the
 entrypoint types, `status` by the HTTP codes the gateway answers, `outcome` a fixed set. `subscription` is bounded by the number of webhook subscriptions, which
@@ -98,8 +104,44 @@ class Tally:
         self.n = 0
 
 
+class HistogramTally:
+    """Observations of one histogram child gathered per bucket in plain numbers and added
+    to its multiprocess values by `flush()`, like `Tally` (the produce latency is observed
+    once per ingested request: two locked mmap writes each)."""
+
+    __slots__ = ("child", "bounds", "counts", "sum")
+
+    def __init__(self, child: Any):
+        self.child = child
+        self.bounds = list(child._upper_bounds)   # prometheus_client's own bucket bounds
+        self.counts = [0] * len(self.bounds)
+        self.sum = 0.0
+
+    def observe(self, amount: float) -> None:
+        counts = self.counts
+        for index, bound in enumerate(self.bounds):
+            if amount <= bound:
+                counts[index] += 1
+                break
+        self.sum += amount
+
+    def drain(self) -> None:
+        counts, total = self.counts, self.sum
+        if not any(counts):
+            return
+        self.counts, self.sum = [0] * len(self.bounds), 0.0
+        # what Histogram.observe does per observation, once per bucket touched
+        self.child._sum.inc(total)
+        for index, count in enumerate(counts):
+            if count:
+                self.child._buckets[index].inc(count)
+
+
 _tallies: dict[tuple, Tally] = {}
+_histograms: dict[tuple, HistogramTally] = {}
 _flusher_pid: int | None = None
+#: how late a per-request metric may be: flushed every FLUSH_INTERVAL_S, before each scrape
+#: of this worker and at worker exit (docs/observability.md)
 FLUSH_INTERVAL_S = 1.0
 
 
@@ -118,6 +160,16 @@ def flush() -> None:
         if n:
             tally.n = 0
             tally.child.inc(n)
+    for histogram in list(_histograms.values()):
+        histogram.drain()
+
+
+def _tally(key: tuple, make_child: Any) -> Tally:
+    tally = _tallies.get(key)
+    if tally is None:
+        tally = _tallies[key] = Tally(make_child())
+        _ensure_flusher()
+    return tally
 
 
 def _ensure_flusher() -> None:
@@ -140,17 +192,28 @@ def _ensure_flusher() -> None:
 
 # -- helpers for the instrumented modules (each a one-line call there) ---------------------
 def count_request(api: str | None, entrypoint: str | None, status: int | str) -> None:
-    REQUESTS.labels(api or NO_API, entrypoint or NO_API, str(status)).inc()
+    """Once per gateway request: a Tally (written to the metrics files by `flush`)."""
+    tally = _tallies.get(("req", api, entrypoint, status))
+    if tally is None:
+        tally = _tally(("req", api, entrypoint, status), lambda: REQUESTS.labels(
+            api or NO_API, entrypoint or NO_API, str(status)))
+    tally.n += 1
 
 
 def record_produce(api: str, entrypoint: str | None, seconds: float, acked: int,
                    failed: int) -> None:
-    entrypoint = entrypoint or NO_API
-    PRODUCE_LATENCY.labels(api).observe(seconds)
+    """Once per produce request (a single record or a batch), on the hub: tallies."""
+    histogram = _histograms.get(("latency", api))
+    if histogram is None:
+        histogram = _histograms[("latency", api)] = HistogramTally(PRODUCE_LATENCY.labels(api))
+        _ensure_flusher()
+    histogram.observe(seconds)
     if acked:
-        RECORDS_IN.labels(api, entrypoint).inc(acked)
+        _tally(("in", api, entrypoint), lambda: RECORDS_IN.labels(
+            api, entrypoint or NO_API)).n += acked
     if failed:
-        PRODUCE_FAILURES.labels(api, entrypoint).inc(failed)
+        _tally(("fail", api, entrypoint), lambda: PRODUCE_FAILURES.labels(
+            api, entrypoint or NO_API)).n += failed
 
 
 def stream_opened(api: str, entrypoint: str) -> None:

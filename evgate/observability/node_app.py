@@ -12,8 +12,10 @@ So node paths are never served on the public port (there they are ordinary gatew
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import weakref
 from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from flask import Flask, Response
@@ -78,9 +80,20 @@ def local_port(environ: dict[str, Any]) -> int | None:
     if sock is None:
         return None
     try:
-        return sock.getsockname()[1]
+        return _local_ports[sock]   # a keep-alive connection asks once, not per request
+    except (KeyError, TypeError):
+        pass
+    try:
+        port = sock.getsockname()[1]
     except (OSError, IndexError, TypeError):
         return None
+    with contextlib.suppress(TypeError):   # not weak-referenceable: asked again next time
+        _local_ports[sock] = port
+    return port
+
+
+#: client socket -> local port, forgotten with the socket
+_local_ports: "weakref.WeakKeyDictionary[Any, int]" = weakref.WeakKeyDictionary()
 
 
 class NodePortRouter:

@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+from evgate.observability import metrics
 from tests.support.kafka_broker import create_topic
 from tests.support.streams import SseClient, kafka_endpoint, stream_api
 
@@ -73,6 +74,9 @@ def test_requests_and_records_in_are_summed_across_workers_node_port_only(gatewa
     assert gateway.request("GET", "/no-such-api")[0] == 404
     assert len(pids) == 2, f"both workers should have served requests ({sent} sent)"
 
+    # Each worker writes its request counts to the shared files once a second (and before a
+    # scrape it answers itself, metrics.FLUSH_INTERVAL_S): after that every count is in.
+    time.sleep(metrics.FLUSH_INTERVAL_S + 0.5)
     for _ in range(4):   # each scrape may be answered by either worker: always the same sum
         samples = scrape(gateway)
         assert value(samples, "evgate_requests_total", api=api, entrypoint="http-post",
