@@ -3,7 +3,9 @@ multiprocess sum is the same whichever worker answers the scrape; node paths are
 on the public port; no per-client label."""
 from __future__ import annotations
 
+import os
 import re
+import signal
 import time
 
 import pytest
@@ -56,23 +58,48 @@ def gateway(gateway_factory, kafka_bootstrap, unique_topic):
     return gw
 
 
+def _served_by(gateway) -> set[str]:
+    """The worker pids that logged a 202 for /metered (access lines are written in batches,
+    evgate.logs.BatchingStreamHandler: wait one flush interval first)."""
+    time.sleep(0.5)
+    return set(re.findall(r"\[(\d+)\] evgate\.access: .*\"POST /metered\" 202", gateway.log()))
+
+
+def _workers(gateway) -> set[str]:
+    pid = gateway.proc.pid
+    with open(f"/proc/{pid}/task/{pid}/children") as children:
+        return set(children.read().split())
+
+
 def test_requests_and_records_in_are_summed_across_workers_node_port_only(gateway):
     api = gateway.api_id
-    # One connection per request, in concurrent rounds, until both workers have served some
-    # (the kernel decides which worker accepts: sequential requests may all land on one).
     from concurrent.futures import ThreadPoolExecutor
-    sent, pids = 0, set()
+
+    def send_round(start: int, count: int) -> None:
+        statuses = list(pool.map(
+            lambda i: gateway.request("POST", "/metered", f"m{i}".encode())[0],
+            range(start, start + count)))
+        assert statuses == [202] * count
+
+    # The kernel decides which worker accepts a connection, and on a quiet box one worker may
+    # win them all: the worker(s) that served are stopped (SIGSTOP) while one more round is
+    # sent, so the other one must accept it; then they go on (SIGCONT).
+    workers = _workers(gateway)
+    assert len(workers) == 2, workers
     with ThreadPoolExecutor(8) as pool:
-        while len(pids) < 2 and sent < 400:
-            statuses = list(pool.map(
-                lambda i: gateway.request("POST", "/metered", f"m{i}".encode())[0],
-                range(sent, sent + 24)))
-            assert statuses == [202] * 24
-            sent += 24
-            pids = set(re.findall(r"\[(\d+)\] evgate\.access: .*\"POST /metered\" 202",
-                                  gateway.log()))
+        send_round(0, 24)
+        sent, pids = 24, _served_by(gateway)
+        if len(pids) < 2:
+            for pid in pids:
+                os.kill(int(pid), signal.SIGSTOP)
+            try:
+                send_round(sent, 8)
+            finally:
+                for pid in pids:
+                    os.kill(int(pid), signal.SIGCONT)
+            sent, pids = sent + 8, _served_by(gateway)
     assert gateway.request("GET", "/no-such-api")[0] == 404
-    assert len(pids) == 2, f"both workers should have served requests ({sent} sent)"
+    assert pids == workers, f"both workers should have served requests ({sent} sent)"
 
     # Each worker writes its request counts to the shared files once a second (and before a
     # scrape it answers itself, metrics.FLUSH_INTERVAL_S): after that every count is in.
