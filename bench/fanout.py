@@ -315,7 +315,10 @@ def _run_node_clients(args, port: int, path: str, server_pids: list[int], produc
     if per > NODE_MAX_CLIENTS:
         raise SystemExit(f"{per} clients per load generator: use --loadgens "
                          f">= {-(-args.clients // NODE_MAX_CLIENTS)}")
-    connect_timeout = min(10 + args.clients / 250, 90)
+    # a WebSocket upgrade costs the server several times an SSE request (the handshake, two
+    # greenlets per client): ~100 upgrades/s per worker on this box when it is busy
+    connect_timeout = (min(10 + args.clients / 250, 90) if args.protocol == "sse"
+                       else min(10 + args.clients / 80, 150))
     procs, outputs = [], []
     try:
         for i in range(args.loadgens):

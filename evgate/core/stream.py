@@ -22,6 +22,7 @@ per message rather than once per client.
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any, Callable, Sequence
 
 import gevent
@@ -30,6 +31,8 @@ from gevent.event import Event
 from .message import Message
 
 logger = logging.getLogger(__name__)
+
+_monotonic = time.monotonic
 
 
 class StreamItem:
@@ -262,9 +265,15 @@ class FanoutWalk:
     the hub ran such callbacks back to back and a new request waited seconds. Batches that
     arrive during a pass are queued and go out together in the next pass, joined into one
     write per client (the further behind, the cheaper each delivery). Small fan-outs (at most
-    `SLICE` subscribers, no pass running) are walked inline, as before."""
+    `SLICE` subscribers, no pass running) are walked inline, as before.
+
+    Yielding is fair to every ready greenlet, and in a connection storm each yield lets every
+    pending handshake run (measured: 200 WebSocket upgrades in flight made a pass over 1,700
+    clients take seconds): a pass yields only during its first `YIELD_BUDGET` seconds, then
+    finishes inline, so a record reaches every client at most one round of other work later."""
 
     SLICE = 256
+    YIELD_BUDGET = 0.05
 
     __slots__ = ("subscribers", "pending", "_greenlet")
 
@@ -287,9 +296,10 @@ class FanoutWalk:
         try:
             while self.pending:
                 items, self.pending = self.pending, []
+                until = _monotonic() + self.YIELD_BUDGET
                 for n, subscription in enumerate(list(self.subscribers), 1):
                     subscription.offer_many(items)
-                    if n % self.SLICE == 0:
+                    if n % self.SLICE == 0 and _monotonic() < until:
                         gevent.sleep(0)
         except Exception:  # noqa: BLE001 - the next batch starts a new pass
             logger.exception("fan-out pass failed")

@@ -64,3 +64,24 @@ def test_small_fan_out_is_inline():
     subs = _subscribers(10, log)
     FanoutWalk(subs).offer([_item(0), _item(1)])
     assert all(sub.got == ["0", "1"] for sub in subs)   # no greenlet switch needed
+
+
+def test_a_pass_starved_by_other_greenlets_finishes_inline():
+    """A connection storm: every yield lets many slow greenlets run. After YIELD_BUDGET the
+    pass stops yielding, so the last subscriber is not served after every storm round."""
+    import time
+    log: list = []
+    subs = _subscribers(FanoutWalk.SLICE * 20, log)
+    walk = FanoutWalk(subs)
+    walk.offer([_item(0)])
+
+    def handshake():                 # a slow request that keeps coming back (30 ms a step)
+        while not all(sub.got for sub in subs):
+            time.sleep(0.03)         # blocks the hub, as CPU work would
+            log.append(("storm",))
+            gevent.sleep(0)
+    storm = [gevent.spawn(handshake) for _ in range(3)]
+    gevent.joinall(storm, timeout=10)
+    assert all(sub.got == ["0"] for sub in subs)
+    # without the budget the pass would yield 19 times, each after a round of 3 storm steps
+    assert sum(1 for entry in log if entry == ("storm",)) < 3 * 5
