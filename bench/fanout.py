@@ -192,7 +192,7 @@ def run_clients(args, port: int, path: str, server_pids: list[int], produce,
     return _report(args, per, measured, received, pct(0.5), pct(0.99),
                    connected=sum(r["connected"] for r in results),
                    errors=sum(r["errors"] for r in results),
-                   rss_per_conn=(rss_idle - rss_before) / max(1, per * args.loadgens))
+                   rss_growth=rss_idle - rss_before)
 
 
 def _measure(server_pids: list[int], loadgen_pids: list[int], produce, duration: float,
@@ -289,7 +289,8 @@ class Probe:
 
 
 def _report(args, per: int, measured: dict, received: int, p50: float, p99: float, *,
-            connected: int, errors: int, rss_per_conn: float, **extra) -> dict:
+            connected: int, errors: int, rss_growth: float, **extra) -> dict:
+    # per connected client: not every client may have connected (a WebSocket run that timed out)
     sent, cpu = measured["sent"], measured["cpu"]
     return {"clients": per * args.loadgens, "connected": connected,
             "sent": sent, "expected": sent * per * args.loadgens, "received": received,
@@ -298,7 +299,8 @@ def _report(args, per: int, measured: dict, received: int, p50: float, p99: floa
             "server_cpu_s": round(cpu, 1),
             "cpu_us_per_delivery": round(cpu * 1e6 / max(1, received), 1),
             "loadgen_cpu_s": round(measured["loadgen_cpu"], 1),
-            "rss_per_idle_conn_kib": round(rss_per_conn, 1), **measured.get("probe", {})}
+            "rss_per_idle_conn_kib": round(rss_growth / max(1, connected), 1),
+            **measured.get("probe", {})}
 
 
 NODE_LOADGENS = {"sse": ROOT / "bench" / "loadgen" / "sse_clients.js",
@@ -375,7 +377,7 @@ def _run_node_clients(args, port: int, path: str, server_pids: list[int], produc
         return sum(r[key] for r in results)
     return _report(args, per, measured, total("received"), pct(0.5), pct(0.99),
                    connected=total("connected"), errors=total("errors"),
-                   rss_per_conn=(rss_idle - rss_before) / max(1, per * args.loadgens),
+                   rss_growth=rss_idle - rss_before,
                    disconnects=total("disconnects"), connect_s=round(connect_s, 1),
                    max_latency_ms=max(r["max_bucket_ms"] for r in results))
 
@@ -457,6 +459,12 @@ def bench_baseline(args) -> dict:
         server.wait()
 
 
+def _partial(name: str, result: dict) -> None:
+    """Each target's result on stderr as soon as it is known (a run cut by `timeout` keeps
+    what it measured)."""
+    print(json.dumps({name: {k: v for k, v in result.items()}}), file=sys.stderr, flush=True)
+
+
 def _raise_open_files(needed: int) -> None:
     """Raise this process's soft open-files limit (inherited by the servers and load
     generators it starts; nothing system-wide): 10,000 clients need more than a common 1024."""
@@ -521,7 +529,9 @@ def main() -> None:
             if args.ab_tree:
                 report[f"{name}_ab_tree"] = bench_evgate(args, direct, Path(args.ab_tree),
                                                          f"{name}_ab_tree")
+                _partial(f"{name}_ab_tree", report[f"{name}_ab_tree"])
             report[name] = bench_evgate(args, direct)
+            _partial(name, report[name])
         if args.no_baseline:
             print(json.dumps(report, indent=2))
             return

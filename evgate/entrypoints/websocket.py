@@ -92,6 +92,21 @@ def frame(payload: str | bytes | None) -> bytes:
     return struct.pack("!BBQ", opcode, 127, size) + data
 
 
+def _has_close_frame(data: bytes) -> bool:
+    """Whether these unmasked server frames (what simple-websocket writes) include a Close."""
+    at, size = 0, len(data)
+    while at + 2 <= size:
+        if data[at] & 0x0F == 0x8:
+            return True
+        length, at = data[at + 1] & 0x7F, at + 2
+        if length == 126:
+            length, at = int.from_bytes(data[at:at + 2], "big"), at + 2
+        elif length == 127:
+            length, at = int.from_bytes(data[at:at + 8], "big"), at + 8
+        at += length
+    return False
+
+
 def _raw_frame(message: Message, cursor: str) -> bytes:
     return frame(ws_payload(message, cursor))
 
@@ -128,6 +143,9 @@ class _SendAll:
             writer = self.writer
             if writer is not None:
                 writer.flush_pending()
+                if _has_close_frame(data):
+                    # RFC 6455 5.5.1: no data frame after a Close; the fan-out stops writing
+                    writer.subscription.close("client-gone")
             self._sock.sendall(data)
         return len(data)
 

@@ -263,3 +263,25 @@ def test_websocket_control_frame_waits_for_a_half_written_data_frame():
     frames = _ws_frames(bytes(received))
     assert [op for op, _ in frames] == [0x81, 0x8a]
     assert frames[0][1].startswith(b"0:") and len(frames[0][1]) == 200002
+
+
+def test_websocket_fan_out_stops_at_a_close_frame():
+    """simple-websocket answering the client's Close (possibly after a pong, in one write):
+    the fan-out must not write a data frame after it (RFC 6455 5.5.1)."""
+    from evgate.entrypoints.websocket import _SendAll, _raw_frame
+    server, client = gsocket.socketpair()
+    proxy = _SendAll(server)
+    subscription = Subscription(capacity=10, label="ws")
+    writer = DirectWriter(subscription, server, ("ws-frame",), _raw_frame, None,
+                          lock=proxy._writing)
+    proxy.writer = writer
+    runner = gevent.spawn(writer.run, lambda closed: None)
+    gevent.sleep(0.01)
+    assert subscription.offer(_item(0, 10))
+    proxy.send(b"\x8a\x00" + b"\x88\x02\x03\xe8")     # pong + close reply
+    assert not subscription.offer(_item(1, 10))
+    runner.join(5)
+    server.shutdown(socket.SHUT_WR)
+    received = bytearray()
+    _read_all(client, received)
+    assert [op for op, _ in _ws_frames(bytes(received))] == [0x81, 0x8a, 0x88]
