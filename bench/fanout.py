@@ -18,6 +18,17 @@ the last record are missing (received < expected). `--direct both` runs evgate t
 and without the SSE fast path (EVGATE_SSE_DIRECT_WRITE). Not a test: no thresholds here.
 Temporary files (load-generator results, the gateway's database and log) live in one
 directory removed at the end.
+
+    .venv/bin/python bench/fanout.py --protocol ws --clients 10000 ...   # WebSocket clients
+
+`--protocol ws`: WebSocket clients (bench/loadgen/ws_clients.js, the `ws` package: run
+`npm ci --prefix bench/loadgen` once), evgate only (`--direct` then toggles
+EVGATE_WS_DIRECT_WRITE). While producing, a probe opens a new stream and asks the node port's
+health once a second: time to the first byte of each answer (responsiveness under load).
+`--ab-tree DIR` also runs evgate from another checkout first (A/B in one invocation: `git
+archive <commit> | tar -x -C DIR`); `--profile DIR` records py-spy samples of one worker per
+target; `--no-baseline` skips the bare broadcaster. The open-files soft limit of this process
+(inherited by what it starts) is raised to what the clients need, up to the hard limit.
 """
 from __future__ import annotations
 
@@ -25,6 +36,7 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -150,14 +162,16 @@ def _children(pid: int) -> list[int]:
         return []
 
 
-def run_clients(args, port: int, path: str, server_pids: list[int], produce) -> dict:
+def run_clients(args, port: int, path: str, server_pids: list[int], produce,
+                health_url: str | None = None, name: str = "") -> dict:
     """Connect the clients with the chosen load generator, measure idle RSS, produce, and
     report what the clients received (one dict per target)."""
     rss_before = sum(_rss_kib(p) for p in server_pids)
     tmp = Path(tempfile.mkdtemp(prefix="loadgen-", dir=args.tmp))
     per = args.clients // args.loadgens
     if args.loadgen == "node":
-        return _run_node_clients(args, port, path, server_pids, produce, rss_before, tmp, per)
+        return _run_node_clients(args, port, path, server_pids, produce, rss_before, tmp, per,
+                                 health_url, name)
     connect_wait = min(5 + args.clients / 1000, 20)
     procs = [subprocess.Popen([sys.executable, __file__, "--run-python-loadgen", str(port), path,
                                str(per), str(connect_wait + args.duration + 5),
@@ -178,22 +192,105 @@ def run_clients(args, port: int, path: str, server_pids: list[int], produce) -> 
     return _report(args, per, measured, received, pct(0.5), pct(0.99),
                    connected=sum(r["connected"] for r in results),
                    errors=sum(r["errors"] for r in results),
-                   rss_per_conn=(rss_idle - rss_before) / max(1, per * args.loadgens))
+                   rss_growth=rss_idle - rss_before)
 
 
-def _measure(server_pids: list[int], loadgen_pids: list[int], produce, duration: float) -> dict:
-    """Produce for `duration`; server and load-generator CPU seconds spent meanwhile."""
+def _measure(server_pids: list[int], loadgen_pids: list[int], produce, duration: float,
+             probe=None, profile: str | None = None) -> dict:
+    """Produce for `duration`; server and load-generator CPU seconds spent meanwhile, the
+    responsiveness probe's figures and, with --profile, py-spy's samples of one worker."""
     cpu_before = sum(_cpu_seconds(p) for p in server_pids)
     lg_before = sum(_cpu_seconds(p) for p in loadgen_pids)
+    spy = None
+    if profile and server_pids:
+        spy = subprocess.Popen([str(Path(sys.executable).parent / "py-spy"), "record",
+                                "--pid", str(server_pids[0]), "--duration",
+                                str(round(duration)), "--rate", "50", "--format", "raw",
+                                "--output", profile, "--nonblocking"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    if probe is not None:
+        probe.start()
     started = time.time()
-    sent = produce(duration)
+    try:
+        sent = produce(duration)
+    finally:
+        probed = probe.stop() if probe is not None else {}
+        if spy is not None:
+            try:
+                spy.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                spy.kill()
+                spy.wait(5)
     return {"sent": sent, "elapsed": time.time() - started,
             "cpu": sum(_cpu_seconds(p) for p in server_pids) - cpu_before,
-            "loadgen_cpu": sum(_cpu_seconds(p) for p in loadgen_pids) - lg_before}
+            "loadgen_cpu": sum(_cpu_seconds(p) for p in loadgen_pids) - lg_before,
+            "probe": probed}
+
+
+class Probe:
+    """Responsiveness while the clients are served: once a second, a new connection asks for
+    `path` (a new SSE stream) and `health_url` (the node port's health); time to the first
+    byte of the answer (the status line), and the answers that were not 200 or came too late
+    (5 s)."""
+
+    def __init__(self, port: int, path: str, health_url: str | None, upgrade: bool = False):
+        import threading
+        self.port, self.path, self.health_url, self.upgrade = port, path, health_url, upgrade
+        self.samples: dict[str, list[float]] = {"stream": [], "health": []}
+        self.failures = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> dict:
+        self._stop.set()
+        self._thread.join(10)
+
+        def pct(values: list[float], p: float) -> float:
+            values = sorted(values)
+            return round(values[int(p * (len(values) - 1))] * 1000, 1) if values else -1
+        return {f"{name}_ttfb_ms": {"n": len(v), "p50": pct(v, 0.5), "max": pct(v, 1.0)}
+                for name, v in self.samples.items()} | {"probe_failures": self.failures}
+
+    def _first_byte(self, port: int, request: bytes, expect: bytes) -> float | None:
+        import socket
+        started = time.monotonic()
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+                sock.sendall(request)
+                head = sock.recv(12)
+                if not head.startswith(expect):
+                    return None
+                return time.monotonic() - started
+        except OSError:
+            return None
+
+    def _run(self) -> None:
+        from urllib.parse import urlsplit
+        stream_req = (f"GET {self.path} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                      + ("Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13"
+                         "\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n" if self.upgrade
+                         else "Accept: text/event-stream\r\n") + "\r\n").encode()
+        expect = b"HTTP/1.1 101" if self.upgrade else b"HTTP/1.1 200"
+        targets = [("stream", self.port, stream_req, expect)]
+        if self.health_url:
+            url = urlsplit(self.health_url)
+            targets.append(("health", url.port, f"GET {url.path} HTTP/1.1\r\nHost: 127.0.0.1"
+                            "\r\nConnection: close\r\n\r\n".encode(), b"HTTP/1.1 200"))
+        while not self._stop.wait(1.0):
+            for name, port, request, expect in targets:
+                took = self._first_byte(port, request, expect)
+                if took is None:
+                    self.failures += 1
+                else:
+                    self.samples[name].append(took)
 
 
 def _report(args, per: int, measured: dict, received: int, p50: float, p99: float, *,
-            connected: int, errors: int, rss_per_conn: float, **extra) -> dict:
+            connected: int, errors: int, rss_growth: float, **extra) -> dict:
+    # per connected client: not every client may have connected (a WebSocket run that timed out)
     sent, cpu = measured["sent"], measured["cpu"]
     return {"clients": per * args.loadgens, "connected": connected,
             "sent": sent, "expected": sent * per * args.loadgens, "received": received,
@@ -202,29 +299,35 @@ def _report(args, per: int, measured: dict, received: int, p50: float, p99: floa
             "server_cpu_s": round(cpu, 1),
             "cpu_us_per_delivery": round(cpu * 1e6 / max(1, received), 1),
             "loadgen_cpu_s": round(measured["loadgen_cpu"], 1),
-            "rss_per_idle_conn_kib": round(rss_per_conn, 1)}
+            "rss_per_idle_conn_kib": round(rss_growth / max(1, connected), 1),
+            **measured.get("probe", {})}
 
 
-NODE_LOADGEN = ROOT / "bench" / "loadgen" / "sse_clients.js"
+NODE_LOADGENS = {"sse": ROOT / "bench" / "loadgen" / "sse_clients.js",
+                 "ws": ROOT / "bench" / "loadgen" / "ws_clients.js"}
 NODE_MAX_CLIENTS = 18000     # per process: the open-files limit here is 20000
 
 
 def _run_node_clients(args, port: int, path: str, server_pids: list[int], produce,
-                      rss_before: int, tmp: Path, per: int) -> dict:
+                      rss_before: int, tmp: Path, per: int, health_url: str | None = None,
+                      name: str = "") -> dict:
     """Node load generators (bench/loadgen/sse_clients.js): each reports when its clients are
     connected (a ready file), is stopped with SIGTERM after the drain time and prints one JSON
     line with counts and a 1 ms histogram, merged here for exact percentiles."""
     if per > NODE_MAX_CLIENTS:
         raise SystemExit(f"{per} clients per load generator: use --loadgens "
                          f">= {-(-args.clients // NODE_MAX_CLIENTS)}")
-    connect_timeout = min(10 + args.clients / 250, 90)
+    # a WebSocket upgrade costs the server several times an SSE request (the handshake, two
+    # greenlets per client): ~100 upgrades/s per worker on this box when it is busy
+    connect_timeout = (min(10 + args.clients / 250, 90) if args.protocol == "sse"
+                       else min(10 + args.clients / 80, 150))
     procs, outputs = [], []
     try:
         for i in range(args.loadgens):
             out = open(tmp / f"lg{i}.json", "wb")
             outputs.append(out)
             procs.append(subprocess.Popen(
-                [args.node, str(NODE_LOADGEN), "--port", str(port), "--path", path,
+                [args.node, str(NODE_LOADGENS[args.protocol]), "--port", str(port), "--path", path,
                  "--clients", str(per), "--ready-file", str(tmp / f"ready{i}"),
                  "--duration", str(round(connect_timeout + args.duration + args.drain + 30))],
                 stdout=out))
@@ -235,7 +338,11 @@ def _run_node_clients(args, port: int, path: str, server_pids: list[int], produc
         connect_s = time.time() - started
         time.sleep(2)                # let the server settle, then measure idle memory
         rss_idle = sum(_rss_kib(p) for p in server_pids)
-        measured = _measure(server_pids, [p.pid for p in procs], produce, args.duration)
+        profile = (str(Path(args.profile) / f"{name or 'server'}.txt")
+                   if args.profile and name else None)
+        measured = _measure(server_pids, [p.pid for p in procs], produce, args.duration,
+                            Probe(port, path, health_url, upgrade=args.protocol == "ws"),
+                            profile)
         time.sleep(args.drain)       # late deliveries still count; later ones are missing
     finally:
         for proc in procs:
@@ -270,7 +377,7 @@ def _run_node_clients(args, port: int, path: str, server_pids: list[int], produc
         return sum(r[key] for r in results)
     return _report(args, per, measured, total("received"), pct(0.5), pct(0.99),
                    connected=total("connected"), errors=total("errors"),
-                   rss_per_conn=(rss_idle - rss_before) / max(1, per * args.loadgens),
+                   rss_growth=rss_idle - rss_before,
                    disconnects=total("disconnects"), connect_s=round(connect_s, 1),
                    max_latency_ms=max(r["max_bucket_ms"] for r in results))
 
@@ -284,7 +391,9 @@ def paced(rate: float, duration: float, send) -> int:
     return n
 
 
-def bench_evgate(args, direct: bool) -> dict:
+def bench_evgate(args, direct: bool, tree: Path | None = None, name: str | None = None) -> dict:
+    """evgate's gunicorn, from this checkout or from `tree` (another checkout of evgate, for
+    an A/B in one invocation: `git archive <commit> | tar -x -C <dir>`)."""
     from confluent_kafka import Producer
 
     from tests.support.gateway import GatewayProcess, import_apis
@@ -295,13 +404,22 @@ def bench_evgate(args, direct: bool) -> dict:
     create_topic(bootstrap, topic)
     run_dir = Path(tempfile.mkdtemp(prefix="evgate-", dir=args.tmp))
     db = f"sqlite:///{run_dir}/evgate.db"
-    import_apis(db, [stream_api("/fan", [{"type": "sse"}], kafka_endpoint(topic))])
+    entrypoint = {"type": "sse"} if args.protocol == "sse" else {
+        "type": "websocket", "configuration": {"publisher": {"enabled": False}}}
+    import_apis(db, [stream_api("/fan", [entrypoint], kafka_endpoint(topic))])
     gw = GatewayProcess(database_url=db, kafka_bootstrap=bootstrap, workers=args.workers,
                         log_path=run_dir / "gw.log",
                         env={"EVGATE_WORKER_CONNECTIONS": str(args.clients + 100),
-                             "EVGATE_SSE_DIRECT_WRITE": "true" if direct else "false",
+                             ("EVGATE_SSE_DIRECT_WRITE" if args.protocol == "sse" else
+                              "EVGATE_WS_DIRECT_WRITE"): "true" if direct else "false",
                              "EVGATE_ACCESS_LOG": "false"})
-    gw.start()
+    import tests.support.gateway as gateway_support
+    here = gateway_support.ROOT
+    gateway_support.ROOT = tree or here    # gunicorn's cwd: evgate is imported from there
+    try:
+        gw.start()
+    finally:
+        gateway_support.ROOT = here
     try:
         time.sleep(1)
         producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 0})
@@ -313,7 +431,9 @@ def bench_evgate(args, direct: bool) -> dict:
             n = paced(args.rate, duration, send)
             producer.flush(10)
             return n
-        return run_clients(args, gw.port, "/fan", _children(gw.proc.pid), produce)
+        return run_clients(args, gw.port, "/fan", _children(gw.proc.pid), produce,
+                           health_url=gw.node_url + "/_node/health/liveness",
+                           name=name or ("evgate" if direct else "evgate_without_direct_write"))
     finally:
         gw.stop()
         from confluent_kafka.admin import AdminClient
@@ -333,10 +453,29 @@ def bench_baseline(args) -> dict:
             urllib.request.urlopen(f"http://127.0.0.1:{port}/__start?{count}", timeout=10)
             time.sleep(duration)
             return count
-        return run_clients(args, port, "/", [server.pid], produce)
+        return run_clients(args, port, "/", [server.pid], produce, name="bare")
     finally:
         server.kill()
         server.wait()
+
+
+def _partial(name: str, result: dict) -> None:
+    """Each target's result on stderr as soon as it is known (a run cut by `timeout` keeps
+    what it measured)."""
+    print(json.dumps({name: {k: v for k, v in result.items()}}), file=sys.stderr, flush=True)
+
+
+def _raise_open_files(needed: int) -> None:
+    """Raise this process's soft open-files limit (inherited by the servers and load
+    generators it starts; nothing system-wide): 10,000 clients need more than a common 1024."""
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft >= needed:
+        return
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(needed, hard), hard))
+    except (ValueError, OSError) as exc:
+        print(f"could not raise the open-files limit {soft} to {needed}: {exc}", file=sys.stderr)
 
 
 def main() -> None:
@@ -357,19 +496,45 @@ def main() -> None:
     parser.add_argument("--drain", type=float, default=5.0,
                         help="node: seconds after the last record before the clients stop")
     parser.add_argument("--direct", choices=("true", "false", "both"), default="true",
-                        help="EVGATE_SSE_DIRECT_WRITE for the evgate run(s)")
+                        help="EVGATE_SSE_DIRECT_WRITE (EVGATE_WS_DIRECT_WRITE with --protocol "
+                             "ws) for the evgate run(s)")
+    parser.add_argument("--protocol", choices=("sse", "ws"), default="sse",
+                        help="ws: WebSocket clients (Node only; no bare broadcaster for it)")
+    parser.add_argument("--no-baseline", action="store_true",
+                        help="skip the bare gevent broadcaster")
+    parser.add_argument("--ab-tree", metavar="DIR",
+                        help="also run evgate from this other checkout first (A/B)")
+    parser.add_argument("--profile", metavar="DIR",
+                        help="py-spy samples of one evgate worker while producing (raw format)")
     args = parser.parse_args()
+    if args.protocol == "ws":
+        if args.loadgen != "node":
+            parser.error("--protocol ws needs --loadgen node")
+        if not (ROOT / "bench" / "loadgen" / "node_modules" / "ws").is_dir():
+            parser.error("--protocol ws: run `npm ci --prefix bench/loadgen` first")
+        args.no_baseline = True
+    _raise_open_files(args.clients + 1000)
     args.node = shutil.which("node")
     if args.loadgen == "node" and args.node is None:
         parser.error("--loadgen node: node is not on PATH")
     args.tmp = tempfile.mkdtemp(prefix="fanout-")
+    # `timeout`/SIGTERM: still stop the servers, delete the topic and the temporary files
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     try:
         report: dict = {"params": {k: v for k, v in vars(args).items()
                                    if k not in ("tmp", "node")}}
         variants = {"true": [True], "false": [False], "both": [True, False]}[args.direct]
         for direct in variants:
             name = "evgate" if direct else "evgate_without_direct_write"
+            if args.ab_tree:
+                report[f"{name}_ab_tree"] = bench_evgate(args, direct, Path(args.ab_tree),
+                                                         f"{name}_ab_tree")
+                _partial(f"{name}_ab_tree", report[f"{name}_ab_tree"])
             report[name] = bench_evgate(args, direct)
+            _partial(name, report[name])
+        if args.no_baseline:
+            print(json.dumps(report, indent=2))
+            return
         baseline = report["bare_gevent_broadcaster"] = bench_baseline(args)
         for name in ("evgate", "evgate_without_direct_write"):
             if name in report:

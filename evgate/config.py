@@ -166,6 +166,11 @@ SETTINGS: tuple[Setting, ...] = (
             "non-blocking socket and wakes the client's greenlet only when the socket would "
             "block (docs/consumption.md); false routes every frame through the greenlet.",
             _bool, section="streaming"),
+    Setting("ws_direct_write", True,
+            "WebSocket fast path, as sse_direct_write: each frame encoded once per message and "
+            "written by the fan-out straight to the socket (not for clients that negotiate "
+            "permessage-deflate, nor with subscribe-phase policies); false sends every frame "
+            "from the client's greenlet.", _bool, section="streaming"),
     Setting("stream_stats_interval_ms", 0,
             "If > 0, each worker logs a `stream stats` line (greenlets, RSS, consumers, "
             "subscriptions) at this interval; for tests and diagnosis.", _non_negative_int,

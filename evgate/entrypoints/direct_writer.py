@@ -30,6 +30,7 @@ byte count of such a stream covers only what went through the server (the `retry
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import socket
 import time
@@ -46,6 +47,9 @@ _monotonic = time.monotonic
 JOIN_LIMIT = 64 * 1024
 
 
+_NO_LOCK = contextlib.nullcontext()
+
+
 def chunk(data: bytes) -> bytes:
     """One HTTP/1.1 chunk, as the WSGI server would have framed `data`."""
     return b"%x\r\n%s\r\n" % (len(data), data)
@@ -53,12 +57,18 @@ def chunk(data: bytes) -> bytes:
 
 class DirectWriter:
     __slots__ = ("subscription", "sock", "_raw", "_key", "_encode", "heartbeat", "last_write",
-                 "_busy", "_pending", "_pending_items")
+                 "_busy", "_pending", "_pending_items", "lock")
 
     def __init__(self, subscription: Subscription, sock: Any, chunk_key: Any,
-                 chunk_encode: Callable[[Message, str], bytes], heartbeat: float):
-        """`chunk_encode(message, cursor)` returns the whole chunk; `chunk_key` names that
-        encoding in the items' shared frame cache (one encoding per format, not per client)."""
+                 chunk_encode: Callable[[Message, str], bytes], heartbeat: float | None,
+                 lock: Any = None):
+        """`chunk_encode(message, cursor)` returns the whole chunk (an SSE HTTP chunk, a
+        WebSocket frame); `chunk_key` names that encoding in the items' shared frame cache (one
+        encoding per format, not per client). `heartbeat` None: no heartbeats (WebSocket).
+        `lock`: a gevent Semaphore held by whoever else writes to the socket (the WebSocket's
+        pong and close replies): the hub never writes while it is held, and the greenlet's
+        own writes take it (`flush_pending` must run under it before any other frame)."""
+        self.lock = lock
         self.subscription = subscription
         self.sock = sock                               # gevent socket: cooperative sendall
         self._raw = getattr(sock, "_sock", sock)       # real socket: send from the hub
@@ -74,7 +84,8 @@ class DirectWriter:
     def offer(self, items: Sequence[StreamItem]) -> bool:
         """True when the items were taken (written, or their rest owned until the greenlet
         writes it); False when the caller must buffer them."""
-        if self._busy or self._pending is not None:
+        if self._busy or self._pending is not None or (
+                self.lock is not None and self.lock.locked()):
             return False
         if len(items) == 1:
             data = items[0].frame(self._key, self._encode)
@@ -124,38 +135,46 @@ class DirectWriter:
         """Serve the stream until it closes; `control(closed)` is the last frame, if any."""
         subscription = self.subscription
         subscription.direct = self.offer
+        heartbeat = self.heartbeat
         try:
             while True:
                 self._busy = False
-                wait = self.heartbeat - (_monotonic() - self.last_write)
+                wait = None if heartbeat is None else heartbeat - (_monotonic() - self.last_write)
                 try:
-                    items = subscription.get(timeout=wait) if wait > 0 else []
+                    items = subscription.get(timeout=wait) if wait is None or wait > 0 else []
                 except SubscriptionClosed as closed:
                     self._busy = True
                     if closed.kind not in ("client-gone", "slow"):
-                        self._flush_pending()
+                        with self._locked():
+                            self.flush_pending()
                         last = control(closed)
                         if last is not None:
                             self.sock.sendall(chunk(last))
                     return
                 self._busy = True
-                self._flush_pending()
-                if items:
-                    for data in self._joined(items):
-                        self.sock.sendall(data)
-                    for item in items:
-                        subscription.delivered(item)
-                    self.last_write = _monotonic()
-                elif _monotonic() - self.last_write >= self.heartbeat:
-                    self.sock.sendall(chunk(b":\n\n"))
-                    self.last_write = _monotonic()
+                with self._locked():
+                    self.flush_pending()
+                    if items:
+                        for data in self._joined(items):
+                            if data:
+                                self.sock.sendall(data)
+                        for item in items:
+                            subscription.delivered(item)
+                        self.last_write = _monotonic()
+                    elif heartbeat is not None and _monotonic() - self.last_write >= heartbeat:
+                        self.sock.sendall(chunk(b":\n\n"))
+                        self.last_write = _monotonic()
         except OSError:
             subscription.close("client-gone")
         finally:
             self._busy = True
             subscription.direct = None
 
-    def _flush_pending(self) -> None:
+    def _locked(self) -> Any:
+        return self.lock if self.lock is not None else _NO_LOCK
+
+    def flush_pending(self) -> None:
+        """Finish the frame(s) the hub left half-written (under `lock` when there is one)."""
         pending, items = self._pending, self._pending_items
         if pending is not None:
             self.sock.sendall(pending)

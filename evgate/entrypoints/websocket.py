@@ -21,6 +21,7 @@ import base64
 import json
 import logging
 import socket
+import struct
 from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import gevent
@@ -33,6 +34,7 @@ from ..definition.plugin_config import Flag, PluginConfiguration, must_be
 from ..errors import BadRequestError
 from ..core.message import Message
 from .base import Entrypoint
+from .direct_writer import DirectWriter
 from .streaming import SubscribeView, cut_connection, open_subscription
 
 if TYPE_CHECKING:
@@ -73,6 +75,46 @@ def ws_envelope(message: Message, cursor: str) -> str:
     return json.dumps(envelope, separators=(",", ":"), default=str)
 
 
+def frame(payload: str | bytes | None) -> bytes:
+    """A whole unmasked server frame (RFC 6455 5.2): text for str, binary for bytes; b"" for
+    None (nothing to send)."""
+    if payload is None:
+        return b""
+    if isinstance(payload, str):
+        data, opcode = payload.encode("utf-8"), 0x81      # FIN + text
+    else:
+        data, opcode = payload, 0x82                       # FIN + binary
+    size = len(data)
+    if size < 126:
+        return struct.pack("!BB", opcode, size) + data
+    if size < 65536:
+        return struct.pack("!BBH", opcode, 126, size) + data
+    return struct.pack("!BBQ", opcode, 127, size) + data
+
+
+def _has_close_frame(data: bytes) -> bool:
+    """Whether these unmasked server frames (what simple-websocket writes) include a Close."""
+    at, size = 0, len(data)
+    while at + 2 <= size:
+        if data[at] & 0x0F == 0x8:
+            return True
+        length, at = data[at + 1] & 0x7F, at + 2
+        if length == 126:
+            length, at = int.from_bytes(data[at:at + 2], "big"), at + 2
+        elif length == 127:
+            length, at = int.from_bytes(data[at:at + 8], "big"), at + 8
+        at += length
+    return False
+
+
+def _raw_frame(message: Message, cursor: str) -> bytes:
+    return frame(ws_payload(message, cursor))
+
+
+def _envelope_frame(message: Message, cursor: str) -> bytes:
+    return frame(ws_envelope(message, cursor))
+
+
 def envelope_requested(request: Any) -> bool:
     value = request.args.get("envelope")
     if value is None:
@@ -93,9 +135,17 @@ class _SendAll:
     def __init__(self, sock: Any):
         self._sock = sock
         self._writing = Semaphore()
+        #: the fan-out's direct writer, if any: a frame it left half-written goes out first
+        self.writer: DirectWriter | None = None
 
     def send(self, data: bytes) -> int:
         with self._writing:
+            writer = self.writer
+            if writer is not None:
+                writer.flush_pending()
+                if _has_close_frame(data):
+                    # RFC 6455 5.5.1: no data frame after a Close; the fan-out stops writing
+                    writer.subscription.close("client-gone")
             self._sock.sendall(data)
         return len(data)
 
@@ -214,6 +264,11 @@ class WebSocketEntrypoint(Entrypoint):
         view = SubscribeView(ctx)
         encode = ws_envelope if envelope else ws_payload
         frame_key = ("ws-envelope",) if envelope else ("ws",)
+        if (self.api.runtime.config.ws_direct_write and not view.active
+                and isinstance(ws.sock, _SendAll)
+                and not ctx.request.headers.get("Sec-WebSocket-Extensions")):
+            self._direct_loop(ws, subscription, envelope)
+            return
         while True:
             try:
                 items = subscription.get(timeout=None)
@@ -239,6 +294,32 @@ class WebSocketEntrypoint(Entrypoint):
                     subscription.delivered(item)
             except (ConnectionClosed, OSError):
                 return
+
+    def _direct_loop(self, ws: Server, subscription: Subscription, envelope: bool) -> None:
+        """The fast path (evgate/entrypoints/direct_writer.py): the fan-out writes each frame,
+        encoded once per message for every client, straight to the socket. Not with a
+        negotiated extension (permessage-deflate compresses per connection) nor when a
+        subscribe-phase policy needs a per-client copy."""
+        proxy = ws.sock
+        key, encode = (("ws-envelope-frame",), _envelope_frame) if envelope else (
+            ("ws-frame",), _raw_frame)
+        writer = DirectWriter(subscription, proxy._sock, key, encode, None,
+                              lock=proxy._writing)
+        proxy.writer = writer
+
+        def control(closed: SubscriptionClosed) -> None:
+            code = {"goaway": GOING_AWAY, "error": INTERNAL_ERROR,
+                    "end": NORMAL}.get(closed.kind)
+            if code is not None and ws.connected:
+                try:
+                    ws.close(code, (closed.detail or closed.kind)[:120])
+                except (ConnectionClosed, OSError):
+                    pass
+        try:
+            writer.run(control)
+        finally:
+            with proxy._writing:
+                proxy.writer = None
 
     def _read_frames(self, ctx: "ExecutionContext", ws: Server,
                      subscription: Subscription | None, state: dict) -> None:

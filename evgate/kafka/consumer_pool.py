@@ -43,7 +43,7 @@ import gevent
 from gevent.event import AsyncResult
 
 from ..config import Config
-from ..core.stream import StreamItem, Subscription
+from ..core.stream import FanoutWalk, StreamItem, Subscription
 from ..errors import BackendUnavailableError, BadRequestError
 from . import cursor as cursors
 from .client_config import common_config
@@ -93,6 +93,8 @@ class Fanout:
         self.api_id = api_id
         self.start_position = start_position
         self.subscribers: set[Subscription] = set()
+        #: a tail's passes over its subscribers (core/stream.py)
+        self.walk = FanoutWalk(self.subscribers)
         self.position: Position | None = None
         self.partitions: frozenset[tuple[str, int]] = frozenset()
         self.ready = AsyncResult()
@@ -160,8 +162,7 @@ class Fanout:
         self.position = position
         if self.live:
             # per subscriber, the whole batch: the SSE fast path writes it in one syscall
-            for subscription in list(self.subscribers):
-                subscription.offer_many(items)
+            self.walk.offer(items)
             self._trim()
             return
         for subscription in list(self.subscribers):
@@ -238,7 +239,13 @@ class Fanout:
         self.idle_since = None
         subscription.add_close_callback(self._remove)
         if self.live:
-            replay = list(itertools.islice(self.ring, seq - self.first_seq, None))
+            # what the walk has not offered to anybody yet reaches this client with the others;
+            # a client already past some of it (its cursor, from another worker) skips those
+            end = self.head_seq - len(self.walk.pending)
+            if seq > end:
+                subscription.transform = _FloorTransform(subscription, full)
+            stop = max(0, end - self.first_seq)    # the ring may be shorter than the walk's queue
+            replay = list(itertools.islice(self.ring, min(seq - self.first_seq, stop), stop))
             if replay:
                 subscription.offer_many(replay)
             return
@@ -274,6 +281,7 @@ class Fanout:
             self.bridge.stop()
             if self._timer is not None:
                 self._timer.kill(block=False)
+            self.walk.stop()
             self.ring.clear()
             self.seq_by_cursor.clear()
             self.ring_bytes = 0
