@@ -50,7 +50,8 @@ def _threads(gw) -> int:
 def test_first_page_from_a_cursor_takes_a_connected_spare(gateway_factory, kafka_bootstrap,
                                                          unique_topic):
     create_topic(kafka_bootstrap, unique_topic)
-    produce(kafka_bootstrap, unique_topic, [f"m{i}" for i in range(1200)])
+    # more than the pages read: the reader never reaches the live end (and its tail) here
+    produce(kafka_bootstrap, unique_topic, [f"m{i}" for i in range(5000)])
     gw = gateway_factory([stream_api("/g", [PAGES], kafka_endpoint(unique_topic))], workers=1,
                          env={"EVGATE_STREAM_STATS_INTERVAL_MS": "200",
                               "EVGATE_STREAM_READER_IDLE_MS": "1500"})
@@ -69,7 +70,7 @@ def test_first_page_from_a_cursor_takes_a_connected_spare(gateway_factory, kafka
         cursor = page["pagination"]["nextCursor"]
         if len(seen) >= 1100:
             break
-    assert seen == [f"m{i}" for i in range(100, 1200)]
+    assert seen[:1100] == [f"m{i}" for i in range(100, 1200)]
     stats = _wait_stats(gw, lambda s: s["readers_started"] >= 1, "the reader in the stats")
     # one reader for the three pages, and it was a spare; the pool made another one
     assert stats["readers_started"] == 1 and stats["spares_taken"] == 1, stats
