@@ -10,7 +10,8 @@ In one invocation, against the same broker and the same pre-produced backlog (1 
                 `pagination.nextCursor` from its start position with keep-alive GETs
 
 for 1 client, then --clients clients at once, each on its own position of the backlog. It
-prints records/s (all clients together) and p50/p99 per page, and checks that every client got
+prints records/s (all clients together), p50/p99 per page and the gateway workers' CPU time per
+page (user + system, clock ticks of 10 ms: a rough figure), and checks that every client got
 exactly the records after its start, in order. A last phase times --first-pages single pages,
 one after another, each at a position behind every reader already running (descending), so
 each needs a new catch-up reader: what a client's first page costs. Each phase is bounded by
@@ -241,6 +242,25 @@ def warm_up(url: str, path: str, connections: int) -> None:
             conn.close()
 
 
+def workers_cpu(master_pid: int) -> float:
+    """CPU seconds (user + system, every thread) the gateway's workers used so far: per page,
+    a figure that a busy shared box disturbs far less than wall-clock rates."""
+    total = 0
+    try:
+        with open(f"/proc/{master_pid}/task/{master_pid}/children") as children:
+            pids = children.read().split()
+    except OSError:
+        return 0.0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])     # utime, stime (clock ticks)
+        except (OSError, IndexError, ValueError):
+            continue
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def run_phase(label: str, clients: list[ClientRun], runner: Callable[[ClientRun], None]
               ) -> PhaseResult:
     def guarded(client: ClientRun) -> None:
@@ -343,12 +363,17 @@ def main(argv: list[str] | None = None) -> int:
             bare = run_phase("(a) bare consumer", clients(),
                              bare_client(args.bootstrap, topic, args.page, deadline))
             deadline = time.monotonic() + args.max_seconds
+            cpu = workers_cpu(server.pid)
             gateway = run_phase("(b) evgate http-get", clients(),
                                 evgate_client(server.url, "/bench/poll", topic, args.page,
                                               deadline))
+            pages = sum(len(c.pages) for c in gateway.clients)
+            cpu_ms = (workers_cpu(server.pid) - cpu) * 1000 / pages if pages else 0.0
+            print(f"      gateway workers' CPU: {cpu_ms:.2f} ms per page", flush=True)
             failures += bare.failures() + gateway.failures()
             phases.append((name, bare, gateway))
             results[name] = {"bare": bare.as_dict(), "evgate": gateway.as_dict(),
+                             "evgate_cpu_ms_per_page": round(cpu_ms, 2),
                              "ratio": round(gateway.rate / bare.rate, 3) if bare.rate else None}
         if args.first_pages:
             print(f"-- {args.first_pages} first pages at new positions", flush=True)

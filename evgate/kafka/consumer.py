@@ -237,9 +237,9 @@ class KafkaConsumerBridge:
     def _loop(self) -> None:
         consumer = self._consumer
         if self.start_spec.kind == "spare" and not self._wait_as_spare():
+            # never fetched: nothing worth a malloc_trim (tens of ms of CPU on a big heap)
             self._running = False
             self._close_quietly()
-            give_memory_back()
             return
         try:
             position = self._setup()

@@ -522,7 +522,6 @@ class _Spare:
         self.bridge = KafkaConsumerBridge(pool.reader_conf(conf), Start("spare", topics), self,
                                           name=f"spare{pool.next_id()}",
                                           setup_timeout=pool.setup_timeout, batch=pool.batch)
-        self.bridge.trim_on_close = True
 
     def on_start_failed(self, error: Exception) -> None:
         logger.debug("spare consumer for %s failed: %s", ",".join(self.key[1]), error)
