@@ -95,7 +95,6 @@ class SubscriptionClosed(Exception):
 class Subscription:
     __slots__ = ("capacity", "label", "start_cursor", "last_cursor", "_items", "_ready",
                  "closed", "_on_close", "on_overflow", "on_ack", "transform", "direct", "on_drain",
-                 "prepare",
                  "__weakref__",
                  # created only if someone adds an attribute (evgate/observability/metrics.py
                  # wraps `delivered` per instance)
@@ -126,10 +125,6 @@ class Subscription:
         #: set by a catch-up reader (flow control): called after the client took items, so
         #: the reader hands it more instead of buffering without bound
         self.on_drain: Callable[["Subscription"], None] | None = None
-        #: set by the entrypoint: encode records ahead (their frame cache) for the client that
-        #: most likely continues where this one stopped; a catch-up reader calls it with what
-        #: it reads ahead after this client left (an http-get page's JSON fragments)
-        self.prepare: Callable[[Sequence[StreamItem]], None] | None = None
 
     def __repr__(self) -> str:
         return f"<Subscription {self.label} buffered={len(self._items)}>"

@@ -31,7 +31,7 @@ from __future__ import annotations
 import json
 import time
 from json.encoder import encode_basestring_ascii
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any
 from xml.sax.saxutils import escape, quoteattr
 
 from flask import Response
@@ -131,11 +131,6 @@ class HttpGetEntrypoint(Entrypoint):
         subscription = open_subscription(self, ctx, cursor)
         items: list[StreamItem] = []
         try:
-            view = SubscribeView(ctx)
-            if fmt == "json" and not view.active:
-                # the next page (at nextCursor) is read ahead by this page's reader: its JSON
-                # fragments are encoded then, while this client parses this page
-                subscription.prepare = self._fragments
             deadline = time.monotonic() + (self.limit_duration if wait is None else wait)
             while len(items) < limit:
                 remaining = deadline - time.monotonic()
@@ -156,6 +151,7 @@ class HttpGetEntrypoint(Entrypoint):
                 subscription.delivered(item)
         finally:
             subscription.close("closed")
+        view = SubscribeView(ctx)
         next_cursor = items[-1].cursor if items else subscription.start_cursor
         if fmt == "json" and not view.active:
             response = self._json_page(items, next_cursor, limit)
@@ -170,18 +166,10 @@ class HttpGetEntrypoint(Entrypoint):
     def _json_page(self, items: list[StreamItem], next_cursor: str | None,
                    limit: int) -> Response:
         """The JSON page as one bytes join of per-item fragments, without a dict per item: a
-        fragment is cached on the shared item (one encoding for every client of a reader, or
-        encoded ahead: `_fragments` is the subscription's `prepare`), and content that is
-        printable ASCII without quotes or backslashes is its own JSON string (the common case;
-        json.dumps costs ~5 us per 1 KiB record, this ~1 us). The item's Message is never
-        built for it (StreamItem.content; bench/poll.py)."""
-        body = b"".join([b'{"items":[', b",".join(self._fragments(items)), b'],"pagination":',
-                         json.dumps({"nextCursor": next_cursor, "limit": limit}).encode(),
-                         b"}"])
-        return Response(body, status=200, mimetype="application/json")
-
-    def _fragments(self, items: Sequence[StreamItem]) -> list[bytes]:
-        """Each item's JSON fragment, from its frame cache or encoded (and cached) now."""
+        fragment is cached on the shared item (one encoding for every client of a reader), and
+        content that is printable ASCII without quotes or backslashes is its own JSON string
+        (the common case; json.dumps costs ~5 us per 1 KiB record, this ~1 us). The item's
+        Message is never built for it (StreamItem.content; bench/poll.py)."""
         key = ("http-get-json", self.headers_in_payload, self.metadata_in_payload)
         fragments = []
         append = fragments.append
@@ -196,7 +184,10 @@ class HttpGetEntrypoint(Entrypoint):
                 else:
                     frames[key] = frame
             append(frame)
-        return fragments
+        body = b"".join([b'{"items":[', b",".join(fragments), b'],"pagination":',
+                         json.dumps({"nextCursor": next_cursor, "limit": limit}).encode(),
+                         b"}"])
+        return Response(body, status=200, mimetype="application/json")
 
     def _json_fragment(self, item: StreamItem) -> bytes:
         if self.headers_in_payload or self.metadata_in_payload:

@@ -124,9 +124,6 @@ class Fanout:
         # (an http-get page's end), where the next client most likely continues
         self.idle_mark = 0
         self.idle_since: float | None = time.monotonic()
-        # the departed client's `Subscription.prepare`: records read ahead without clients are
-        # encoded for the next client then, not while it waits for its page
-        self.prepare: Any = None
         self._timer: Any = None
         start = (Start("tail", topics) if start_position is None
                  else Start("offsets", topics, dict(start_position)))
@@ -178,8 +175,6 @@ class Fanout:
             return
         for subscription in list(self.subscribers):
             self._feed(subscription)
-        if not self.subscribers:
-            self._prepare(items)
         self._trim()
         if not self.stopped and not self._reach_tail():
             self._flow()
@@ -261,25 +256,8 @@ class Fanout:
         self._feed(subscription)
         self._flow()
 
-    def _prepare(self, items: Any) -> None:
-        if self.prepare is not None and not self.stopped:
-            try:
-                self.prepare(items)
-            except Exception:  # noqa: BLE001 - an optimisation: never break the reader
-                logger.exception("%r: encoding records ahead failed", self)
-                self.prepare = None
-
-    def _prepare_ahead(self) -> None:
-        """Encode what the ring already holds past the departed client's last record (run
-        from the hub's loop once that client's greenlet waits on its socket)."""
-        if not self.subscribers and not self.stopped:
-            start = max(self.idle_mark, self.first_seq) - self.first_seq
-            self._prepare(list(itertools.islice(self.ring, start, None)))
-
     def _remove(self, subscription: Subscription) -> None:
         self.subscribers.discard(subscription)
-        if not self.live:
-            self.prepare = subscription.prepare
         fed = self.next_seq.pop(subscription, None)
         if fed is not None:
             last = self.seq_by_cursor.get(subscription.last_cursor or "")
@@ -292,8 +270,6 @@ class Fanout:
             gevent.spawn_later(TAIL_LINGER, self._stop_if_unused)
         else:
             self._flow()
-            if self.prepare is not None:
-                gevent.get_hub().loop.run_callback(self._prepare_ahead)
 
     def _stop_if_unused(self) -> None:
         if not self.subscribers and not self.stopped:
@@ -309,7 +285,6 @@ class Fanout:
                 self._timer.kill(block=False)
             self.ring.clear()
             self.seq_by_cursor.clear()
-            self.prepare = None
             self.ring_bytes = 0
             for subscription in self.subscribers:
                 subscription.on_drain = None
