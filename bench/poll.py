@@ -10,9 +10,13 @@ In one invocation, against the same broker and the same pre-produced backlog (1 
                 `pagination.nextCursor` from its start position with keep-alive GETs
 
 for 1 client, then --clients clients at once, each on its own position of the backlog. It
-prints records/s (all clients together) and p50/p99 per page, and checks that every client got
-exactly the records after its start, in order. Each phase is bounded by --max-seconds. Before
-anything is timed, every worker serves one empty page at the live tail (--no-warmup: not).
+prints records/s (all clients together), p50/p99 per page and the gateway workers' CPU time per
+page (user + system, clock ticks of 10 ms: a rough figure), and checks that every client got
+exactly the records after its start, in order. A last phase times --first-pages single pages,
+one after another, each at a position behind every reader already running (descending), so
+each needs a new catch-up reader: what a client's first page costs. Each phase is bounded by
+--max-seconds. Before anything is timed, every worker serves one empty page at the live tail
+(--no-warmup: not).
 Exit status: 0 ok, 1 a check failed, 2 the broker is missing. The target (evgate >= 80k
 records/s for one client) is reported, not enforced. Everything binds and targets 127.0.0.1;
 every process started here is stopped by PID.
@@ -186,6 +190,38 @@ def evgate_client(url: str, path: str, topic: str, page: int, deadline: float
     return run
 
 
+def first_pages(url: str, path: str, topic: str, page: int, backlog: int, count: int
+                ) -> list[float]:
+    """Seconds for each of `count` first pages, at descending positions (a reader only serves
+    positions at or after its own, so none can join one already running), ~0.3 s apart (a
+    client's first page after another's: the pool has time to replace a spare it took)."""
+    from evgate.kafka import cursor as cursors
+    host, port = url.removeprefix("http://").split(":")
+    step = max(page, (backlog - page) // max(1, count))
+    times = []
+    for index in range(count):
+        start = backlog - page - index * step
+        if start < 0:
+            break
+        conn = http.client.HTTPConnection(host, int(port), timeout=30)
+        try:
+            cursor = cursors.encode({(topic, 0): start - 1})
+            began = time.perf_counter()
+            conn.request("GET", f"{path}?cursor={cursor}&limit={page}",
+                         headers={"Accept": "application/json"})
+            response = conn.getresponse()
+            body = json.loads(response.read())
+            elapsed = time.perf_counter() - began
+            if response.status != 200 or len(body["items"]) != page \
+                    or int(body["items"][0]["content"][:10]) != start:
+                raise RuntimeError(f"first page at {start}: HTTP {response.status}")
+            times.append(elapsed)
+        finally:
+            conn.close()
+        time.sleep(0.3)
+    return times
+
+
 def warm_up(url: str, path: str, connections: int) -> None:
     """Every worker serves its first request (API deployment, lazy imports, the consumer pool)
     before anything is timed: one empty page at the live tail (`Prefer: wait=0`) per
@@ -204,6 +240,25 @@ def warm_up(url: str, path: str, connections: int) -> None:
     finally:
         for conn in conns:
             conn.close()
+
+
+def workers_cpu(master_pid: int) -> float:
+    """CPU seconds (user + system, every thread) the gateway's workers used so far: per page,
+    a figure that a busy shared box disturbs far less than wall-clock rates."""
+    total = 0
+    try:
+        with open(f"/proc/{master_pid}/task/{master_pid}/children") as children:
+            pids = children.read().split()
+    except OSError:
+        return 0.0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])     # utime, stime (clock ticks)
+        except (OSError, IndexError, ValueError):
+            continue
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def run_phase(label: str, clients: list[ClientRun], runner: Callable[[ClientRun], None]
@@ -245,6 +300,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="records each client of the concurrent phase reads (%(default)s)")
     parser.add_argument("--page", type=int, default=500, help="records per page (%(default)s)")
     parser.add_argument("--record-size", type=int, default=1024, help="bytes per record")
+    parser.add_argument("--first-pages", type=int, default=12,
+                        help="first pages at new positions to time at the end (%(default)s)")
     parser.add_argument("--max-seconds", type=float, default=60,
                         help="upper bound of each phase (%(default)s)")
     parser.add_argument("--env", action="append", default=[], metavar="EVGATE_X=V",
@@ -306,13 +363,33 @@ def main(argv: list[str] | None = None) -> int:
             bare = run_phase("(a) bare consumer", clients(),
                              bare_client(args.bootstrap, topic, args.page, deadline))
             deadline = time.monotonic() + args.max_seconds
+            cpu = workers_cpu(server.pid)
             gateway = run_phase("(b) evgate http-get", clients(),
                                 evgate_client(server.url, "/bench/poll", topic, args.page,
                                               deadline))
+            pages = sum(len(c.pages) for c in gateway.clients)
+            cpu_ms = (workers_cpu(server.pid) - cpu) * 1000 / pages if pages else 0.0
+            print(f"      gateway workers' CPU: {cpu_ms:.2f} ms per page", flush=True)
             failures += bare.failures() + gateway.failures()
             phases.append((name, bare, gateway))
             results[name] = {"bare": bare.as_dict(), "evgate": gateway.as_dict(),
+                             "evgate_cpu_ms_per_page": round(cpu_ms, 2),
                              "ratio": round(gateway.rate / bare.rate, 3) if bare.rate else None}
+        if args.first_pages:
+            print(f"-- {args.first_pages} first pages at new positions", flush=True)
+            try:
+                times = first_pages(server.url, "/bench/poll", topic, args.page, backlog,
+                                    args.first_pages)
+            except Exception as exc:  # noqa: BLE001 - reported as a failed check
+                failures.append(f"first pages: {type(exc).__name__}: {exc}")
+                times = []
+            if times:
+                ordered = sorted(t * 1000 for t in times)
+                results["first pages"] = {
+                    "pages": len(ordered), "p50_ms": round(statistics.median(ordered), 2),
+                    "max_ms": round(ordered[-1], 2)}
+                print(f"   evgate first page: p50 {statistics.median(ordered):.2f} ms, "
+                      f"max {ordered[-1]:.2f} ms ({len(ordered)} pages)", flush=True)
         if failures:
             print("\ngateway log (tail):\n" + server.log_tail(), file=sys.stderr)
 

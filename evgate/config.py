@@ -135,8 +135,9 @@ SETTINGS: tuple[Setting, ...] = (
             "(it resumes by its last id).", _positive_int, section="streaming"),
     Setting("stream_readers_per_worker", 32,
             "Catch-up and consumer-group readers (one Kafka consumer and its threads each) a "
-            "worker runs at most; a client that would need one more gets 503 + Retry-After. "
-            "Clients resuming near the same position share one reader.", _positive_int,
+            "worker runs at most (idle spare consumers count too); a client that would need one "
+            "more gets 503 + Retry-After. Clients resuming near the same position share one "
+            "reader.", _positive_int,
             section="streaming"),
     Setting("stream_readers_per_api", 16,
             "The same cap per API and worker, so one API cannot take every reader.",
@@ -154,6 +155,13 @@ SETTINGS: tuple[Setting, ...] = (
             "How long a catch-up reader without clients stays open, warm for the next page of "
             "an http-get client (the page ends where its reader stands); then it is closed and "
             "its memory given back.", _non_negative_int, section="streaming"),
+    Setting("stream_reader_spares", 2,
+            "Idle Kafka consumers a worker keeps connected (topic metadata fetched, partition "
+            "leaders connected) for the topics it recently opened streams on: a new catch-up "
+            "reader (an http-get client's first page from a cursor) takes one instead of "
+            "connecting (~60 ms). They count toward stream_readers_per_worker and are closed "
+            "first when it is reached, and after stream_reader_idle_ms without a stream "
+            "opened on their topics. 0: none.", _non_negative_int, section="streaming"),
     Setting("stream_slow_client_ms", 10000,
             "How long a catch-up reader waits for a client that does not read (its buffer "
             "stays full) before disconnecting it as slow; the reader's other clients wait too.",

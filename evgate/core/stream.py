@@ -160,6 +160,10 @@ class Subscription:
             return
         if not self._items and self.direct is not None and self.direct(items):
             return
+        if len(self._items) + len(items) <= self.capacity:
+            self._items.extend(items)     # one wake-up per batch (a catch-up reader's chunk)
+            self._ready.set()
+            return
         for item in items:
             if not self._buffer(item):
                 return

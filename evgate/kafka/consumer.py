@@ -15,6 +15,10 @@ Start positions (`Start`):
            at the beginning), with partition EOF events so the owner knows it caught up;
 - group:   `subscribe()` in a consumer group (clients sharing X-Gravitee-Client-Identifier);
            Kafka splits the partitions among the members and committed offsets resume it.
+- spare:   no position yet: the thread fetches the topics' metadata and watermarks (which
+           connects it to the partition leaders), then waits until the pool hands it a real
+           start (`claim`, an offsets start) or stops it. A new catch-up reader that takes a
+           spare skips that connection set-up (~60 ms on a busy box, docs/benchmarks.md).
 """
 from __future__ import annotations
 
@@ -31,7 +35,7 @@ from gevent import monkey
 from ..core.stream import StreamItem
 from .client_config import mask
 from .records import record_to_message
-from .threads import HubHandoff, HubLogger, start_native_thread
+from .threads import HubHandoff, HubLogger, native_lock, start_native_thread
 
 logger = logging.getLogger(__name__)
 
@@ -40,7 +44,7 @@ _native_sleep = monkey.get_original("time", "sleep")
 
 @dataclass
 class Start:
-    kind: str                                  # tail | offsets | group
+    kind: str                                  # tail | offsets | group | spare
     topics: tuple[str, ...]
     position: dict[tuple[str, int], int] = field(default_factory=dict)
     group_id: str | None = None
@@ -103,7 +107,8 @@ class KafkaConsumerBridge:
             # assign() needs no group, but librdkafka wants a group.id; nothing is committed.
             full.setdefault("group.id", f"evgate-nogroup-{os.getpid()}")
             full["enable.auto.commit"] = False
-            full["enable.partition.eof"] = start.kind == "offsets"
+            # a spare becomes an offsets reader
+            full["enable.partition.eof"] = start.kind in ("offsets", "spare")
         self._safe_conf = mask(full)
         full["error_cb"] = self._on_error
         self._consumer = Consumer(full, logger=HubLogger(self._handoff, "evgate.kafka.librdkafka"))
@@ -120,6 +125,11 @@ class KafkaConsumerBridge:
         self.paused = False
         #: set on the hub: the thread gives freed memory back after closing the consumer
         self.trim_on_close = False
+        #: a spare's state: warming (thread) -> ready (thread) -> claimed (hub) | dead (thread)
+        self.spare_state = "warming" if start.kind == "spare" else None
+        self._wake = native_lock()
+        if start.kind == "spare":
+            self._wake.acquire()      # released by claim() or stop()
         start_native_thread(self._loop)
         logger.debug("kafka consumer %s starting (%s): %s", name, start.kind, self._safe_conf)
 
@@ -130,6 +140,24 @@ class KafkaConsumerBridge:
     def stop(self) -> None:
         """Ask the thread to close the consumer (commits stored offsets in a group)."""
         self._running = False
+        self._release_spare()
+
+    def claim(self, start: Start, sink: Sink, name: str) -> bool:
+        """A ready spare becomes a reader at `start` (an offsets start) for `sink`; False when
+        it is not ready (still connecting, failed or stopped)."""
+        if self.spare_state != "ready" or not self._running or start.kind != "offsets":
+            return False
+        self.start_spec, self.sink, self.name = start, sink, name
+        self.spare_state = "claimed"
+        self._release_spare()
+        return True
+
+    def _release_spare(self) -> None:
+        if self._wake.locked():
+            try:
+                self._wake.release()
+            except RuntimeError:     # released meanwhile
+                pass
 
     def store_offsets(self, offsets: list[tuple[str, int, int]]) -> None:
         """At-least-once: mark records as delivered (committed by the auto-commit timer)."""
@@ -189,8 +217,30 @@ class KafkaConsumerBridge:
             found.extend((topic, p) for p in sorted(meta.partitions))
         return found
 
+    def _wait_as_spare(self) -> bool:
+        """Connect, then wait to be claimed (True) or stopped (False)."""
+        try:
+            for topic, partition in self._partitions(self.start_spec.topics):
+                self._consumer.get_watermark_offsets(TopicPartition(topic, partition),
+                                                     timeout=self.setup_timeout)
+        except (KafkaException, StartFailed, ValueError, RuntimeError) as exc:
+            self.spare_state = "dead"
+            self._handoff.call(self.sink.on_start_failed, StartFailed(str(exc)))
+            return False
+        self.spare_state = "ready"
+        while self._running:
+            if self._wake.acquire(timeout=1.0):
+                break
+            self._consumer.poll(0)     # serves error_cb (a lost cluster) while waiting
+        return self._running and self.spare_state == "claimed"
+
     def _loop(self) -> None:
         consumer = self._consumer
+        if self.start_spec.kind == "spare" and not self._wait_as_spare():
+            # never fetched: nothing worth a malloc_trim (tens of ms of CPU on a big heap)
+            self._running = False
+            self._close_quietly()
+            return
         try:
             position = self._setup()
         except (KafkaException, StartFailed, ValueError, RuntimeError) as exc:
