@@ -183,6 +183,24 @@ def import_apis(database_url: str, definitions: Iterable[dict[str, Any]]) -> lis
         repo.dispose()
 
 
+def import_apis_in(root: str | Path, database_url: str,
+                   definitions: Iterable[dict[str, Any]]) -> None:
+    """`import_apis` done by another checkout's own CLI (its schema and migrations may differ
+    from this tree's: it gets a database of its own)."""
+    env = dict(os.environ, EVGATE_DATABASE_URL=database_url,
+               PYTHONPATH=os.pathsep.join(filter(None, [str(root),
+                                                        os.environ.get("PYTHONPATH")])))
+    with tempfile.TemporaryDirectory() as tmp:
+        files = []
+        for index, definition in enumerate(definitions):
+            path = Path(tmp) / f"api-{index}.json"
+            path.write_text(json.dumps(definition))
+            files.append(str(path))
+        for args in (["db", "upgrade"], ["apis", "import", *files]):
+            subprocess.run([sys.executable, "-m", "evgate.cli", *args], cwd=str(root), env=env,
+                           check=True, stdout=subprocess.DEVNULL)
+
+
 # -- load generator -----------------------------------------------------------------------------
 def require_wrk() -> str:
     """Path of wrk, or exit 2 saying how to install it."""

@@ -406,13 +406,17 @@ def bench_evgate(args, direct: bool, tree: Path | None = None, name: str | None 
     db = f"sqlite:///{run_dir}/evgate.db"
     entrypoint = {"type": "sse"} if args.protocol == "sse" else {
         "type": "websocket", "configuration": {"publisher": {"enabled": False}}}
-    import_apis(db, [stream_api("/fan", [entrypoint], kafka_endpoint(topic))])
+    definitions = [stream_api("/fan", [entrypoint], kafka_endpoint(topic))]
+    if tree is None:
+        import_apis(db, definitions)
+    else:   # the other checkout's schema may differ from this one's: its own CLI imports
+        from bench.common import import_apis_in
+        import_apis_in(tree, db, definitions)
     gw = GatewayProcess(database_url=db, kafka_bootstrap=bootstrap, workers=args.workers,
                         log_path=run_dir / "gw.log",
                         env={"EVGATE_WORKER_CONNECTIONS": str(args.clients + 100),
                              ("EVGATE_SSE_DIRECT_WRITE" if args.protocol == "sse" else
-                              "EVGATE_WS_DIRECT_WRITE"): "true" if direct else "false",
-                             "EVGATE_ACCESS_LOG": "false"})
+                              "EVGATE_WS_DIRECT_WRITE"): "true" if direct else "false"})
     import tests.support.gateway as gateway_support
     here = gateway_support.ROOT
     gateway_support.ROOT = tree or here    # gunicorn's cwd: evgate is imported from there

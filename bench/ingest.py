@@ -42,7 +42,8 @@ from pathlib import Path
 from typing import Any
 
 from .common import (GunicornServer, KafkaOffsets, WrkResult, cleanup_on_signals, import_apis,
-                     machine_description, require_wrk, run_wrk, temporary_topic, wait_for_count)
+                     import_apis_in, machine_description, require_wrk, run_wrk,
+                     temporary_topic, wait_for_count)
 
 RATIO_TARGET = 0.9          # evgate / minimal route (issue 11)
 BATCH_TARGET = 100_000
@@ -328,8 +329,12 @@ def main(argv: list[str] | None = None) -> int:
             "wsgi:app", workers=args.workers, database_url=database_url,
             kafka_bootstrap=args.bootstrap, env=extra_env, log_dir=tmp))
         if args.compare_root:
+            compare_database_url = f"sqlite:///{tmp}/evgate-compare.db"
+            import_apis_in(args.compare_root, compare_database_url, [
+                api_definition(str(uuid.uuid4()), "/bench/ingest", topic, args.bootstrap)])
             targets.append(Target("compare", "(b0) evgate, compare-root", stack.enter_context(
-                GunicornServer("wsgi:app", workers=args.workers, database_url=database_url,
+                GunicornServer("wsgi:app", workers=args.workers,
+                               database_url=compare_database_url,
                                kafka_bootstrap=args.bootstrap, env=extra_env, log_dir=tmp,
                                root=args.compare_root)), "/bench/ingest", offsets))
         evgate = Target("evgate", "(b) evgate -> Kafka", server, "/bench/ingest", offsets)
