@@ -273,13 +273,7 @@ class WebSocketEntrypoint(Entrypoint):
             try:
                 items = subscription.get(timeout=None)
             except SubscriptionClosed as closed:
-                code = {"goaway": GOING_AWAY, "error": INTERNAL_ERROR,
-                        "end": NORMAL}.get(closed.kind)
-                if code is not None and ws.connected:
-                    try:
-                        ws.close(code, (closed.detail or closed.kind)[:120])
-                    except (ConnectionClosed, OSError):
-                        pass
+                _close_for(ws, closed)
                 return
             try:
                 for item in items:
@@ -307,16 +301,8 @@ class WebSocketEntrypoint(Entrypoint):
                               lock=proxy._writing)
         proxy.writer = writer
 
-        def control(closed: SubscriptionClosed) -> None:
-            code = {"goaway": GOING_AWAY, "error": INTERNAL_ERROR,
-                    "end": NORMAL}.get(closed.kind)
-            if code is not None and ws.connected:
-                try:
-                    ws.close(code, (closed.detail or closed.kind)[:120])
-                except (ConnectionClosed, OSError):
-                    pass
         try:
-            writer.run(control)
+            writer.run(lambda closed: _close_for(ws, closed))
         finally:
             with proxy._writing:
                 proxy.writer = None
@@ -356,3 +342,14 @@ class WebSocketEntrypoint(Entrypoint):
                            ctx.transaction_id, outcome)
             return False
         return True
+
+
+def _close_for(ws: Server, closed: SubscriptionClosed) -> None:
+    """The Close frame that tells the client why its stream ended, for the endings that have
+    one (goaway: reconnect elsewhere; error; end); the connection must still be open."""
+    code = {"goaway": GOING_AWAY, "error": INTERNAL_ERROR, "end": NORMAL}.get(closed.kind)
+    if code is not None and ws.connected:
+        try:
+            ws.close(code, (closed.detail or closed.kind)[:120])
+        except (ConnectionClosed, OSError):
+            pass
