@@ -15,50 +15,17 @@
 'use strict';
 
 const net = require('net');
-const fs = require('fs');
-const { performance } = require('perf_hooks');
+const { parseArgs, createRun, start } = require('./harness');
 
-function parseArgs(argv) {
-  const opts = { host: '127.0.0.1', port: 0, path: '/', clients: 100, duration: 30,
-                 rampBatch: 100, rampInflight: 200, readyFile: '', connectTimeout: 30 };
-  const names = { '--host': 'host', '--port': 'port', '--path': 'path', '--clients': 'clients',
-                  '--duration': 'duration', '--ramp-batch': 'rampBatch',
-                  '--ramp-inflight': 'rampInflight', '--ready-file': 'readyFile',
-                  '--connect-timeout': 'connectTimeout' };
-  for (let i = 2; i < argv.length; i += 2) {
-    const key = names[argv[i]];
-    if (!key || i + 1 >= argv.length) {
-      process.stderr.write(`unknown or incomplete option ${argv[i]}\n`);
-      process.exit(2);
-    }
-    opts[key] = typeof opts[key] === 'number' ? Number(argv[i + 1]) : argv[i + 1];
-  }
-  if (!/^(127\.|localhost$|::1$)/.test(opts.host)) {
-    process.stderr.write(`loopback only, not ${opts.host}\n`);
-    process.exit(2);
-  }
-  return opts;
-}
 
 const opts = parseArgs(process.argv);
-const MAX_MS = 60000;
-const histogram = new Float64Array(MAX_MS + 1);   // last bucket: >= 60 s
+const run = createRun(opts, (sock) => sock.destroy());
+const { stats, sockets, record, now } = run;
 const MARKER = Buffer.from('data: {"ts":');
 const NL = 10;
 const request = Buffer.from(`GET ${opts.path} HTTP/1.1\r\nHost: ${opts.host}:${opts.port}\r\n` +
                             'Accept: text/event-stream\r\nCache-Control: no-cache\r\n\r\n');
-const stats = { clients: opts.clients, attempted: 0, connected: 0, open: 0, received: 0,
-                errors: 0, bad_status: 0, disconnects: 0, parse_errors: 0, negative: 0 };
-const sockets = new Set();
-let inflight = 0;
-let stopping = false;
-const now = () => performance.timeOrigin + performance.now();   // ms, sub-ms resolution
 
-function record(latencyMs) {
-  if (latencyMs < 0) { stats.negative++; latencyMs = 0; }
-  const bucket = latencyMs >= MAX_MS ? MAX_MS : Math.floor(latencyMs);
-  histogram[bucket]++;
-}
 
 // Scan complete lines in `buf` for the marker; return the unfinished tail (after the last LF).
 function scan(buf, receivedAt) {
@@ -118,14 +85,14 @@ function openOne(done) {
     tail = scan(tail === null ? chunk : Buffer.concat([tail, chunk]), receivedAt);
   });
   sock.on('error', () => {
-    if (!finished && !stopping) { stats.errors++; }
+    if (!finished && !run.stopping) { stats.errors++; }
     finished = true;
   });
   sock.on('close', () => {
     if (sockets.delete(sock)) {
       stats.open--;
-      if (!stopping) stats.disconnects++;
-    } else if (!finished && !stopping) {
+      if (!run.stopping) stats.disconnects++;
+    } else if (!finished && !run.stopping) {
       stats.errors++;                              // closed before a response
     }
     finished = true;
@@ -133,57 +100,4 @@ function openOne(done) {
   });
 }
 
-// Ramp: at most `rampInflight` connections waiting for their response headers, opened in
-// batches of `rampBatch` per tick, so the server's accept queue is never flooded.
-function ramp(onRamped) {
-  let opened = 0;
-  const tick = () => {
-    if (stopping) return;
-    let batch = 0;
-    while (opened < opts.clients && inflight < opts.rampInflight && batch < opts.rampBatch) {
-      opened++; batch++; inflight++;
-      openOne(() => { inflight--; });
-    }
-    if (opened < opts.clients || inflight > 0) setTimeout(tick, 5);
-    else onRamped();
-  };
-  tick();
-}
-
-function percentile(p) {
-  let total = 0;
-  for (let i = 0; i <= MAX_MS; i++) total += histogram[i];
-  if (total === 0) return -1;
-  const rank = Math.ceil(p * total);
-  let seen = 0;
-  for (let i = 0; i <= MAX_MS; i++) {
-    seen += histogram[i];
-    if (seen >= rank) return i + 0.5;              // bucket midpoint, ms
-  }
-  return MAX_MS;
-}
-
-function finish(reason) {
-  if (stopping) return;
-  stopping = true;
-  const sparse = {};
-  let maxBucket = -1;
-  for (let i = 0; i <= MAX_MS; i++) if (histogram[i]) { sparse[i] = histogram[i]; maxBucket = i; }
-  const usage = process.cpuUsage();
-  const result = { ...stats, stopped_by: reason, p50_ms: percentile(0.5),
-                   p99_ms: percentile(0.99), max_bucket_ms: maxBucket,
-                   cpu_s: Math.round((usage.user + usage.system) / 1e4) / 100,
-                   histogram_ms: sparse };
-  for (const sock of sockets) sock.destroy();
-  process.stdout.write(JSON.stringify(result) + '\n', () => process.exit(0));
-}
-
-process.on('SIGTERM', () => finish('signal'));
-process.on('SIGINT', () => finish('signal'));
-setTimeout(() => finish('duration'), opts.duration * 1000);   // also keeps the process alive
-ramp(() => {
-  if (opts.readyFile) {
-    fs.writeFileSync(opts.readyFile, JSON.stringify({ connected: stats.connected,
-                                                       errors: stats.errors }));
-  }
-});
+start(run, openOne);
