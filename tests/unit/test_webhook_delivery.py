@@ -69,19 +69,36 @@ def wait_until(predicate, timeout: float = 10.0) -> None:
         gevent.sleep(0.01)
 
 
+class _Watched(dict):
+    """The mock endpoint's committed positions, calling `on_set(position)` at each commit."""
+
+    def __init__(self, on_set):
+        super().__init__()
+        self.on_set = on_set
+
+    def __setitem__(self, key, value):
+        self.on_set(value)
+        super().__setitem__(key, value)
+
+
 def test_retry_then_success_commits_once_and_nothing_before(deploy):
     api = deploy(count=2)
     with Receiver() as rx:
         rx.script(500, 503)
+        # what the receiver had answered when each commit happened (observed at the commit,
+        # not by polling: the retries' backoff is jittered and may be ~0)
+        at_commit = []
+        api.endpoint.committed = _Watched(
+            lambda position: at_commit.append((position, [r.status for r in rx.requests])))
         loop = start_loop(api, rx)
         try:
-            wait_until(lambda: len(rx.requests) >= 2)
-            assert api.endpoint.committed.get(SUB, 0) == 0   # failed attempts commit nothing
             wait_until(lambda: len(rx.ok()) == 2)
             wait_until(lambda: api.endpoint.commits[SUB] == 2)
         finally:
             loop.stop()
     assert api.endpoint.committed[SUB] == 2 and api.endpoint.commits[SUB] == 2
+    # failed attempts commit nothing: the first commit came after the 200
+    assert at_commit[0][0] == 1 and at_commit[0][1][:3] == [500, 503, 200], at_commit
     statuses = [(r.header("x-evgate-offset"), r.header("x-evgate-attempt"), r.status)
                 for r in rx.requests]
     assert statuses == [("0", "1", 500), ("0", "2", 503), ("0", "3", 200), ("1", "1", 200)]
