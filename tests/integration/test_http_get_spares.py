@@ -4,7 +4,6 @@ reader cap (a client past it still gets 503 + Retry-After), give way to readers 
 and close with their threads after the idle grace."""
 from __future__ import annotations
 
-import re
 import socket
 import time
 
@@ -12,7 +11,8 @@ import pytest
 
 from evgate.kafka import cursor as cursors
 from tests.support.kafka_broker import create_topic
-from tests.support.streams import kafka_endpoint, produce, producer, stream_api
+from tests.support.streams import (kafka_endpoint, open_raw_sse, produce, producer, stream_api,
+                                   stream_stats)
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.integration
@@ -22,18 +22,12 @@ PAGES = {"type": "http-get", "configuration": {"messagesLimitCount": 500,
 SSE = {"type": "sse", "configuration": {"heartbeatIntervalInMs": 1000}}
 JSON = {"Accept": "application/json"}
 TAIL = {"Accept": "application/json", "Prefer": "wait=0"}
-_STATS = re.compile(r"stream stats pid=\d+ .*?readers=(\d+) subscriptions=\d+ "
-                    r"readers_started=(\d+) spares=(\d+) spares_ready=(\d+) spares_taken=(\d+)")
 
 
 def _stats(gw) -> dict[str, int]:
     """The worker's latest stream stats line (spares included)."""
-    def latest():
-        found = _STATS.findall(gw.log_path.read_text(errors="replace"))
-        return found[-1] if found else None
-    values = wait_for(latest, "a stream stats line with spares")
-    return dict(zip(("readers", "readers_started", "spares", "spares_ready", "spares_taken"),
-                    map(int, values)))
+    return wait_for(lambda: (stream_stats(gw.log_path.read_text(errors="replace")) or [None])[-1],
+                    "a stream stats line")
 
 
 def _wait_stats(gw, check, what: str, timeout: float = 15) -> dict[str, int]:
@@ -82,18 +76,7 @@ def test_first_page_from_a_cursor_takes_a_connected_spare(gateway_factory, kafka
 
 def _hold_sse(gw, path: str, cursor: str) -> tuple[socket.socket, bytes]:
     """An SSE client resuming at `cursor` that reads the response head, then nothing."""
-    sock = socket.socket()
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    sock.settimeout(20)
-    sock.connect(("127.0.0.1", gw.port))
-    sock.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n"
-                 f"Last-Event-ID: {cursor}\r\n\r\n".encode())
-    head = b""
-    while b"\r\n\r\n" not in head:
-        data = sock.recv(4096)
-        if not data:
-            break
-        head += data
+    sock, _, head = open_raw_sse(gw.port, path, cursor)
     return sock, head
 
 

@@ -15,7 +15,8 @@ import websocket
 
 from evgate.kafka import cursor as cursors
 from tests.support.kafka_broker import create_topic
-from tests.support.streams import SseClient, kafka_endpoint, producer, stream_api, stream_stats
+from tests.support.streams import (SseClient, kafka_endpoint, open_raw_sse, producer, stream_api,
+                                   stream_stats)
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.integration
@@ -63,30 +64,7 @@ def _stats(gw) -> dict[str, int]:
 
 
 def _open_sse(gw, cursor: str) -> tuple[socket.socket, int, bytes]:
-    """An SSE client that reads the response head and then never reads again."""
-    sock = socket.socket()
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    sock.settimeout(20)
-    sock.connect(("127.0.0.1", gw.port))
-    sock.sendall(f"GET /s HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n"
-                 f"Last-Event-ID: {cursor}\r\n\r\n".encode())
-    head = b""
-    while b"\r\n\r\n" not in head:
-        data = sock.recv(1)
-        if not data:
-            break
-        head += data
-    status = int(head.split(b" ", 2)[1])
-    body = b""
-    if status != 200:
-        while True:   # error answers are short and end with the connection or the length
-            data = sock.recv(65536)
-            if not data:
-                break
-            body += data
-            if body.rstrip().endswith(b"}"):
-                break
-    return sock, status, head + body
+    return open_raw_sse(gw.port, "/s", cursor)
 
 
 def test_resuming_clients_that_never_read_cost_bounded_memory_threads_and_readers(

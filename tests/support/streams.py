@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import http.client
 import re
+import socket
 import time
 import uuid
 from typing import Any
@@ -86,11 +87,40 @@ def produce(bootstrap: str, topic: str, values: list[str], partitions: int = 1) 
     assert p.flush(15) == 0
 
 
-_STATS = re.compile(r"stream stats pid=(\d+) greenlets=(\d+) rss_kib=(\d+) tails=(\d+) "
-                    r"readers=(\d+) subscriptions=(\d+) readers_started=(\d+)")
+_STATS = re.compile(r"stream stats ((?:\w+=-?\d+ ?)+)")
 
 
 def stream_stats(log: str) -> list[dict[str, int]]:
-    keys = ("pid", "greenlets", "rss_kib", "tails", "readers", "subscriptions",
-            "readers_started")
-    return [dict(zip(keys, map(int, m.groups()))) for m in _STATS.finditer(log)]
+    """Every `stream stats` line of a worker log, as {field: value}: pid, greenlets, rss_kib
+    and every field of the consumer pool's stats (tails, readers, spares, ...)."""
+    return [{key: int(value) for key, value in (field.split("=") for field in m.group(1).split())}
+            for m in _STATS.finditer(log)]
+
+
+def open_raw_sse(port: int, path: str, cursor: str) -> tuple[socket.socket, int, bytes]:
+    """An SSE client resuming at `cursor` that reads the response head (and a short error
+    body) and then never reads again: (socket, status, what it read). Its 4 KiB receive
+    buffer makes the server's socket fill soon."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.settimeout(20)
+    sock.connect(("127.0.0.1", port))
+    sock.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n"
+                 f"Last-Event-ID: {cursor}\r\n\r\n".encode())
+    head = b""
+    while b"\r\n\r\n" not in head:
+        data = sock.recv(1)
+        if not data:
+            break
+        head += data
+    status = int(head.split(b" ", 2)[1])
+    body = b""
+    if status != 200:
+        while True:   # error answers are short and end with the connection or the length
+            data = sock.recv(65536)
+            if not data:
+                break
+            body += data
+            if body.rstrip().endswith(b"}"):
+                break
+    return sock, status, head + body
