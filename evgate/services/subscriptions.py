@@ -124,11 +124,7 @@ class SubscriptionService:
         body = {**body, "configuration": _restored(
             flat_consumer_configuration(body.get("configuration")), None)}
         configuration, metadata = self._checked_payload(body, plan, api["definition"])
-        for other in self.repo.subscriptions.list(plan_id=plan_id,
-                                                  application_id=application_id):
-            if other["status"] in ("PENDING", "ACCEPTED", "PAUSED", "FAILURE"):
-                raise ConflictError(f"application {application_id} already has subscription "
-                                    f"{other['id']} to plan {plan_id}", key="subscription.exists")
+        self._refuse_second_live(application_id, plan_id)
         if api_key is not None:
             self._check_custom_key(api_key)
         status = "PENDING" if plan.get("validation") == "manual" else "ACCEPTED"
@@ -184,9 +180,22 @@ class SubscriptionService:
             raise BadRequestError(f"$.planId: plan {plan_id} is {target['security']['type']}, "
                                   f"the subscription's plan {current['security']['type']}",
                                   key="subscription.transfer.security")
+        if plan_id == sub["plan_id"]:
+            raise BadRequestError(f"$.planId: subscription {sub_id} is already on plan "
+                                  f"{plan_id}", key="subscription.transfer.same.plan")
+        self._refuse_second_live(sub["application_id"], plan_id)
         self.repo.subscriptions.update(sub_id, plan_id=plan_id)
         logger.info("subscription %s transferred to plan %s", sub_id, plan_id)
         return self.get(sub_id)
+
+    def _refuse_second_live(self, application_id: str, plan_id: str) -> None:
+        """Refused when the application already has a live subscription to the plan: one
+        application holds at most one per plan (on create and on transfer alike)."""
+        for other in self.repo.subscriptions.list(plan_id=plan_id,
+                                                  application_id=application_id):
+            if other["status"] in ("PENDING", "ACCEPTED", "PAUSED", "FAILURE"):
+                raise ConflictError(f"application {application_id} already has subscription "
+                                    f"{other['id']} to plan {plan_id}", key="subscription.exists")
 
     # -- API keys of a subscription ----------------------------------------------------------
     def api_keys(self, api_id: str | None, sub_id: str) -> list[dict[str, Any]]:

@@ -223,6 +223,30 @@ def test_transfer_to_a_plan_with_the_same_security(api):
         {"id": second}
     error = _call(api, "POST", base + "/_transfer", 400, json={"planId": free})
     assert error["details"][0]["location"] == "$.planId"
+    assert _call(api, "POST", base + "/_transfer", 400,
+                 json={"planId": second})["technicalCode"] == "subscription.transfer.same.plan"
+
+
+def test_transfer_refuses_a_second_live_subscription_to_the_target_plan(api):
+    """An application holds one live subscription per plan: a transfer onto a plan where it
+    already has one is refused (400 subscription.exists, as a second subscribe is) and
+    nothing moves."""
+    api_id = api.create_api()["id"]
+    first = api.create_plan(api_id, "api-key", name="one")["id"]
+    second = api.create_plan(api_id, "api-key", name="two")["id"]
+    app = api.create_app()["id"]
+    on_first = _call(api, "POST", f"/apis/{api_id}/subscriptions", 201,
+                     json={"applicationId": app, "planId": first})
+    on_second = _call(api, "POST", f"/apis/{api_id}/subscriptions", 201,
+                      json={"applicationId": app, "planId": second})
+    base = f"/apis/{api_id}/subscriptions/{on_first['id']}"
+    error = _call(api, "POST", base + "/_transfer", 400, json={"planId": second})
+    assert error["technicalCode"] == "subscription.exists" and on_second["id"] in error["message"]
+    assert _call(api, "GET", base, 200)["plan"] == {"id": first}
+    # once the other is closed the transfer goes through
+    _call(api, "POST", f"/apis/{api_id}/subscriptions/{on_second['id']}/_close", 200)
+    assert _call(api, "POST", base + "/_transfer", 200, json={"planId": second})["plan"] == \
+        {"id": second}
 
 
 def test_export_then_import_recreates_the_api_and_its_plans(api):
