@@ -301,6 +301,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("management_password_max_pending", 16,
             "Password verifications one management worker runs or queues at once; one more "
             "gets 503 + Retry-After at once.", _positive_int, section="management"),
+    Setting("api_key_renew_grace_s", 7200,
+            "After an API key renewal, the subscription's previous keys stay valid this many "
+            "seconds (Gravitee: two hours), so clients can switch without an outage; 0 "
+            "revokes them at once.", _non_negative_int, section="management"),
     Setting("management_max_body_bytes", 1048576,
             "Largest management/portal API request body in bytes (Content-Length or bytes "
             "read, chunked bodies too); larger -> 413.", _positive_int, section="management"),

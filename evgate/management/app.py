@@ -39,7 +39,8 @@ def create_management_app(config: Config | None = None, *, repository: Any = Non
         from ..repository import open_repository
         repository = open_repository(config.database_url, secrets_key=config.secrets_key)
     from ..entrypoints.webhook.ssrf import SsrfPolicy
-    services = Services.for_repository(repository, ssrf_policy=SsrfPolicy.from_config(config))
+    services = Services.for_repository(repository, ssrf_policy=SsrfPolicy.from_config(config),
+                                       renew_grace_s=config.api_key_renew_grace_s)
     generated = services.users.ensure_admin(config.admin_password)
     if generated:
         from ..services.users import announce_generated_password

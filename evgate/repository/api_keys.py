@@ -61,6 +61,16 @@ class ApiKeyStore:
             tx.execute(update(api_keys).where(api_keys.c.subscription_id == subscription_id)
                        .values(revoked=True))
 
+    def expire_for_subscription(self, subscription_id: str, at: datetime,
+                                conn: Connection | None = None) -> None:
+        """Make the subscription's live keys expire at `at` (keys that expire sooner keep
+        their own date; revoked keys stay revoked)."""
+        with self._repo.write(conn) as tx:
+            tx.execute(update(api_keys).where(
+                api_keys.c.subscription_id == subscription_id, api_keys.c.revoked.is_(False),
+                (api_keys.c.expire_at.is_(None)) | (api_keys.c.expire_at > at)
+            ).values(expire_at=at))
+
     def set_revoked(self, subscription_id: str, hashed: str, revoked: bool,
                     conn: Connection | None = None) -> bool:
         """Revoke or reactivate one key of a subscription (by its `key_hash`); True if found."""

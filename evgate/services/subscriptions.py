@@ -25,6 +25,7 @@ import logging
 import re
 import secrets
 import uuid
+from datetime import timedelta
 from typing import Any
 
 from .. import plugins
@@ -46,9 +47,13 @@ MAX_REASON = 1000
 class SubscriptionService:
     """Acts as `caller` (see the module docstring for what a USER may do)."""
 
-    def __init__(self, repo: Repository, caller: Principal, *, ssrf_policy: Any = None):
+    def __init__(self, repo: Repository, caller: Principal, *, ssrf_policy: Any = None,
+                 renew_grace_s: int | None = None):
         self.repo = repo
         self.caller = caller
+        #: How long a renewed subscription's previous keys stay valid (None: from the
+        #: environment's settings).
+        self.renew_grace_s = renew_grace_s
         #: Webhook callbacks are vetted with it on create and update (None: from the
         #: environment's settings, as the CLI runs).
         self.ssrf_policy = ssrf_policy
@@ -205,7 +210,9 @@ class SubscriptionService:
 
     def renew_key(self, api_id: str | None, sub_id: str, custom_key: Any = None
                   ) -> dict[str, Any]:
-        """Issue a new key and revoke the others (one transaction)."""
+        """Issue a new key; the others expire after EVGATE_API_KEY_RENEW_GRACE_S (two hours,
+        as in Gravitee, so that clients can switch without an outage; 0: revoked at once),
+        in one transaction."""
         sub = self._visible(sub_id, api_id)
         self.caller.require_admin("renew API keys")
         if sub["status"] != "ACCEPTED":
@@ -218,8 +225,16 @@ class SubscriptionService:
         if custom_key is not None:
             self._check_custom_key(custom_key)
         key = custom_key or secrets.token_urlsafe(24)
+        grace = self.renew_grace_s
+        if grace is None:
+            from ..config import Config
+            grace = Config.from_env().api_key_renew_grace_s
         with self.repo.write() as conn:
-            self.repo.api_keys.revoke_for_subscription(sub_id, conn)
+            if grace:
+                self.repo.api_keys.expire_for_subscription(
+                    sub_id, now() + timedelta(seconds=grace), conn)
+            else:
+                self.repo.api_keys.revoke_for_subscription(sub_id, conn)
             self.repo.api_keys.insert(key, subscription_id=sub_id,
                                       application_id=sub["application_id"],
                                       api_id=sub["api_id"], conn=conn)

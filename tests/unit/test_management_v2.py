@@ -3,6 +3,7 @@ round-trip, paging, error bodies, the subscription and API key lifecycles."""
 from __future__ import annotations
 
 import copy
+from datetime import datetime, timedelta, timezone
 
 
 from .management_fixtures import (ADMIN, B, P, Api, api, api_definition, basic, client,  # noqa: F401
@@ -202,7 +203,13 @@ def test_accept_with_custom_key_then_revoke_reactivate_renew(api, repo):
     assert key_id in usable()
     renewed = _call(api, "POST", base + "/api-keys/_renew", 201)
     assert renewed["key"] != "my-custom-key-0001" and usable() >= {renewed["id"]}
-    assert key_id not in usable()
+    # the previous key stays valid for the grace period (two hours by default), no longer
+    keys = {k["id"]: k for k in _call(api, "GET", base + "/api-keys", 200)["data"]}
+    old = keys[key_id]
+    assert old["revoked"] is False and old["expired"] is False
+    left = datetime.fromisoformat(old["expireAt"]) - datetime.now(timezone.utc)
+    assert timedelta(hours=1, minutes=59) < left <= timedelta(hours=2), old
+    assert keys[renewed["id"]]["expireAt"] is None
     assert _call(api, "GET", f"/apis/{api_id}/subscriptions?apiKey={renewed['key']}",
                  200)["pagination"]["totalCount"] == 1
     # reject only what is pending
@@ -308,3 +315,30 @@ def test_configuration_schema_comes_from_a_plugins_model():
     finally:
         del cls.configuration_model
     assert schema["properties"]["heartbeatIntervalInMs"]["default"] == 5000
+
+
+def test_renew_with_no_grace_revokes_and_a_sooner_expiry_is_kept(api, repo):
+    """EVGATE_API_KEY_RENEW_GRACE_S=0: the previous keys are revoked in the renewal's
+    transaction. With a grace, a key that already expires sooner keeps its own date."""
+    from evgate.repository._rows import now
+    from evgate.services.principal import LOCAL_OPERATOR
+    from evgate.services.subscriptions import SubscriptionService
+    api_id = api.create_api()["id"]
+    plan = api.create_plan(api_id, "api-key")["id"]
+    sub = _call(api, "POST", f"/apis/{api_id}/subscriptions", 201,
+                json={"applicationId": api.create_app()["id"], "planId": plan})
+    first = repo.api_keys.for_subscription(sub["id"])[0]["key_hash"]
+    soon = now() + timedelta(minutes=10)
+    repo.api_keys.insert("a-key-that-ends-soon", subscription_id=sub["id"],
+                         application_id=sub["application"]["id"], api_id=api_id,
+                         expire_at=soon)
+    SubscriptionService(repo, LOCAL_OPERATOR, renew_grace_s=7200).renew_key(api_id, sub["id"])
+    keys = {k["key"]: k for k in repo.api_keys.for_subscription(sub["id"])}
+    ends = keys["a-key-that-ends-soon"]["expire_at"].replace(tzinfo=timezone.utc)
+    assert abs(ends - soon) < timedelta(seconds=1)
+    renewed = SubscriptionService(repo, LOCAL_OPERATOR, renew_grace_s=0).renew_key(
+        api_id, sub["id"])
+    usable = {k["key_hash"] for k in repo.api_keys.list_usable()}
+    assert renewed["id"] in usable and first not in usable
+    assert [k["key"] for k in repo.api_keys.for_subscription(sub["id"])
+            if not k["revoked"]] == [renewed["key"]]

@@ -23,11 +23,14 @@ class Services:
     users: Any
     repo: Any = None
     ssrf_policy: Any = None
+    renew_grace_s: int | None = None
 
     @classmethod
     def for_repository(cls, repo: Any, caller: Any = None, users: Any = None,
-                       ssrf_policy: Any = None) -> "Services":
-        """`ssrf_policy` vets webhook callbacks on create/update (None: the environment's)."""
+                       ssrf_policy: Any = None, renew_grace_s: int | None = None
+                       ) -> "Services":
+        """`ssrf_policy` vets webhook callbacks on create/update, `renew_grace_s` is how long
+        renewed API keys stay valid (None for either: the environment's settings)."""
         from ...services.apis import ApiService
         from ...services.applications import ApplicationService
         from ...services.plans import PlanService
@@ -37,13 +40,14 @@ class Services:
         caller = caller or NOBODY
         return cls(ApiService(repo, caller), PlanService(repo, caller),
                    ApplicationService(repo, caller),
-                   SubscriptionService(repo, caller, ssrf_policy=ssrf_policy),
-                   users or UserService(repo), repo, ssrf_policy)
+                   SubscriptionService(repo, caller, ssrf_policy=ssrf_policy,
+                                       renew_grace_s=renew_grace_s),
+                   users or UserService(repo), repo, ssrf_policy, renew_grace_s)
 
     def as_caller(self, user: dict[str, Any]) -> "Services":
         from ...services.principal import Principal
         return Services.for_repository(self.repo, Principal.from_user(user), self.users,
-                                       self.ssrf_policy)
+                                       self.ssrf_policy, self.renew_grace_s)
 
 
 def services() -> Services:
