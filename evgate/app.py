@@ -75,6 +75,8 @@ def create_app(config: Config | None = None, *, repository: Any = None,
     app.wsgi_app = RequestObserver(  # type: ignore[method-assign]
         NodePortRouter(gateway_wsgi, node_app, _port(config.node_bind)), runtime.connections,
         access_log=config.access_log)
+    from .security.forwarded import behind_trusted_proxies
+    behind_trusted_proxies(app, config.trusted_proxies)
     return app
 
 

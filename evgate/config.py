@@ -234,6 +234,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("health_cache_ms", 2000,
             "How long a readiness result is reused (probes and scrapes stay cheap).",
             _non_negative_int, section="serving"),
+    Setting("trusted_proxies", (),
+            "Comma-separated CIDRs of reverse proxies whose X-Forwarded-For is believed: a "
+            "request from such a peer counts as coming from the right-most forwarded address "
+            "that is not a trusted proxy (login limits, rate limits, access log, "
+            "#request.remoteAddress). Empty: the TCP peer, the header is ignored.",
+            _cidrs, section="serving"),
     Setting("workers", 0,
             "gunicorn worker processes; 0 means one per CPU core.", _non_negative_int,
             section="serving"),

@@ -72,4 +72,6 @@ def create_management_app(config: Config | None = None, *, repository: Any = Non
         return json_response(document())
 
     app.wsgi_app = TolerateTrailingSlash(app.wsgi_app)  # type: ignore[method-assign]
+    from ..security.forwarded import behind_trusted_proxies
+    behind_trusted_proxies(app, config.trusted_proxies)
     return app

@@ -6,8 +6,8 @@
 - No or wrong credentials: 401 with `WWW-Authenticate: Basic`; a USER writing: 403.
 - Too many failed logins from the client's address or for the user name: 429 + Retry-After,
   without checking the password; too many checks already waiting: 503 + Retry-After
-  (evgate/security/login.py). The address is the TCP peer (`remote_addr`): evgate has no
-  trusted-proxy setting, so X-Forwarded-For is never believed.
+  (evgate/security/login.py). The address is `remote_addr`: the TCP peer, or behind the
+  proxies of EVGATE_TRUSTED_PROXIES the client they forwarded (evgate/security/forwarded.py).
 Passwords are never logged; failed logins are logged with the user name only.
 """
 from __future__ import annotations
