@@ -48,6 +48,20 @@ def flat_consumer_configuration(configuration: Any) -> Any:
     return flat
 
 
+def consumer_configuration_location_v2(location: str) -> str:
+    """A JSON path into a stored (flat) subscription configuration, `$.configuration...`, as
+    the place it has in a v2 body (`$.consumerConfiguration...`, the entrypoint's fields
+    under `entrypointConfiguration`). Other paths are returned unchanged."""
+    prefix = "$.configuration"
+    if location != prefix and not location.startswith((prefix + ".", prefix + "[")):
+        return location
+    rest = location[len(prefix):]
+    head = rest[1:].split(".", 1)[0].split("[", 1)[0] if rest.startswith(".") else ""
+    if not head or head in _CONSUMER_KEYS or head == "entrypointConfiguration":
+        return "$.consumerConfiguration" + rest
+    return "$.consumerConfiguration.entrypointConfiguration" + rest
+
+
 def consumer_configuration_v2(configuration: dict[str, Any]) -> dict[str, Any]:
     """A stored (flat) subscription configuration in the 4.x nested shape."""
     shown = {k: configuration[k] for k in _CONSUMER_KEYS if k in configuration}

@@ -36,6 +36,14 @@ def _v2_body(status: int, message: str, key: str | None, extra: dict[str, Any]
                     "location": part.partition(": ")[0]} for part in message.split("; ")]
     else:
         details = []
+    if "/subscriptions" in request.path:
+        # the services name a subscription's configuration as stored (3.20's flat
+        # `configuration`); a v2 client sent `consumerConfiguration.entrypointConfiguration`
+        from ..definition.v4x import consumer_configuration_location_v2 as where
+        details = [{"message": d["message"], "location": where(d["location"])}
+                   for d in details]
+        message = "; ".join(where(part.partition(": ")[0]) + part[len(part.partition(": ")[0]):]
+                            if part.startswith("$") else part for part in message.split("; "))
     parameters = extra.get("parameters")
     return {"httpStatus": status, "message": message,
             "technicalCode": key or f"http.{status}",

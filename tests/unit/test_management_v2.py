@@ -148,13 +148,22 @@ def test_nested_consumer_configuration_round_trips_and_is_checked(api):
     bad["entrypointConfiguration"]["callbackUrl"] = "http://169.254.169.254/latest/meta-data"
     error = _call(api, "PUT", f"/apis/{api_id}/subscriptions/{sub['id']}", 400,
                   json={"consumerConfiguration": bad})
-    assert "callbackUrl" in error["message"]
+    # the problem is named where the v2 body has it, not where evgate stores it
+    assert error["details"][0]["location"] == \
+        "$.consumerConfiguration.entrypointConfiguration.callbackUrl", error
+    assert error["message"].startswith(
+        "$.consumerConfiguration.entrypointConfiguration.callbackUrl: "), error
     wrong = copy.deepcopy(configuration)
     wrong["entrypointConfiguration"]["entrypointId"] = "sse"
     error = _call(api, "PUT", f"/apis/{api_id}/subscriptions/{sub['id']}", 400,
                   json={"consumerConfiguration": wrong})
     assert error["details"][0]["location"] == \
-        "$.configuration.entrypointConfiguration.entrypointId"
+        "$.consumerConfiguration.entrypointConfiguration.entrypointId"
+    # the 3.20 path names the same problem in its own (flat `configuration`) shape
+    flat_bad = {**flat, "callbackUrl": "http://169.254.169.254/latest/meta-data"}
+    error = api.call("PUT", f"{P}/subscriptions/{sub['id']}", 400,
+                     json={"configuration": flat_bad})
+    assert error["message"].startswith("$.configuration.callbackUrl: "), error
     # the 4.0 portal body (nested under `configuration`) works on the portal path too
     portal = api.call("PUT", f"{P}/subscriptions/{sub['id']}", 200,
                       json={"configuration": configuration})
@@ -342,3 +351,16 @@ def test_renew_with_no_grace_revokes_and_a_sooner_expiry_is_kept(api, repo):
     assert renewed["id"] in usable and first not in usable
     assert [k["key"] for k in repo.api_keys.for_subscription(sub["id"])
             if not k["revoked"]] == [renewed["key"]]
+
+
+def test_stored_configuration_paths_map_to_their_v2_places():
+    from evgate.definition.v4x import consumer_configuration_location_v2 as where
+    assert where("$.configuration") == "$.consumerConfiguration"
+    assert where("$.configuration.entrypointId") == "$.consumerConfiguration.entrypointId"
+    assert where("$.configuration.channel") == "$.consumerConfiguration.channel"
+    assert where("$.configuration.headers[0].value") == \
+        "$.consumerConfiguration.entrypointConfiguration.headers[0].value"
+    assert where("$.configuration.entrypointConfiguration") == \
+        "$.consumerConfiguration.entrypointConfiguration"
+    for unchanged in ("$.metadata.x", "$.planId", "$.configurationX", "name"):
+        assert where(unchanged) == unchanged
