@@ -8,9 +8,12 @@ In one invocation, against the same broker and the same pre-produced backlog (1 
                 reading pages of --page records with consume() (what the gateway cannot beat)
   (b) evgate    an http-get API (messagesLimitCount = --page); each client follows
                 `pagination.nextCursor` from its start position with keep-alive GETs
+  (b0) compare  with --compare-root DIR: the same, served by another checkout's evgate (the
+                commit before a change), in the same rounds, the two gateways' order
+                alternating from round to round (an A/B that a busy box disturbs alike)
 
-for 1 client, then --clients clients at once, each on its own position of the backlog. It
-prints records/s (all clients together), p50/p99 per page and the gateway workers' CPU time per
+for 1 client, then --clients clients at once, each on its own position of the backlog
+(--rounds times; medians). It prints records/s (all clients together), p50/p99 per page and the gateway workers' CPU time per
 page (user + system, clock ticks of 10 ms: a rough figure), and checks that every client got
 exactly the records after its start, in order. A last phase times --first-pages single pages,
 one after another, each at a position behind every reader already running (descending), so
@@ -38,8 +41,8 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from .common import (GunicornServer, cleanup_on_signals, import_apis, machine_description,
-                     temporary_topic)
+from .common import (GunicornServer, cleanup_on_signals, import_apis, import_apis_in,
+                     machine_description, temporary_topic)
 
 TARGET = 80_000
 
@@ -308,6 +311,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="extra environment for the evgate gateway (repeatable)")
     parser.add_argument("--no-warmup", dest="warmup", action="store_false",
                         help="time the workers' very first requests too")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="rounds of the two phases; medians are reported (%(default)s)")
+    parser.add_argument("--compare-root", metavar="DIR",
+                        help="also run the evgate of another checkout (e.g. `git worktree add` "
+                             "of the commit before a change) as (b0), in the same rounds, the "
+                             "order of the two gateways alternating")
     parser.add_argument("--json", metavar="FILE", help="also write the results as JSON here")
     return parser.parse_args(argv)
 
@@ -322,6 +331,10 @@ def check_broker(bootstrap: str) -> None:
         sys.exit(2)
 
 
+def _median(values: list[float]) -> float:
+    return statistics.median(values) if values else 0.0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     check_broker(args.bootstrap)
@@ -330,25 +343,36 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, Any] = {
         "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
         "machine": machine_description(), "workers": args.workers, "page": args.page,
-        "record_bytes": args.record_size, "backlog": backlog, "gateway_env": extra_env}
+        "record_bytes": args.record_size, "backlog": backlog, "gateway_env": extra_env,
+        "rounds": args.rounds, "compare_root": args.compare_root}
     print(f"evgate polling benchmark, {results['date']}\nmachine: {results['machine']}\n"
           f"gunicorn.conf.py, {args.workers} workers; backlog {backlog} x {args.record_size} B;"
-          f" pages of {args.page}; broker {args.bootstrap}", flush=True)
+          f" pages of {args.page}; {args.rounds} round(s); broker {args.bootstrap}", flush=True)
     topic = f"bench-poll-{uuid.uuid4().hex[:10]}"
     failures: list[str] = []
+    path = "/bench/poll"
     with cleanup_on_signals(), tempfile.TemporaryDirectory(prefix="evgate-bench-") as tmp, \
             contextlib.ExitStack() as stack:
         stack.enter_context(temporary_topic(args.bootstrap, topic, 1))
         print(f"-- producing {backlog} records", flush=True)
         produce_backlog(args.bootstrap, topic, backlog, args.record_size)
+        definition = api_definition(str(uuid.uuid4()), path, topic, args.bootstrap, args.page)
         database_url = f"sqlite:///{tmp}/evgate.db"
-        import_apis(database_url, [api_definition(str(uuid.uuid4()), "/bench/poll", topic,
-                                                  args.bootstrap, args.page)])
-        server = stack.enter_context(GunicornServer(
+        import_apis(database_url, [definition])
+        # (target, label, server): this tree, and another checkout's evgate (A/B, same run)
+        targets = [("evgate", "(b) evgate http-get", stack.enter_context(GunicornServer(
             "wsgi:app", workers=args.workers, database_url=database_url,
-            kafka_bootstrap=args.bootstrap, env=extra_env, log_dir=tmp))
+            kafka_bootstrap=args.bootstrap, env=extra_env, log_dir=tmp)))]
+        if args.compare_root:
+            compare_url = f"sqlite:///{tmp}/evgate-compare.db"
+            import_apis_in(args.compare_root, compare_url, [definition])
+            targets.insert(0, ("compare", "(b0) compare-root", stack.enter_context(
+                GunicornServer("wsgi:app", workers=args.workers, database_url=compare_url,
+                               kafka_bootstrap=args.bootstrap, env=extra_env, log_dir=tmp,
+                               root=args.compare_root))))
         if args.warmup:
-            warm_up(server.url, "/bench/poll", 2 * args.workers)
+            for _target, _label, server in targets:
+                warm_up(server.url, path, 2 * args.workers)
 
         def single() -> list[ClientRun]:
             return [ClientRun(0, args.records)]
@@ -356,53 +380,79 @@ def main(argv: list[str] | None = None) -> int:
         def many() -> list[ClientRun]:
             return [ClientRun(i * args.per_client, args.per_client) for i in range(args.clients)]
 
-        phases = []
-        for name, clients in (("1 client", single), (f"{args.clients} clients", many)):
-            print(f"-- {name}", flush=True)
-            deadline = time.monotonic() + args.max_seconds
-            bare = run_phase("(a) bare consumer", clients(),
-                             bare_client(args.bootstrap, topic, args.page, deadline))
-            deadline = time.monotonic() + args.max_seconds
-            cpu = workers_cpu(server.pid)
-            gateway = run_phase("(b) evgate http-get", clients(),
-                                evgate_client(server.url, "/bench/poll", topic, args.page,
-                                              deadline))
-            pages = sum(len(c.pages) for c in gateway.clients)
-            cpu_ms = (workers_cpu(server.pid) - cpu) * 1000 / pages if pages else 0.0
-            print(f"      gateway workers' CPU: {cpu_ms:.2f} ms per page", flush=True)
-            failures += bare.failures() + gateway.failures()
-            phases.append((name, bare, gateway))
-            results[name] = {"bare": bare.as_dict(), "evgate": gateway.as_dict(),
-                             "evgate_cpu_ms_per_page": round(cpu_ms, 2),
-                             "ratio": round(gateway.rate / bare.rate, 3) if bare.rate else None}
+        names = ["1 client", f"{args.clients} clients"]
+        # per phase, per target ("bare" included): one dict per round
+        runs: dict[str, dict[str, list[dict[str, Any]]]] = {
+            name: {t: [] for t in ["bare"] + [t[0] for t in targets]} for name in names}
+        for round_index in range(args.rounds):
+            # the order of the gateways alternates from round to round (interleaved A/B)
+            order = targets if round_index % 2 == 0 else targets[::-1]
+            for name, clients in zip(names, (single, many)):
+                print(f"-- {name}" + (f", round {round_index + 1}" if args.rounds > 1 else ""),
+                      flush=True)
+                deadline = time.monotonic() + args.max_seconds
+                bare = run_phase("(a) bare consumer", clients(),
+                                 bare_client(args.bootstrap, topic, args.page, deadline))
+                failures += bare.failures()
+                runs[name]["bare"].append(bare.as_dict())
+                for target, label, server in order:
+                    deadline = time.monotonic() + args.max_seconds
+                    cpu = workers_cpu(server.pid)
+                    gateway = run_phase(label, clients(), evgate_client(
+                        server.url, path, topic, args.page, deadline))
+                    pages = sum(len(c.pages) for c in gateway.clients)
+                    cpu_ms = (workers_cpu(server.pid) - cpu) * 1000 / pages if pages else 0.0
+                    print(f"      gateway workers' CPU: {cpu_ms:.2f} ms per page", flush=True)
+                    failures += gateway.failures()
+                    runs[name][target].append(dict(
+                        gateway.as_dict(), cpu_ms_per_page=round(cpu_ms, 2),
+                        ratio=round(gateway.rate / bare.rate, 3) if bare.rate else None))
+        for name in names:
+            results[name] = {target: {
+                "rounds": rounds,
+                "median": {key: round(_median([r[key] for r in rounds if r.get(key) is not None]),
+                                      3 if key == "ratio" else 2)
+                           for key in ("records_per_s", "page_p50_ms", "page_p99_ms",
+                                       "cpu_ms_per_page", "ratio") if key in rounds[0]}}
+                for target, rounds in runs[name].items()}
         if args.first_pages:
-            print(f"-- {args.first_pages} first pages at new positions", flush=True)
-            try:
-                times = first_pages(server.url, "/bench/poll", topic, args.page, backlog,
-                                    args.first_pages)
-            except Exception as exc:  # noqa: BLE001 - reported as a failed check
-                failures.append(f"first pages: {type(exc).__name__}: {exc}")
-                times = []
-            if times:
-                ordered = sorted(t * 1000 for t in times)
-                results["first pages"] = {
-                    "pages": len(ordered), "p50_ms": round(statistics.median(ordered), 2),
-                    "max_ms": round(ordered[-1], 2)}
-                print(f"   evgate first page: p50 {statistics.median(ordered):.2f} ms, "
-                      f"max {ordered[-1]:.2f} ms ({len(ordered)} pages)", flush=True)
+            for target, label, server in targets:
+                print(f"-- {args.first_pages} first pages at new positions, {label}", flush=True)
+                try:
+                    times = first_pages(server.url, path, topic, args.page, backlog,
+                                        args.first_pages)
+                except Exception as exc:  # noqa: BLE001 - reported as a failed check
+                    failures.append(f"first pages ({target}): {type(exc).__name__}: {exc}")
+                    times = []
+                if times:
+                    ordered = sorted(t * 1000 for t in times)
+                    results.setdefault("first pages", {})[target] = {
+                        "pages": len(ordered), "p50_ms": round(statistics.median(ordered), 2),
+                        "max_ms": round(ordered[-1], 2)}
+                    print(f"   {label} first page: p50 {statistics.median(ordered):.2f} ms, "
+                          f"max {ordered[-1]:.2f} ms ({len(ordered)} pages)", flush=True)
         if failures:
-            print("\ngateway log (tail):\n" + server.log_tail(), file=sys.stderr)
+            for _target, _label, server in targets:
+                print("\ngateway log (tail):\n" + server.log_tail(), file=sys.stderr)
 
-    print("\n== results ==")
-    for name, bare, gateway in phases:
-        for result in (bare, gateway):
-            print(f"{name:11} {result.label:20} {result.rate:9,.0f} records/s  page p50 "
-                  f"{result.percentile(0.5):6.2f} ms  p99 {result.percentile(0.99):6.2f} ms")
-        if bare.rate:
-            print(f"{name:11} ratio evgate/bare      {gateway.rate / bare.rate:.3f}")
-    one = results["1 client"]["evgate"]["records_per_s"]
+    print("\n== results" + (f" (medians of {args.rounds} rounds)" if args.rounds > 1 else "")
+          + " ==")
+    labels = {"bare": "(a) bare consumer", "compare": "(b0) compare-root",
+              "evgate": "(b) evgate http-get"}
+    for name in names:
+        for target, summary in results[name].items():
+            m = summary["median"]
+            extra = (f"  CPU {m['cpu_ms_per_page']:5.2f} ms/page  ratio {m['ratio']:.3f}"
+                     if "ratio" in m else "")
+            print(f"{name:11} {labels[target]:20} {m['records_per_s']:9,.0f} records/s  page p50 "
+                  f"{m['page_p50_ms']:6.2f} ms  p99 {m['page_p99_ms']:6.2f} ms{extra}")
+        if "compare" in results[name]:
+            new, old = (results[name][t]["median"]["records_per_s"] for t in ("evgate", "compare"))
+            if old:
+                print(f"{name:11} evgate/compare-root   {new / old:.3f}")
+    one = results["1 client"]["evgate"]["median"]["records_per_s"]
     verdict = "meets" if one >= TARGET else "BELOW"
-    print(f"one client through evgate: {one:,} records/s ({verdict} target {TARGET:,})")
+    print(f"one client through evgate: {one:,.0f} records/s ({verdict} target {TARGET:,})")
     for failure in failures:
         print(f"FAIL: {failure}")
     if args.json:

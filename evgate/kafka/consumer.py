@@ -22,7 +22,7 @@ Start positions (`Start`):
 """
 from __future__ import annotations
 
-import base64
+import binascii
 import logging
 import os
 from collections import deque
@@ -40,6 +40,7 @@ from .threads import HubHandoff, HubLogger, native_lock, start_native_thread
 logger = logging.getLogger(__name__)
 
 _native_sleep = monkey.get_original("time", "sleep")
+_URLSAFE = bytes.maketrans(b"+/", b"-_")
 
 
 @dataclass
@@ -290,7 +291,10 @@ class KafkaConsumerBridge:
             self._slots = {key: index for index, key in enumerate(keys)}
             parts = self._parts = [f"{t}@{p}#{position[(t, p)]}" for t, p in keys]
         slots = self._slots
-        b64encode = base64.urlsafe_b64encode
+        single = len(parts) == 1
+        b2a, urlsafe = binascii.b2a_base64, _URLSAFE
+        append = items.append
+        last_key = None
         for record in records:
             error = record.error()
             if error is not None:
@@ -302,22 +306,32 @@ class KafkaConsumerBridge:
                                        str(error))
                 continue
             topic, partition, offset = record.topic(), record.partition(), record.offset()
-            key = (topic, partition)
-            position[key] = offset
-            slot = slots.get(key)
-            if slot is None:          # a partition not in the start position (groups)
-                keys = sorted(position)
-                slots = self._slots = {k: index for index, k in enumerate(keys)}
-                parts = self._parts = [f"{t}@{p}#{position[(t, p)]}" for t, p in keys]
+            # one key tuple per partition and batch, not per record (the ring holds them)
+            if last_key is not None and last_key[1] == partition and last_key[0] == topic:
+                key = last_key
             else:
-                parts[slot] = f"{topic}@{partition}#{offset}"
-            cursor_text = b64encode(",".join(parts).encode()).rstrip(b"=").decode("ascii")
+                key = last_key = (topic, partition)
+            position[key] = offset
+            if single and key in slots:     # one partition: the cursor is its part alone
+                text = f"{topic}@{partition}#{offset}"
+            else:
+                slot = slots.get(key)
+                if slot is None:          # a partition not in the start position (groups)
+                    keys = sorted(position)
+                    slots = self._slots = {k: index for index, k in enumerate(keys)}
+                    parts = self._parts = [f"{t}@{p}#{position[(t, p)]}" for t, p in keys]
+                    single = False
+                else:
+                    parts[slot] = f"{topic}@{partition}#{offset}"
+                text = ",".join(parts)
+            # base64url without padding (cursors.encode), without its two Python wrappers
+            cursor_text = b2a(text.encode(), newline=False).translate(urlsafe).rstrip(
+                b"=").decode("ascii")
             # the Message is built on the hub when asked for (StreamItem.message): a JSON page
             # reads only the value and the cursor
             value = record.value()
-            items.append(StreamItem(None, cursor_text, key, offset, source=record,
-                                    build=record_to_message,
-                                    size=len(value) if value is not None else 0))
+            append(StreamItem(None, cursor_text, key, offset, record, record_to_message,
+                              len(value) if value is not None else 0))
         return items, eof
 
     def _run_commands(self) -> None:

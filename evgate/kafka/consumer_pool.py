@@ -37,11 +37,9 @@ Everything here runs on the hub; the consumers' blocking calls run on their nati
 from __future__ import annotations
 
 import gc
-import itertools
 import logging
 import os
 import time
-from collections import deque
 from operator import attrgetter
 from typing import Any, Mapping
 
@@ -64,6 +62,7 @@ TAIL_LINGER = 0.5
 _SIZE = attrgetter("size")
 _CURSOR = attrgetter("cursor")
 _PARTITION_KEY = attrgetter("partition_key")
+_OFFSET = attrgetter("offset")
 
 
 def consumer_config(endpoint_conf: Mapping[str, Any], config: Config) -> dict[str, Any]:
@@ -108,7 +107,7 @@ class Fanout:
         # The replay ring: the most recent records, numbered; `ring_base` is, per partition,
         # the offset of the last record dropped from it (a client at or past it on every
         # partition can be served from the ring).
-        self.ring: deque[StreamItem] = deque()
+        self.ring: list[StreamItem] = []
         self.ring_bytes = 0
         self.ring_base: Position = {}
         self.first_seq = 0
@@ -191,27 +190,39 @@ class Fanout:
     # -- the ring ---------------------------------------------------------------------------
     def _trim(self) -> None:
         """Drop the oldest records beyond the ring's bounds, never one a subscriber still
-        needs (flow control keeps that overshoot to the batches in flight)."""
+        needs (flow control keeps that overshoot to the batches in flight). The ring is a
+        list: the records to drop go in one slice deletion (their bookkeeping in C loops),
+        not one popleft and four dict operations per record (~12% of the worker's time per
+        http-get page before; docs/benchmarks.md, Polling)."""
         ring = self.ring
+        excess_bytes = self.ring_bytes - self.max_bytes
+        drop = len(ring) - self.max_records
+        if drop <= 0 and excess_bytes <= 0:
+            return
         # a tail's subscribers got every record already; a reader keeps what a client still
         # needs, and without clients what the next one most likely asks for
         needed = self.head_seq if self.live else min(
             self.next_seq.values(), default=max(self.idle_mark, self.first_seq))
-        if not (len(ring) > self.max_records or self.ring_bytes > self.max_bytes):
+        limit = max(0, min(len(ring), needed - self.first_seq))
+        drop = max(0, min(drop, limit))
+        if excess_bytes > sum(map(_SIZE, ring[:drop])):    # the memory bound: more records
+            freed = 0
+            for drop, size in enumerate(map(_SIZE, ring[:limit]), 1):
+                freed += size
+                if freed >= excess_bytes:
+                    break
+            else:
+                drop = limit
+        if drop <= 0:
             return
-        max_records, max_bytes = self.max_records, self.max_bytes
-        ring_bytes, first_seq = self.ring_bytes, self.first_seq
-        ring_base, seq_by_cursor = self.ring_base, self.seq_by_cursor
-        popleft = ring.popleft
-        while ring and (len(ring) > max_records or ring_bytes > max_bytes) \
-                and first_seq < needed:
-            item = popleft()
-            ring_bytes -= item.size
-            ring_base[item.partition_key] = item.offset
-            if seq_by_cursor.get(item.cursor) == first_seq:
-                del seq_by_cursor[item.cursor]
-            first_seq += 1
-        self.ring_bytes, self.first_seq = ring_bytes, first_seq
+        dropped = ring[:drop]
+        del ring[:drop]
+        self.ring_bytes -= sum(map(_SIZE, dropped))
+        self.ring_base.update(zip(map(_PARTITION_KEY, dropped), map(_OFFSET, dropped)))
+        pop = self.seq_by_cursor.pop
+        for cursor in map(_CURSOR, dropped):
+            pop(cursor, None)
+        self.first_seq += drop
 
     def complete(self, position: Position) -> Position:
         """A client's position on every partition (one its cursor does not name starts at the
@@ -254,7 +265,7 @@ class Fanout:
             if seq > end:
                 subscription.transform = _FloorTransform(subscription, full)
             stop = max(0, end - self.first_seq)    # the ring may be shorter than the walk's queue
-            replay = list(itertools.islice(self.ring, min(seq - self.first_seq, stop), stop))
+            replay = self.ring[min(seq - self.first_seq, stop):stop]
             if replay:
                 subscription.offer_many(replay)
             return
@@ -312,7 +323,7 @@ class Fanout:
             if room <= 0:
                 break
             start = seq - self.first_seq
-            chunk = list(itertools.islice(self.ring, start, start + room))
+            chunk = self.ring[start:start + room]
             if not chunk:
                 break
             subscription.offer_many(chunk)

@@ -74,3 +74,41 @@ def test_json_page_fragments_decode_like_json_dumps():
     tombstone = StreamItem(Message(tombstone=True), "Y3Vyc29y")
     assert json.loads(entrypoint._json_fragment(tombstone)) == {
         "id": "Y3Vyc29y", "content": None, "deleted": True}
+
+
+def test_json_pages_decode_like_json_dumps_whatever_the_records():
+    """A whole page (the one-join path for records that are their own JSON strings, the
+    per-record fragments otherwise) decodes to the items json.dumps would give, for pages
+    mixing plain, escaped and deleted records and cursors that are not plain; and a page
+    caches nothing on the shared items (a ring record held a copy of its fragment)."""
+    import json
+
+    from evgate.core.message import Message
+    from evgate.core.stream import StreamItem
+    from evgate.entrypoints.http_get import HttpGetEntrypoint
+    entrypoint = HttpGetEntrypoint.__new__(HttpGetEntrypoint)
+    entrypoint.headers_in_payload = entrypoint.metadata_in_payload = False
+    plain = [b"alnum%d" % i for i in range(7)] + [b"with space, comma: {x}", b""]
+    odd = [b'{"json": "record", "n": 1}', b"back\\slash", b"ctl\x01", "\u00e9t\u00e9".encode(),
+           b"\xff bad", b"\x7f"]
+    pages = [[], plain, plain + [odd[0]], [odd[1]] + plain, plain + [None], odd]
+    for contents in pages:
+        for cursors in (None, 'c"1', "c\n2", "c\\3"):
+            items = []
+            for index, content in enumerate(contents):
+                cursor = f"Y3Vy{index}" if cursors is None or index != len(contents) // 2 \
+                    else cursors
+                message = Message(tombstone=True) if content is None else Message(content=content)
+                items.append(StreamItem(message, cursor))
+            response = entrypoint._json_page(items, "bmV4dA", 500)
+            body = json.loads(response.get_data())
+            expected = []
+            for item, content in zip(items, contents):
+                if content is None:
+                    expected.append({"id": item.cursor, "content": None, "deleted": True})
+                else:
+                    expected.append({"id": item.cursor,
+                                     "content": content.decode("utf-8", errors="replace")})
+            assert body == {"items": expected,
+                            "pagination": {"nextCursor": "bmV4dA", "limit": 500}}
+            assert all(item.frames is None for item in items)

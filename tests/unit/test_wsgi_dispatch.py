@@ -27,7 +27,9 @@ def _api(path: str, entrypoints: list[dict]) -> dict:
 def gateway(config):
     runtime = GatewayRuntime(config, None)
     apis = [_api("/ingest", [{"type": "http-post"}]),
-            _api("/stream", [{"type": "sse"}])]
+            _api("/stream", [{"type": "sse"}]),
+            _api("/poll", [{"type": "http-get", "configuration": {
+                "messagesLimitCount": 1, "messagesLimitDurationMs": 2000}}])]
     plans = {a["id"]: [{"id": f"keyless-{a['id']}", "name": "Keyless",
                         "security": {"type": "key-less"}, "status": "published"}] for a in apis}
     runtime.apply(Snapshot(1, [{"id": a["id"], "deployed_definition": a} for a in apis], plans))
@@ -50,6 +52,26 @@ def test_http_post_is_served_without_flask_routing(gateway):
     assert response.status_code == 202
     assert response.headers["X-Gravitee-Transaction-Id"] == "tx-1"
     assert response.headers["X-Gravitee-Request-Id"] == "tx-1"
+    assert flask_calls == []
+
+
+def test_http_get_pages_are_served_without_flask_routing(gateway):
+    """A page is one response body: no request context (its CPU per page, bench/poll.py);
+    its answer, errors included, is the same JSON as on Flask's path."""
+    app, flask_calls = gateway
+    client = app.test_client()
+    page = client.get("/poll?limit=1", headers={"Accept": "application/json",
+                                                "X-Gravitee-Transaction-Id": "tx-2"})
+    assert page.status_code == 200, page.data
+    body = page.get_json()
+    assert len(body["items"]) == 1 and body["pagination"]["nextCursor"]
+    assert page.headers["X-Gravitee-Transaction-Id"] == "tx-2"
+    bad = client.get("/poll?limit=-3", headers={"Accept": "application/json"})
+    assert bad.status_code == 400
+    assert bad.get_json()["http_status_code"] == 400
+    unsupported = client.get("/poll", headers={"Accept": "image/png"})
+    assert unsupported.status_code == 400
+    assert "Accept" in unsupported.get_json()["message"]
     assert flask_calls == []
 
 
