@@ -94,7 +94,7 @@ class ApiService:
             raise DuplicateError(f"an API with id {api_id} already exists", key="api.exists")
         data["id"] = api_id
         self._check_paths(data, api_id)
-        plans = data.pop("plans", [])
+        plans = data.pop("plans", None) or []  # null: no plans, as the definition model reads it
         checked = [validated_plan(p, path=f"$.plans[{i}]") for i, p in enumerate(plans)]
         for key in _READ_ONLY:
             data.pop(key, None)

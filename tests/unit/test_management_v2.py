@@ -364,3 +364,16 @@ def test_stored_configuration_paths_map_to_their_v2_places():
         "$.consumerConfiguration.entrypointConfiguration"
     for unchanged in ("$.metadata.x", "$.planId", "$.configurationX", "name"):
         assert where(unchanged) == unchanged
+
+
+def test_null_plans_in_a_definition_mean_no_plans_on_both_versions(api):
+    """`"plans": null` is read as no plans (as the definition model reads it), never a 500;
+    a non-list is a 400 naming $.plans."""
+    created = api.call("POST", B + "/v4/apis", 201, json={**api_definition(), "plans": None})
+    assert api.call("GET", f"{B}/v4/apis/{created['id']}/plans", 200) == []
+    body = {**copy.deepcopy(SSE_V4), "plans": None}
+    created = _call(api, "POST", "/apis", 201, json=body)
+    assert _call(api, "GET", f"/apis/{created['id']}/plans", 200)["data"] == []
+    error = api.call("POST", B + "/v4/apis", 400,
+                     json={**api_definition(), "plans": "free", "name": "other"})
+    assert any(e["path"].startswith("$.plans") for e in error["errors"]), error
