@@ -159,7 +159,16 @@ class DetachedStream:
     def _schedule(self) -> None:
         if not self._scheduled and not self._ended:
             self._scheduled = True
-            gevent.get_hub().loop.run_callback(self._drain)
+            gevent.get_hub().loop.run_callback(self._guarded, self._drain)
+
+    def _guarded(self, step: Callable[[], None]) -> None:
+        """A hub callback of this stream: a failure ends this stream, never the hub's turn."""
+        try:
+            step()
+        except Exception:  # noqa: BLE001 - runs on the hub
+            logger.exception("stream of %s failed", self.subscription.label)
+            self.subscription.close("error", "stream error")
+            self._end()
 
     def _drain(self) -> None:
         """Write what the Subscription buffered; end the stream once it closed."""
@@ -211,7 +220,7 @@ class DetachedStream:
             self._pending_items = items
             if self._writer is None:
                 self._writer = gevent.get_hub().loop.io(self._raw.fileno(), 2)   # 2: writable
-                self._writer.start(self._writable)
+                self._writer.start(self._guarded, self._writable)
             return False
         deliver = self.subscription.delivered
         for item in items:
@@ -247,7 +256,7 @@ class DetachedStream:
         if timer is not None:
             timer.close()
         self._timer = timer = gevent.get_hub().loop.timer(max(delay, 0.001))
-        timer.start(self._tick)
+        timer.start(self._guarded, self._tick)
 
     def _tick(self) -> None:
         """Heartbeat when nothing was written for `heartbeat`; the end of a final write's

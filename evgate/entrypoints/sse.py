@@ -23,7 +23,10 @@ Two ways to write a stream: the fast path (evgate/entrypoints/direct_writer.py: 
 writes each frame to the non-blocking socket, the greenlet only handles what would block;
 HTTP/1.1, no subscribe-phase policy, EVGATE_SSE_DIRECT_WRITE) and the generator path (every
 frame yielded to the WSGI server by the client's greenlet). Without subscribe-phase policies
-the stream keeps no Flask request context alive (memory per idle client).
+the stream keeps no Flask request context alive (memory per idle client). Under the
+gevent_pywsgi worker a fast-path stream then takes the connection over from the server after
+the `retry:` line (evgate/entrypoints/detached.py): no greenlet and no server objects per
+idle client.
 """
 from __future__ import annotations
 

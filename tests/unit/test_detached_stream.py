@@ -139,3 +139,22 @@ def test_a_client_that_stops_reading_is_cut_as_slow():
     assert len(ends) == 1
     client.close()
 
+
+
+def test_a_failure_on_the_hub_ends_this_stream_only():
+    server, client = _pair()
+    subscription = Subscription(100, "t")
+    subscription.offer(_item(1))          # buffered before the stream starts: its drain fails
+
+    def broken(message, cursor):
+        raise ValueError("cannot encode")
+
+    stream = DetachedStream(subscription, server, ("broken",), broken, 60.0, _control_frame)
+    server.close()
+    ends: list[int] = []
+    stream.on_end(ends.append)
+    stream.start()
+    assert _read_to_end(client, timeout=2) == b""     # the connection is closed
+    assert stream.ended and ends == [0]
+    assert subscription.closed.kind == "error"
+    client.close()
