@@ -138,7 +138,8 @@ class SseEntrypoint(Entrypoint):
                                   self.heartbeat)
         # the connection goes to a DetachedStream once the headers are out (memory per idle
         # client: no greenlet, no server objects; evgate/entrypoints/detached.py)
-        hand_over = environ if writer is not None and can_hand_over(environ, sock) else None
+        hand_over = environ if (writer is not None and config.sse_handover
+                                and can_hand_over(environ, sock)) else None
         body = self._stream(subscription, sock, view, retry, writer, hand_over)
         if view.active:   # subscribe-phase policies may use the request context
             body = stream_with_context(body)

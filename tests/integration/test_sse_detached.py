@@ -127,3 +127,19 @@ def test_slow_client_of_a_detached_stream_is_cut(gateway_factory, kafka_bootstra
         slow.close()
     _stats(gw, lambda s: s["tails"] == 0 or s["subscriptions"] == 0)
     assert len(_access_lines(gw)) == 1
+
+
+def test_handover_off_keeps_a_greenlet_per_stream(gateway_factory, kafka_bootstrap,
+                                                  unique_topic):
+    create_topic(kafka_bootstrap, unique_topic)
+    gw = gateway_factory([stream_api("/s", [SSE], kafka_endpoint(unique_topic))], workers=1,
+                         env={**STATS_ENV, "EVGATE_SSE_HANDOVER": "false"})
+    first = SseClient(gw.url, "/s")
+    base = _stats(gw, lambda s: s["subscriptions"] == 1)
+    clients = [SseClient(gw.url, "/s") for _ in range(20)]
+    stats = _stats(gw, lambda s: s["subscriptions"] == 21)
+    assert stats["greenlets"] - base["greenlets"] >= 20, (base, stats)
+    produce(kafka_bootstrap, unique_topic, ["one"])
+    for client in [first] + clients:
+        assert [e["data"] for e in client.events(1)] == ["one"]
+        client.close()
