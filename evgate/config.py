@@ -174,6 +174,12 @@ SETTINGS: tuple[Setting, ...] = (
             "non-blocking socket and wakes the client's greenlet only when the socket would "
             "block (docs/consumption.md); false routes every frame through the greenlet.",
             _bool, section="streaming"),
+    Setting("sse_handover", True,
+            "With the SSE fast path under the gevent_pywsgi worker, a stream takes its "
+            "connection over from the WSGI server once its headers are out: ~5-8 KiB of "
+            "worker memory per idle client instead of ~31, measured with a higher p99 "
+            "latency at 5,000-10,000 clients (docs/benchmarks.md, Fan-out); false keeps "
+            "each stream's greenlet.", _bool, section="streaming"),
     Setting("ws_direct_write", True,
             "WebSocket fast path, as sse_direct_write: each frame encoded once per message and "
             "written by the fan-out straight to the socket (not for clients that negotiate "

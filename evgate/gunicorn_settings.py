@@ -132,6 +132,9 @@ def worker_exit(server, worker):
     """Worker: close the consumers and flush the producers before the process ends."""
     runtime = _gateway_runtime()
     if runtime is not None:
+        # streams served without a server greenlet (evgate/entrypoints/detached.py) do not
+        # hold gunicorn's pool: their last frames (goaway) still get their time
+        runtime.connections.wait_quiet(FLUSH_SHARE * _config.graceful_timeout)
         runtime.stop(timeout=max(1.0, FLUSH_SHARE * _config.graceful_timeout))
         try:
             from .observability import metrics

@@ -159,6 +159,7 @@ class StrictWSGIHandler(PyWSGIHandler):
     # the body ------------------------------------------------------------------------------
     def get_environ(self) -> dict[str, Any]:
         env = super().get_environ()
+        env["evgate.handover"] = True   # a stream may take the connection over: process_result
         if self._chunked and not self._connection_upgrade_requested():
             expect = env.get("HTTP_EXPECT", "").lower() == "100-continue"
             self.wsgi_input = framing.StrictChunkedInput(
@@ -169,6 +170,20 @@ class StrictWSGIHandler(PyWSGIHandler):
 
     def _end_connection(self) -> None:
         self.close_connection = True
+
+    def process_result(self) -> None:
+        """A fast-path stream takes the connection over once its first chunk is out
+        (evgate/entrypoints/detached.py) by raising an exception marked `takes_connection`:
+        the response ends here without its last chunk and the connection without reading
+        from the socket (the stream writes to a duplicate of its fd; the server closes this
+        one), which frees this handler, its buffers and the greenlet."""
+        try:
+            super().process_result()
+        except BaseException as exc:
+            if not getattr(exc, "takes_connection", False):
+                raise
+            self.close_connection = True
+            self.socket = None
 
     def log_request(self) -> None:
         """gunicorn's access log is off (evgate writes its own, gunicorn_settings.accesslog

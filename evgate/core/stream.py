@@ -89,6 +89,24 @@ class StreamItem:
         return f"<StreamItem {self.cursor}>"
 
 
+class _Notify:
+    """Stands in for a Subscription's Event when no greenlet waits (`notify_with`)."""
+
+    __slots__ = ("_callback",)
+
+    def __init__(self, callback: Callable[[], None]):
+        self._callback = callback
+
+    def set(self) -> None:
+        self._callback()
+
+    def clear(self) -> None:
+        pass
+
+    def wait(self, timeout: float | None = None) -> bool:
+        raise RuntimeError("a subscription read through notify_with() never waits")
+
+
 class SubscriptionClosed(Exception):
     """The subscription ended; `kind` is end | client-gone | slow | goaway | error | closed."""
 
@@ -250,6 +268,15 @@ class Subscription:
     def wake(self) -> None:
         """Wake the reader without an item (e.g. the `direct` writer left bytes to flush)."""
         self._ready.set()
+
+    def notify_with(self, callback: Callable[[], None]) -> None:
+        """A reader without a greenlet (evgate/entrypoints/detached.py): `callback()` is called
+        (on the hub, possibly inside `offer` or `close`) whenever items are buffered or the
+        subscription closes, instead of setting an Event; the reader then calls `get()` only
+        while `buffered` or `closed`, so `get` never waits."""
+        self._ready = _Notify(callback)
+        if self._items or self.closed is not None:
+            callback()
 
     def delivered(self, item: StreamItem) -> None:
         """The client has been given `item` (written to its socket / page)."""

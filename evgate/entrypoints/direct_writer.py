@@ -27,6 +27,8 @@ workers without Content-Length are chunked (`<hex length>\\r\\n<data>\\r\\n`; th
 the final `0\\r\\n\\r\\n` when the generator ends). The SSE entrypoint uses it only for HTTP/1.1
 and when no subscribe-phase policy needs a per-client copy of the message. The access log's
 byte count of such a stream covers only what went through the server (the `retry:` line).
+Under the gevent_pywsgi worker an SSE stream is served by evgate/entrypoints/detached.py
+instead (same writes, no greenlet); this class serves it under the `gevent` worker.
 """
 from __future__ import annotations
 

@@ -23,7 +23,10 @@ Two ways to write a stream: the fast path (evgate/entrypoints/direct_writer.py: 
 writes each frame to the non-blocking socket, the greenlet only handles what would block;
 HTTP/1.1, no subscribe-phase policy, EVGATE_SSE_DIRECT_WRITE) and the generator path (every
 frame yielded to the WSGI server by the client's greenlet). Without subscribe-phase policies
-the stream keeps no Flask request context alive (memory per idle client).
+the stream keeps no Flask request context alive (memory per idle client). Under the
+gevent_pywsgi worker a fast-path stream then takes the connection over from the server after
+the `retry:` line (evgate/entrypoints/detached.py): no greenlet and no server objects per
+idle client.
 """
 from __future__ import annotations
 
@@ -39,6 +42,7 @@ from ..core.message import Message
 from ..core.stream import Subscription, SubscriptionClosed
 from ..definition.plugin_config import Flag, PluginConfiguration, integer
 from .base import Entrypoint
+from .detached import DETACHED_KEY, DetachedStream, HandOver, can_hand_over
 from .direct_writer import DirectWriter, chunk
 from .streaming import SubscribeView, client_socket, cut_connection, open_subscription, \
     watch_client
@@ -132,7 +136,11 @@ class SseEntrypoint(Entrypoint):
                 and environ.get("SERVER_PROTOCOL") == "HTTP/1.1"):
             writer = DirectWriter(subscription, sock, self._chunk_key, self._encode_chunk,
                                   self.heartbeat)
-        body = self._stream(subscription, sock, view, retry, writer)
+        # the connection goes to a DetachedStream once the headers are out (memory per idle
+        # client: no greenlet, no server objects; evgate/entrypoints/detached.py)
+        hand_over = environ if (writer is not None and config.sse_handover
+                                and can_hand_over(environ, sock)) else None
+        body = self._stream(subscription, sock, view, retry, writer, hand_over)
         if view.active:   # subscribe-phase policies may use the request context
             body = stream_with_context(body)
         # direct_passthrough: the server iterates our generator itself, without werkzeug's
@@ -146,14 +154,32 @@ class SseEntrypoint(Entrypoint):
         return response
 
     def _stream(self, subscription: Subscription, sock: Any, view: SubscribeView,
-                retry_ms: int, writer: DirectWriter | None) -> Iterator[bytes]:
+                retry_ms: int, writer: DirectWriter | None,
+                hand_over: dict[str, Any] | None = None) -> Iterator[bytes]:
         watcher = watch_client(sock, lambda: subscription.close("client-gone"))
+        handed = False
         encode = self._encode
         frame_key = self._frame_key
         try:
             # Through the server: it sends the response headers with this first chunk.
             yield f"retry: {retry_ms}\n\n".encode("ascii")
             if writer is not None:
+                if hand_over is not None and subscription.closed is None:
+                    try:
+                        stream = DetachedStream(subscription, sock, self._chunk_key,
+                                                self._encode_chunk, self.heartbeat,
+                                                _control_frame)
+                    except OSError:   # no fd left for the duplicate: keep the greenlet
+                        logger.warning("could not detach the stream of %s; served by its "
+                                       "greenlet", subscription.label, exc_info=True)
+                    else:
+                        if watcher is not None:
+                            watcher.stop()
+                            watcher = None
+                        hand_over[DETACHED_KEY] = stream
+                        stream.start()
+                        handed = True
+                        raise HandOver()
                 writer.run(_control_frame)
                 return
             last_write = time.monotonic()
@@ -185,7 +211,8 @@ class SseEntrypoint(Entrypoint):
         finally:
             if watcher is not None:
                 watcher.stop()
-            subscription.close("closed")
+            if not handed:
+                subscription.close("closed")
 
 
 def _control_frame(closed: SubscriptionClosed) -> bytes | None:

@@ -2,7 +2,8 @@
 bookkeeping a graceful drain needs.
 
 A request is finished when the server closes its response iterable (WSGI `close()`), so a
-stream is logged and counted when it ends, with its whole duration and the bytes written.
+stream is logged and counted when it ends, with its whole duration and the bytes written
+(also one that took its connection over from the server, `evgate.detached`).
 The dispatcher (evgate/app.py) leaves the API id, entrypoint and transaction id in the
 environ (`evgate.api_id`, `evgate.entrypoint`, `evgate.transaction_id`).
 
@@ -111,6 +112,16 @@ class RequestObserver:
 
     def _finish(self, environ: dict[str, Any], sock: Any, started: float, status_line: Any,
                 size: int | None) -> None:
+        detached = environ.pop("evgate.detached", None)
+        if detached is not None:
+            # a stream that took its connection over (evgate/entrypoints/detached.py) goes on
+            # without the server: logged and counted when it ends, in flight until then
+            self.tracker.end(sock)
+            self.tracker.begin(None)
+            kept = {key: environ[key] for key in _LOGGED if key in environ}
+            detached.on_end(lambda sent: self._finish(kept, None, started, status_line,
+                                                      (size or 0) + sent))
+            return
         self.tracker.end(sock)
         if environ.get("evgate.node"):
             return
@@ -140,6 +151,11 @@ class RequestObserver:
                     None, extra=fields))
         except Exception:  # noqa: BLE001 - observing must never fail a response
             logger.debug("access log / metrics failed", exc_info=True)
+
+
+#: what `_finish` reads of the environ
+_LOGGED = ("evgate.node", "evgate.api_id", "evgate.entrypoint", "evgate.transaction_id",
+           "PATH_INFO", "QUERY_STRING", "REQUEST_METHOD", "REMOTE_ADDR", "HTTP_UPGRADE")
 
 
 def _end_keep_alive(start_response: Callable) -> None:
