@@ -38,7 +38,7 @@ import gevent
 from ..core.message import Message
 from ..core.stream import StreamItem, Subscription, SubscriptionClosed
 from .direct_writer import JOIN_LIMIT, chunk
-from .streaming import ClientWatch
+from .streaming import ClientWatch, is_plain_tcp
 
 logger = logging.getLogger(__name__)
 
@@ -67,8 +67,7 @@ class HandOver(BaseException):
 def can_hand_over(environ: dict[str, Any], sock: Any) -> bool:
     """The server lets go of connections, and the socket is plain TCP (TLS would need the
     server's SSL object: such streams keep the greenlet path)."""
-    return (bool(environ.get(HANDOVER_KEY)) and sock is not None
-            and not hasattr(sock, "cipher"))
+    return bool(environ.get(HANDOVER_KEY)) and is_plain_tcp(sock)
 
 
 class DetachedStream:

@@ -44,8 +44,8 @@ from ..definition.plugin_config import Flag, PluginConfiguration, integer
 from .base import Entrypoint
 from .detached import DETACHED_KEY, DetachedStream, HandOver, can_hand_over
 from .direct_writer import DirectWriter, chunk
-from .streaming import SubscribeView, client_socket, cut_connection, open_subscription, \
-    watch_client
+from .streaming import SubscribeView, client_socket, cut_connection, is_plain_tcp, \
+    open_subscription, watch_client
 
 if TYPE_CHECKING:
     from ..core.context import ExecutionContext
@@ -132,7 +132,7 @@ class SseEntrypoint(Entrypoint):
         config = self.api.runtime.config
         retry = config.sse_retry_ms
         writer = None
-        if (config.sse_direct_write and sock is not None and not view.active
+        if (config.sse_direct_write and is_plain_tcp(sock) and not view.active
                 and environ.get("SERVER_PROTOCOL") == "HTTP/1.1"):
             writer = DirectWriter(subscription, sock, self._chunk_key, self._encode_chunk,
                                   self.heartbeat)

@@ -65,6 +65,13 @@ def client_socket(environ: dict[str, Any]) -> Any:
     return None
 
 
+def is_plain_tcp(sock: Any) -> bool:
+    """True for a socket without TLS. The fast paths write to the real socket under gevent's
+    wrapper; on a TLS connection (gunicorn started with a certificate) that would bypass the
+    encryption, so such connections keep the server's own writes."""
+    return sock is not None and not hasattr(sock, "cipher")
+
+
 class ClientWatch:
     """Calls `on_gone()` (on the hub) as soon as the client closes its side of the socket."""
 

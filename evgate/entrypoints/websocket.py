@@ -35,7 +35,7 @@ from ..errors import BadRequestError
 from ..core.message import Message
 from .base import Entrypoint
 from .direct_writer import DirectWriter
-from .streaming import SubscribeView, cut_connection, open_subscription
+from .streaming import SubscribeView, cut_connection, is_plain_tcp, open_subscription
 
 if TYPE_CHECKING:
     from ..core.context import ExecutionContext
@@ -265,7 +265,7 @@ class WebSocketEntrypoint(Entrypoint):
         encode = ws_envelope if envelope else ws_payload
         frame_key = ("ws-envelope",) if envelope else ("ws",)
         if (self.api.runtime.config.ws_direct_write and not view.active
-                and isinstance(ws.sock, _SendAll)
+                and isinstance(ws.sock, _SendAll) and is_plain_tcp(ws.sock._sock)
                 and not ctx.request.headers.get("Sec-WebSocket-Extensions")):
             self._direct_loop(ws, subscription, envelope)
             return
