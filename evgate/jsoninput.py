@@ -54,8 +54,9 @@ def _brackets(data: bytes) -> bytes:
     # Only the escapes \\ and \" can hide a quote. Without them quotes alternate open/close;
     # deleting every byte but brackets and quotes, then every "" pair (an empty string, or
     # the close and the open of two strings), keeps each bracket's inside/outside status.
-    kept = (data.replace(b"\\\\", b"").replace(b'\\"', b"")
-            .translate(_BRACKET_TABLE, _NOT_STRUCTURE).replace(b'""', b""))
+    if b"\\" in data:   # a memchr; the two scans for escapes only when there can be one
+        data = data.replace(b"\\\\", b"").replace(b'\\"', b"")
+    kept = data.translate(_BRACKET_TABLE, _NOT_STRUCTURE).replace(b'""', b"")
     if b'"' in kept:  # strings holding brackets: keep the pieces between them
         kept = b"".join(kept.split(b'"')[::2])
     return kept

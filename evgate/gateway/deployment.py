@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 from .. import plugins
 from ..definition import parse_definition
 from ..definition.validate import effective_configuration
-from ..errors import BadRequestError
+from ..errors import BadRequestError, MethodNotAllowedError, NotAcceptableError
 from ..policies.chain import FlowChain
 from .cors import CorsPolicy
 from .pipeline import MessagePipeline
@@ -70,6 +70,14 @@ class DeployedApi(MessagePipeline):
         self.flows = FlowChain(self.definition.flows, self)
         self.plan_flows = {p["id"]: FlowChain(_plan_flows(p), self, f"plan {p['id']} $.flows")
                            for p in plans}
+        # Decided once here, not per request (bench/ingest.py): an API whose plans and API
+        # carry no flow has no chain to walk, and one whose request plans are all key-less
+        # admits with the first of them (what `admit` would conclude after its checks).
+        self._no_flows = not self.flows.flows and not any(
+            chain.flows for chain in self.plan_flows.values())
+        serving = [h for h in self.plan_handlers if h.serves_requests]
+        self._keyless = serving[0] if serving and all(
+            h.type == "key-less" for h in serving) else None
 
     def __repr__(self) -> str:
         return f"<DeployedApi {self.id} {self.name!r} paths={self.paths}>"
@@ -125,7 +133,6 @@ class DeployedApi(MessagePipeline):
         return best[1]
 
     def select_entrypoint(self, request: Any) -> "Entrypoint":
-        from ..errors import MethodNotAllowedError, NotAcceptableError
         for entrypoint in self.entrypoints:
             if entrypoint.matches(request):
                 return entrypoint
@@ -144,9 +151,14 @@ class DeployedApi(MessagePipeline):
                 "endpoint", key="INCOMPATIBLE_QOS")
 
     def admit(self, ctx: "ExecutionContext") -> None:
+        if self._keyless is not None:
+            self._keyless.authenticate(ctx)
+            return
         admit(self.plan_handlers, ctx)
 
     def _chains(self, ctx: "ExecutionContext") -> list[FlowChain]:
+        if self._no_flows:
+            return []
         chains = [self.flows]
         plan_id = (ctx.plan or {}).get("id")
         if plan_id in self.plan_flows:

@@ -13,9 +13,12 @@ from __future__ import annotations
 
 import logging
 import os
+import time
+from collections import deque
 from functools import partial
 from typing import Any, Sequence
 
+import gevent
 from confluent_kafka import KafkaError, KafkaException, Producer
 from gevent.event import AsyncResult
 
@@ -57,6 +60,12 @@ class KafkaProducerBridge:
         #: (AsyncResult, outcomes) settled during the current poll; only the poll thread
         #: touches it (delivery callbacks run inside its poll() call)
         self._settled: list[tuple[AsyncResult, list[Any]]] = []
+        #: (AsyncResult, error, message) of single-record produces settled in the current
+        #: poll: the callback only appends, the outcome is built on the hub (`_set_results`)
+        self._settled_one: list[tuple[AsyncResult, Any, Any]] = []
+        #: (deadline, AsyncResult, records) in produce order, for `_expire` (on the hub)
+        self._deadlines: deque[tuple[float, AsyncResult, int]] = deque()
+        self._expiry: Any = None
         self._closed = AsyncResult()
         self.last_error: str | None = None
         start_native_thread(self._loop)
@@ -78,7 +87,7 @@ class KafkaProducerBridge:
                 # poll() waits up to POLL_TIMEOUT for the first event, then serves every
                 # delivery report already queued; those settle into self._settled
                 poll(self.POLL_TIMEOUT)
-                if self._settled:
+                if self._settled or self._settled_one:
                     self._hand_over_settled()
             remaining = self._producer.flush(self._flush_timeout)
             self._hand_over_settled()
@@ -90,8 +99,14 @@ class KafkaProducerBridge:
         """One hub wake-up per poll iteration for every request settled in it, rather than
         one `run_callback_threadsafe` per delivery report (bench/ingest.py)."""
         settled, self._settled = self._settled, []
-        if settled:
-            self._handoff.call(_set_results, settled)
+        settled_one, self._settled_one = self._settled_one, []
+        if settled or settled_one:
+            self._handoff.call(_set_results, settled, settled_one)
+
+    def _settle_one(self, result: AsyncResult, err: Any, msg: Any) -> None:
+        """The delivery callback of a single-record produce, on the poll thread inside
+        poll(): as little as possible while it holds the GIL the hub waits for."""
+        self._settled_one.append((result, err, msg))
 
     def _on_error(self, error: KafkaError) -> None:
         self._handoff.call(self._record_error, error, self._error_repeats.admit(str(error)))
@@ -106,17 +121,33 @@ class KafkaProducerBridge:
         logger.log(level, "kafka producer %s: %s%s", self.name, error,
                    suppressed_note(suppressed or 0, self._error_repeats.interval))
 
-    def produce_many(self, records: Sequence[tuple[str, bytes, Any, Any]]) -> AsyncResult:
+    def produce_many(self, records: Sequence[tuple[str, bytes, Any, Any]],
+                     timeout: float | None = None) -> AsyncResult:
         """Enqueue many records (topic, value, key, headers); one AsyncResult for all.
 
         It yields a list with a Delivered or a ProduceError per record, in order, once every
         record is settled. Delivery reports are gathered on the poll thread and handed to the
-        hub once, so a large batch costs one hub wake-up rather than one per record.
+        hub once, so a large batch costs one hub wake-up rather than one per record. With
+        `timeout` (seconds), records not all settled by then yield a retriable ProduceError
+        each ("no acknowledgement from Kafka in time"), within EXPIRY_INTERVAL after it: one
+        sweeping greenlet per producer rather than a gevent Timeout per request.
         """
         result = AsyncResult()
         count = len(records)
         if count == 0:
             result.set([])
+            return result
+        if timeout is not None:
+            self._deadlines.append((time.monotonic() + timeout, result, count))
+            if self._expiry is None:
+                self._expiry = gevent.spawn(self._expire_loop)
+        if count == 1:
+            topic, value, key, headers = records[0]
+            callback = partial(self._settle_one, result)
+            try:
+                self._produce_one(topic, value, key, headers, callback)
+            except _LocalFailure as exc:
+                result.set([ProduceError(str(exc), code=KafkaError._QUEUE_FULL)])
             return result
         outcomes: list[Any] = [None] * count
         remaining = [count]
@@ -159,6 +190,41 @@ class KafkaProducerBridge:
                 self._fail_local(settle, index, str(exc.args[0]))
         return result
 
+    def _produce_one(self, topic: str, value: bytes, key: Any, headers: Any,
+                     callback: Any) -> None:
+        """produce() with the retry of `produce_many`; _LocalFailure when not enqueued."""
+        produce = self._producer.produce
+        try:
+            produce(topic, value, key=key, headers=headers or None, on_delivery=callback)
+        except BufferError:
+            self._producer.poll(0)  # serve callbacks, then retry once
+            try:
+                produce(topic, value, key=key, headers=headers or None, on_delivery=callback)
+            except BufferError:
+                raise _LocalFailure("the local produce queue is full") from None
+        except KafkaException as exc:
+            raise _LocalFailure(str(exc.args[0])) from None
+
+    EXPIRY_INTERVAL = 0.25
+
+    def _expire_loop(self) -> None:
+        """On the hub: every EXPIRY_INTERVAL, answer the produces whose deadline passed
+        (deadlines are in produce order: one timeout for all of them)."""
+        deadlines = self._deadlines
+        try:
+            while self._running or deadlines:
+                gevent.sleep(self.EXPIRY_INTERVAL)
+                now = time.monotonic()
+                while deadlines and deadlines[0][0] <= now:
+                    _, result, count = deadlines.popleft()
+                    if not result.ready():
+                        result.set([ProduceError("no acknowledgement from Kafka in time")]
+                                   * count)
+                while deadlines and deadlines[0][1].ready():
+                    deadlines.popleft()   # settled in time: forgotten
+        finally:
+            self._expiry = None
+
     @staticmethod
     def _fail_local(settle: Any, index: int, reason: str) -> None:
         class _LocalError:  # a KafkaError look-alike for errors raised before enqueueing
@@ -190,10 +256,26 @@ class KafkaProducerBridge:
     _flush_timeout = 10.0
 
 
-def _set_results(settled: list[tuple[AsyncResult, list[Any]]]) -> None:
+class _LocalFailure(Exception):
+    """A record librdkafka refused to enqueue (queue full, unknown topic, ...)."""
+
+
+def _set_results(settled: list[tuple[AsyncResult, list[Any]]],
+                 settled_one: list[tuple[AsyncResult, Any, Any]] = ()) -> None:
     """On the hub: settle the requests whose records were all acknowledged (or failed)."""
     for result, outcomes in settled:
-        result.set(outcomes)
+        if not result.ready():   # not answered as timed out already
+            result.set(outcomes)
+    for result, err, msg in settled_one:
+        if result.ready():
+            continue
+        if err is not None:
+            outcome: Any = ProduceError(
+                err, retriable=err.retriable() or err.code() in _RETRIABLE_CODES,
+                code=err.code())
+        else:
+            outcome = Delivered(msg.topic(), msg.partition(), msg.offset())
+        result.set([outcome])
 
 
 _RETRIABLE_CODES = {

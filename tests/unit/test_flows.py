@@ -215,3 +215,52 @@ def test_a_stored_plan_with_a_broken_expression_fails_the_deploy_cleanly():
     with pytest.raises(DefinitionError) as info:
         deploy(plans=[plan])
     assert info.value.problems[0]["path"] == "plan old $.flows[0]"
+
+
+# -- decided at deploy time (issue 11): an API without flows, key-less only ------------------------
+KEYLESS = {"id": "kl", "name": "k", "security": {"type": "key-less"}, "status": "published"}
+API_KEY = {"id": "ak", "name": "a", "security": {"type": "api-key"}, "status": "published"}
+
+
+def test_plan_flows_run_when_the_api_itself_has_none():
+    """The "no flow at all" shortcut must look at the plans' flows too."""
+    plan = dict(KEYLESS, flows=[steps("publish", MARK)])
+    api = deploy([], plans=[plan])
+    ctx = context(api)
+    api.admit(ctx)
+    assert ctx.plan is plan
+    assert marked(api, ctx)
+    assert api.has_message_steps(ctx, "publish")
+
+
+def test_an_api_without_flows_passes_messages_unchanged():
+    api = deploy([], plans=[KEYLESS])
+    ctx = context(api)
+    api.admit(ctx)
+    assert ctx.plan is KEYLESS
+    sent = [message(b"a"), message(b"b")]
+    assert api.publish_messages(sent, ctx) == sent
+    assert not api.has_message_steps(ctx, "publish")
+
+
+def test_a_wrong_api_key_is_refused_when_a_key_less_plan_exists_too():
+    """Key-less admission is taken at once only when every request plan is key-less: with an
+    api-key plan beside it, a request carrying a bad key is refused, never downgraded."""
+    from evgate.errors import UnauthorizedError
+    api = deploy([], plans=[KEYLESS, API_KEY])
+    api.runtime.snapshot = None   # no key is known
+    ctx = context(api, headers={"X-Gravitee-Api-Key": "not-a-key"})
+    with pytest.raises(UnauthorizedError):
+        api.admit(ctx)
+    anonymous = context(api)
+    api.admit(anonymous)
+    assert anonymous.plan is KEYLESS
+
+
+def test_a_closed_or_push_plan_does_not_make_an_api_key_less():
+    push = {"id": "push", "name": "p", "security": {"type": "subscription"},
+            "status": "published"}
+    from evgate.errors import UnauthorizedError
+    api = deploy([], plans=[push, dict(KEYLESS, status="closed")])
+    with pytest.raises(UnauthorizedError):
+        api.admit(context(api))

@@ -134,3 +134,32 @@ def test_chunked_bodies_over_the_size_limit_are_413(gateway):
                                environ_overrides={"wsgi.input_terminated": True},
                                headers={"Content-Type": "text/plain"})
         assert response.status_code == 413, (path, response.get_data(True))
+
+
+# -- the all-accepted batch body, written without a dict per record (issue 11) ----------------------
+_topics = st.text(min_size=1, max_size=12)   # any text: quotes, backslashes, non-ASCII
+
+
+@settings(max_examples=200, deadline=None, database=None)
+@given(delivered=st.lists(st.tuples(_topics, st.integers(0, 2**31), st.integers(-1, 2**62)),
+                          max_size=30))
+def test_the_accepted_batch_body_is_what_json_dumps_writes(delivered):
+    from evgate.core.outcomes import Delivered
+    from evgate.entrypoints.http_post import _accepted_body
+    outcomes = [Delivered(*d) for d in delivered]
+    expected = json.dumps({"accepted": len(outcomes), "failed": 0, "results": [
+        {"index": i, "status": "accepted", "topic": o.topic, "partition": o.partition,
+         "offset": o.offset} for i, o in enumerate(outcomes)]})
+    assert _accepted_body(outcomes) == expected
+
+
+def test_a_batch_with_a_failed_or_filtered_record_takes_the_full_path():
+    from evgate.core.outcomes import Delivered
+    from evgate.entrypoints.http_post import HttpPostEntrypoint, _accepted_body
+    from evgate.kafka.producer import ProduceError
+    ok = Delivered("t", 0, 1)
+    assert _accepted_body([ok, None]) is None
+    assert _accepted_body([ProduceError("down"), ok]) is None
+    response = HttpPostEntrypoint._batch_response([ok, ProduceError("down")])
+    assert response.status_code == 207
+    assert json.loads(response.get_data())["results"][1]["status"] == "failed"

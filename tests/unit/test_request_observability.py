@@ -9,7 +9,9 @@ import os
 import pytest
 from prometheus_client import CollectorRegistry, Histogram
 
-from evgate.logs import ACCESS_LOGGER, AccessLine, BatchingStreamHandler, PlainFormatter
+from evgate.logs import (ACCESS_FIELDS, ACCESS_LOGGER, AccessLine, BatchingStreamHandler,
+                         PlainFormatter)
+from evgate.observability import access as access_module
 from evgate.observability import metrics
 from evgate.observability.access import ConnectionTracker, RequestObserver
 from evgate.observability.node_app import local_port
@@ -106,6 +108,70 @@ def test_the_access_record_carries_its_fields(caplog):
     assert (record.method, record.status, record.api_id, record.transaction_id) == \
         ("POST", 202, "api-1", "tx-1")
     assert record.getMessage().startswith('10.0.0.2 "POST /in" 202 ')
+
+
+def _observe_one(caplog) -> logging.LogRecord:
+    def app(environ, start_response):
+        start_response("202 Accepted", [("Content-Length", "0")])
+        return [b""]
+
+    observer = RequestObserver(app, ConnectionTracker())
+    with caplog.at_level(logging.INFO, logger=ACCESS_LOGGER):
+        body = observer({"REQUEST_METHOD": "POST", "PATH_INFO": "/in", "QUERY_STRING": ""},
+                        lambda *a: None)
+        body.close()
+    return [r for r in caplog.records if r.name == ACCESS_LOGGER][-1]
+
+
+def test_the_access_record_has_every_attribute_makerecord_gives_it(caplog):
+    """The record is built from a per-process template, not by makeRecord: a formatter
+    using any standard attribute (%(process)d, %(threadName)s, %(module)s...) sees the same."""
+    import time
+    before = time.time()
+    record = _observe_one(caplog)
+    reference = logging.getLogger(ACCESS_LOGGER).makeRecord(
+        ACCESS_LOGGER, logging.INFO, access_module.__file__, 0, "%s", record.args, None,
+        extra={name: getattr(record, name) for name in ACCESS_FIELDS})
+    timing = {"created", "msecs", "relativeCreated", "message", "asctime"}  # + caplog's format
+    assert set(record.__dict__) - timing == set(reference.__dict__) - timing
+    assert {k: v for k, v in record.__dict__.items() if k not in timing} == \
+        {k: v for k, v in reference.__dict__.items() if k not in timing}
+    assert before <= record.created <= time.time()
+    assert record.msecs == int((record.created - int(record.created)) * 1000)
+    assert abs(record.relativeCreated - reference.relativeCreated) < 5000
+    assert logging.Formatter("%(process)d %(module)s %(levelname)s %(message)s").format(
+        record).startswith(f"{os.getpid()} access INFO - \"POST /in\" 202 ")
+
+
+def test_a_custom_record_factory_is_honoured(caplog):
+    previous = logging.getLogRecordFactory()
+
+    def factory(*args, **kwargs):
+        made = previous(*args, **kwargs)
+        made.tagged = True
+        return made
+    logging.setLogRecordFactory(factory)
+    try:
+        record = _observe_one(caplog)
+    finally:
+        logging.setLogRecordFactory(previous)
+    assert record.tagged is True and record.status == 202
+
+
+def test_a_forked_child_makes_records_with_its_own_pid(caplog):
+    _observe_one(caplog)            # the template exists in this process
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:   # child: report the record's pid, never run pytest's teardown
+        try:
+            record = _observe_one(caplog)
+            os.write(write, str(record.process).encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    reported = os.read(read, 64).decode()
+    os.waitpid(pid, 0)
+    assert reported == str(pid)
 
 
 # -- metrics -----------------------------------------------------------------------------------

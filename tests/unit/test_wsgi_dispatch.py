@@ -7,6 +7,8 @@ import uuid
 
 import pytest
 
+from flask import Response
+
 from evgate.app import create_app
 from evgate.gateway.runtime import GatewayRuntime, Snapshot
 
@@ -114,3 +116,51 @@ def test_draining_answers_503_with_connection_close(gateway):
     assert response.headers["Connection"] == "close"
     assert response.headers["Retry-After"] == "1"
     assert json.loads(response.data)["http_status_code"] == 503
+
+
+# -- _respond: werkzeug's response call without its fix-ups when none applies (issue 11) ----------
+def _call(respond, response, method="POST"):
+    seen = {}
+
+    def start_response(status, headers, exc_info=None):
+        seen["status"], seen["headers"] = status, list(headers)
+    body = respond(response, {"REQUEST_METHOD": method, "SERVER_NAME": "gw", "SERVER_PORT": "80",
+                              "wsgi.url_scheme": "http", "PATH_INFO": "/in"}, start_response)
+    data = b"".join(body)
+    getattr(body, "close", lambda: None)()
+    return seen["status"], seen["headers"], data
+
+
+def _werkzeug(response, method="POST"):
+    return _call(lambda r, environ, start: r(environ, start), response, method)
+
+
+@pytest.mark.parametrize("make,method", [
+    (lambda: Response(b"", status=202, content_type="text/plain"), "POST"),
+    (lambda: Response(b'{"a":1}', status=200, mimetype="application/json"), "GET"),
+    (lambda: Response(b"hello", status=202), "HEAD"),                  # no body for HEAD
+    (lambda: Response(b"", status=204), "POST"),                        # no Content-Length
+    (lambda: Response(b"", status=201, headers={"Location": "/x/1"}), "POST"),
+    (lambda: Response([b"a", b"b"], status=200), "GET"),                 # no Content-Length
+    (lambda: Response(b"x", status=503, headers={"Retry-After": "1"}), "POST"),
+])
+def test_the_fast_response_call_answers_what_werkzeug_answers(make, method):
+    from evgate.gateway.wsgi_dispatch import _respond
+    response = make()
+    response.headers["X-Gravitee-Transaction-Id"] = "tx"
+    assert _call(_respond, response, method) == _werkzeug(make_with_tx(make), method)
+
+
+def make_with_tx(make):
+    response = make()
+    response.headers["X-Gravitee-Transaction-Id"] = "tx"
+    return response
+
+
+def test_close_callbacks_still_run_on_the_fast_path():
+    from evgate.gateway.wsgi_dispatch import _respond
+    closed = []
+    response = Response(b"", status=202)
+    response.call_on_close(lambda: closed.append(True))
+    _call(_respond, response)
+    assert closed == [True]

@@ -1,0 +1,75 @@
+"""The producer bridge's answers without a broker that acknowledges (issue 11): the per-producer
+expiry that replaced a gevent Timeout per request, and records librdkafka refuses at once.
+A real librdkafka client pointed at a closed port: nothing is mocked."""
+from __future__ import annotations
+
+import socket
+import time
+
+import gevent
+import pytest
+
+from evgate.core.outcomes import Delivered
+from evgate.kafka.producer import KafkaProducerBridge, ProduceError
+
+
+def _closed_port() -> str:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return f"127.0.0.1:{sock.getsockname()[1]}"   # nothing listens once closed
+
+
+@pytest.fixture()
+def unreachable():
+    bridge = KafkaProducerBridge({"bootstrap.servers": _closed_port(), "acks": "all",
+                                  "enable.idempotence": True, "message.timeout.ms": 60000,
+                                  "message.max.bytes": 2000, "log_level": 0}, name="test")
+    yield bridge
+    bridge.close(timeout=0.5)
+
+
+@pytest.mark.parametrize("count", [1, 3])
+def test_unacknowledged_records_are_answered_when_the_timeout_passes(unreachable, count):
+    started = time.monotonic()
+    outcomes = unreachable.produce_many([("t", b"x", None, None)] * count, timeout=0.3).get(
+        timeout=5)
+    waited = time.monotonic() - started
+    assert 0.3 <= waited < 0.3 + 2 * KafkaProducerBridge.EXPIRY_INTERVAL + 0.5
+    assert len(outcomes) == count
+    assert all(isinstance(o, ProduceError) and o.retriable for o in outcomes)
+    assert "no acknowledgement from Kafka in time" in str(outcomes[0])
+
+
+def test_without_a_timeout_nothing_is_answered_early(unreachable):
+    result = unreachable.produce_many([("t", b"x", None, None)])
+    with pytest.raises(gevent.Timeout):   # still waiting for librdkafka
+        result.get(timeout=0.8)
+    assert not result.ready()
+
+
+def test_a_record_refused_at_once_fails_without_waiting(unreachable):
+    started = time.monotonic()
+    [outcome] = unreachable.produce_many([("t", b"x" * 5000, None, None)],
+                                         timeout=30).get(timeout=5)
+    assert time.monotonic() - started < 1
+    assert isinstance(outcome, ProduceError) and outcome.retriable
+    assert not isinstance(outcome, Delivered)
+
+
+def test_single_and_batch_records_are_acknowledged_by_a_real_broker(kafka_bootstrap):
+    from confluent_kafka.admin import AdminClient, NewTopic
+    import uuid
+    topic = f"bridge-{uuid.uuid4().hex[:8]}"
+    admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
+    admin.create_topics([NewTopic(topic, 1, 1)])[topic].result(10)
+    bridge = KafkaProducerBridge({"bootstrap.servers": kafka_bootstrap, "acks": "all",
+                                  "enable.idempotence": True, "linger.ms": 1}, name="test")
+    try:
+        [one] = bridge.produce_many([(topic, b"a", "k", None)], timeout=10).get(timeout=15)
+        many = bridge.produce_many([(topic, b"b", None, [("h", b"v")])] * 3,
+                                   timeout=10).get(timeout=15)
+    finally:
+        bridge.close(timeout=5)
+        admin.delete_topics([topic])
+    assert one == Delivered(topic, 0, 0)
+    assert [d.offset for d in many] == [1, 2, 3]
