@@ -21,9 +21,9 @@ import tempfile
 import uuid
 from pathlib import Path
 
-from .common import (ROOT, GunicornServer, cleanup_on_signals, import_apis, machine_description,
-                     require_wrk, run_wrk, temporary_topic)
-from .ingest import api_definition, check_broker, json_body
+from .common import (ROOT, GunicornServer, check_broker, cleanup_on_signals, import_apis,
+                     machine_description, require_wrk, run_wrk, temporary_topic)
+from .ingest import api_definition, json_body
 
 
 def _cpu_seconds(master_pid: int) -> float:

@@ -18,6 +18,7 @@ everything it started by PID, also on Ctrl-C or an error:
 """
 from __future__ import annotations
 
+import argparse
 import contextlib
 import json
 import os
@@ -355,3 +356,32 @@ def wait_for_count(offsets: KafkaOffsets, at_least: int, timeout: float = 10.0) 
         time.sleep(0.2)
         count = offsets.count()
     return count
+
+
+def add_gateway_args(parser: argparse.ArgumentParser, compare_help: str) -> None:
+    """The options every gateway benchmark takes: the broker, the workers, extra evgate
+    environment, another checkout to compare with in the same invocation, a JSON copy."""
+    parser.add_argument("--bootstrap", default=os.environ.get("EVGATE_KAFKA_BOOTSTRAP",
+                                                              "127.0.0.1:9092"),
+                        help="Kafka bootstrap servers (default %(default)s)")
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (%(default)s)")
+    parser.add_argument("--env", action="append", default=[], metavar="EVGATE_X=V",
+                        help="extra environment for the evgate gateway (repeatable)")
+    parser.add_argument("--compare-root", metavar="DIR", help=compare_help)
+    parser.add_argument("--json", metavar="FILE", help="also write the results as JSON here")
+
+
+def gateway_env(args: argparse.Namespace) -> dict[str, str]:
+    """`--env EVGATE_X=V` options as a dict."""
+    return dict(item.split("=", 1) for item in args.env)
+
+
+def check_broker(bootstrap: str) -> None:
+    """Exit 2 (with the way to start one) when no Kafka broker answers on `bootstrap`."""
+    from confluent_kafka.admin import AdminClient
+    try:
+        AdminClient({"bootstrap.servers": bootstrap}).list_topics(timeout=5)
+    except Exception as exc:  # noqa: BLE001 - any failure means: no usable broker
+        print(f"no Kafka broker answers on {bootstrap} ({exc}); start one with `make kafka`",
+              file=sys.stderr)
+        sys.exit(2)

@@ -41,9 +41,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .common import (GunicornServer, KafkaOffsets, WrkResult, cleanup_on_signals, import_apis,
-                     import_apis_in, machine_description, require_wrk, run_wrk,
-                     temporary_topic, wait_for_count)
+from .common import (GunicornServer, KafkaOffsets, WrkResult, add_gateway_args, check_broker,
+                     cleanup_on_signals, gateway_env, import_apis, import_apis_in,
+                     machine_description, require_wrk, run_wrk, temporary_topic,
+                     wait_for_count)
 
 RATIO_TARGET = 0.9          # evgate / minimal route (issue 11)
 BATCH_TARGET = 100_000
@@ -227,10 +228,8 @@ def measured(target: Target, body: bytes, args: argparse.Namespace, *,
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.ingest", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--bootstrap", default=os.environ.get("EVGATE_KAFKA_BOOTSTRAP",
-                                                              "127.0.0.1:9092"),
-                        help="Kafka bootstrap servers (default %(default)s)")
-    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (%(default)s)")
+    add_gateway_args(parser, "also run the evgate of another checkout (e.g. `git archive` of "
+                             "the commit before a change) as (b0), in the same rounds")
     parser.add_argument("--threads", type=int, default=1, help="wrk threads (%(default)s)")
     parser.add_argument("--connections", type=int, default=50,
                         help="wrk keep-alive connections for (a)/(b) (%(default)s)")
@@ -249,9 +248,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--skip-baseline", action="store_true", help="no bare Flask route (a)")
     parser.add_argument("--skip-minimal", action="store_true",
                         help="no minimal produce route (m)")
-    parser.add_argument("--compare-root", metavar="DIR",
-                        help="also run the evgate of another checkout (e.g. `git archive` of "
-                             "the commit before a change) as (b0), in the same rounds")
     parser.add_argument("--matrix", action="store_true",
                         help="instead of (a)-(c): the cost-growth matrix, evgate beside the "
                              "minimal route, for each --matrix-sizes at 50 connections and "
@@ -265,27 +261,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--matrix-rounds", type=int, default=2,
                         help="interleaved rounds per --matrix cell (%(default)s)")
     parser.add_argument("--skip-batch", action="store_true", help="no batch phases")
-    parser.add_argument("--env", action="append", default=[], metavar="EVGATE_X=V",
-                        help="extra environment for the evgate gateway (repeatable)")
-    parser.add_argument("--json", metavar="FILE", help="also write the results as JSON here")
     return parser.parse_args(argv)
-
-
-def check_broker(bootstrap: str) -> None:
-    from confluent_kafka.admin import AdminClient
-    try:
-        AdminClient({"bootstrap.servers": bootstrap}).list_topics(timeout=5)
-    except Exception as exc:  # noqa: BLE001 - any failure means: no usable broker
-        print(f"no Kafka broker answers on {bootstrap} ({exc}); start one with `make kafka`",
-              file=sys.stderr)
-        sys.exit(2)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     require_wrk()
     check_broker(args.bootstrap)
-    extra_env = dict(item.split("=", 1) for item in args.env)
+    extra_env = gateway_env(args)
     body = json_body(args.body_size)
     results: dict[str, Any] = {
         "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),

@@ -41,8 +41,9 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from .common import (GunicornServer, cleanup_on_signals, import_apis, import_apis_in,
-                     machine_description, temporary_topic)
+from .common import (GunicornServer, add_gateway_args, check_broker, cleanup_on_signals,
+                     gateway_env, import_apis, import_apis_in, machine_description,
+                     temporary_topic)
 
 TARGET = 80_000
 
@@ -291,10 +292,9 @@ def run_phase(label: str, clients: list[ClientRun], runner: Callable[[ClientRun]
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.poll", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--bootstrap", default=os.environ.get("EVGATE_KAFKA_BOOTSTRAP",
-                                                              "127.0.0.1:9092"),
-                        help="Kafka bootstrap servers (default %(default)s)")
-    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (%(default)s)")
+    add_gateway_args(parser, "also run the evgate of another checkout (e.g. `git worktree add` "
+                             "of the commit before a change) as (b0), in the same rounds, the "
+                             "order of the two gateways alternating")
     parser.add_argument("--records", type=int, default=20000,
                         help="records one client reads (%(default)s)")
     parser.add_argument("--clients", type=int, default=10,
@@ -307,28 +307,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="first pages at new positions to time at the end (%(default)s)")
     parser.add_argument("--max-seconds", type=float, default=60,
                         help="upper bound of each phase (%(default)s)")
-    parser.add_argument("--env", action="append", default=[], metavar="EVGATE_X=V",
-                        help="extra environment for the evgate gateway (repeatable)")
     parser.add_argument("--no-warmup", dest="warmup", action="store_false",
                         help="time the workers' very first requests too")
     parser.add_argument("--rounds", type=int, default=1,
                         help="rounds of the two phases; medians are reported (%(default)s)")
-    parser.add_argument("--compare-root", metavar="DIR",
-                        help="also run the evgate of another checkout (e.g. `git worktree add` "
-                             "of the commit before a change) as (b0), in the same rounds, the "
-                             "order of the two gateways alternating")
-    parser.add_argument("--json", metavar="FILE", help="also write the results as JSON here")
     return parser.parse_args(argv)
-
-
-def check_broker(bootstrap: str) -> None:
-    from confluent_kafka.admin import AdminClient
-    try:
-        AdminClient({"bootstrap.servers": bootstrap}).list_topics(timeout=5)
-    except Exception as exc:  # noqa: BLE001 - any failure means: no usable broker
-        print(f"no Kafka broker answers on {bootstrap} ({exc}); start one with `make kafka`",
-              file=sys.stderr)
-        sys.exit(2)
 
 
 def _median(values: list[float]) -> float:
@@ -338,7 +321,7 @@ def _median(values: list[float]) -> float:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     check_broker(args.bootstrap)
-    extra_env = dict(item.split("=", 1) for item in args.env)
+    extra_env = gateway_env(args)
     backlog = max(args.records, args.clients * args.per_client)
     results: dict[str, Any] = {
         "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
