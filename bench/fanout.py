@@ -27,7 +27,11 @@ EVGATE_WS_DIRECT_WRITE). While producing, a probe opens a new stream and asks th
 health once a second: time to the first byte of each answer (responsiveness under load).
 `--ab-tree DIR` also runs evgate from another checkout first (A/B in one invocation: `git
 archive <commit> | tar -x -C DIR`); `--profile DIR` records py-spy samples of one worker per
-target; `--no-baseline` skips the bare broadcaster. The open-files soft limit of this process
+target; `--no-baseline` skips the bare broadcaster. `--handover both` (or `both-reversed`)
+runs evgate with and without EVGATE_SSE_HANDOVER in one invocation. Each run also reports
+`hub_run_s` / `hub_runqueue_wait_s` per worker: seconds its hub thread ran, and seconds it was
+runnable but waited for a core while producing (/proc/PID/schedstat); when the wait dwarfs the
+run time the box, not the gateway, sets the latency. The open-files soft limit of this process
 (inherited by what it starts) is raised to what the clients need, up to the hard limit.
 """
 from __future__ import annotations
@@ -155,6 +159,15 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def _schedstat(pid: int) -> tuple[float, float]:
+    """The main thread's (seconds run, seconds waited on the run queue), /proc/PID/schedstat."""
+    try:
+        run, wait, _ = Path(f"/proc/{pid}/schedstat").read_text().split()
+    except (OSError, ValueError):
+        return (0.0, 0.0)
+    return (int(run) / 1e9, int(wait) / 1e9)
+
+
 def _children(pid: int) -> list[int]:
     try:
         return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
@@ -210,6 +223,7 @@ def _measure(server_pids: list[int], loadgen_pids: list[int], produce, duration:
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     if probe is not None:
         probe.start()
+    sched_before = [_schedstat(p) for p in server_pids]
     started = time.time()
     try:
         sent = produce(duration)
@@ -221,9 +235,15 @@ def _measure(server_pids: list[int], loadgen_pids: list[int], produce, duration:
             except subprocess.TimeoutExpired:
                 spy.kill()
                 spy.wait(5)
+    sched = [[b - a for a, b in zip(before, _schedstat(p))]
+             for p, before in zip(server_pids, sched_before)]
     return {"sent": sent, "elapsed": time.time() - started,
             "cpu": sum(_cpu_seconds(p) for p in server_pids) - cpu_before,
             "loadgen_cpu": sum(_cpu_seconds(p) for p in loadgen_pids) - lg_before,
+            # per worker's main (hub) thread: seconds on a CPU, seconds runnable but waiting
+            # for one (an overloaded box: latency then measures the box, not the gateway)
+            "hub_run_s": [round(run, 2) for run, _ in sched],
+            "hub_runqueue_wait_s": [round(wait, 2) for _, wait in sched],
             "probe": probed}
 
 
@@ -300,6 +320,8 @@ def _report(args, per: int, measured: dict, received: int, p50: float, p99: floa
             "cpu_us_per_delivery": round(cpu * 1e6 / max(1, received), 1),
             "loadgen_cpu_s": round(measured["loadgen_cpu"], 1),
             "rss_per_idle_conn_kib": round(rss_growth / max(1, connected), 1),
+            "hub_run_s": measured.get("hub_run_s"),
+            "hub_runqueue_wait_s": measured.get("hub_runqueue_wait_s"),
             **measured.get("probe", {})}
 
 
@@ -391,7 +413,8 @@ def paced(rate: float, duration: float, send) -> int:
     return n
 
 
-def bench_evgate(args, direct: bool, tree: Path | None = None, name: str | None = None) -> dict:
+def bench_evgate(args, direct: bool, tree: Path | None = None, name: str | None = None,
+                 handover: bool | None = None) -> dict:
     """evgate's gunicorn, from this checkout or from `tree` (another checkout of evgate, for
     an A/B in one invocation: `git archive <commit> | tar -x -C <dir>`)."""
     from confluent_kafka import Producer
@@ -416,7 +439,9 @@ def bench_evgate(args, direct: bool, tree: Path | None = None, name: str | None 
                         log_path=run_dir / "gw.log",
                         env={"EVGATE_WORKER_CONNECTIONS": str(args.clients + 100),
                              ("EVGATE_SSE_DIRECT_WRITE" if args.protocol == "sse" else
-                              "EVGATE_WS_DIRECT_WRITE"): "true" if direct else "false"})
+                              "EVGATE_WS_DIRECT_WRITE"): "true" if direct else "false",
+                             **({} if handover is None else
+                                {"EVGATE_SSE_HANDOVER": "true" if handover else "false"})})
     import tests.support.gateway as gateway_support
     here = gateway_support.ROOT
     gateway_support.ROOT = tree or here    # gunicorn's cwd: evgate is imported from there
@@ -502,6 +527,10 @@ def main() -> None:
     parser.add_argument("--direct", choices=("true", "false", "both"), default="true",
                         help="EVGATE_SSE_DIRECT_WRITE (EVGATE_WS_DIRECT_WRITE with --protocol "
                              "ws) for the evgate run(s)")
+    parser.add_argument("--handover", choices=("true", "false", "both", "both-reversed"),
+                        help="EVGATE_SSE_HANDOVER for the evgate run(s); both: an A/B in this "
+                             "invocation, without the hand-over first (both-reversed: with it "
+                             "first); default: the setting's default")
     parser.add_argument("--protocol", choices=("sse", "ws"), default="sse",
                         help="ws: WebSocket clients (Node only; no bare broadcaster for it)")
     parser.add_argument("--no-baseline", action="store_true",
@@ -528,13 +557,17 @@ def main() -> None:
         report: dict = {"params": {k: v for k, v in vars(args).items()
                                    if k not in ("tmp", "node")}}
         variants = {"true": [True], "false": [False], "both": [True, False]}[args.direct]
-        for direct in variants:
+        handovers = {None: [None], "true": [True], "false": [False], "both": [False, True],
+                     "both-reversed": [True, False]}[args.handover]
+        for direct, handover in ((d, h) for d in variants for h in handovers):
             name = "evgate" if direct else "evgate_without_direct_write"
+            if handover is not None and args.handover.startswith("both"):
+                name += "_handover" if handover else "_without_handover"
             if args.ab_tree:
                 report[f"{name}_ab_tree"] = bench_evgate(args, direct, Path(args.ab_tree),
                                                          f"{name}_ab_tree")
                 _partial(f"{name}_ab_tree", report[f"{name}_ab_tree"])
-            report[name] = bench_evgate(args, direct)
+            report[name] = bench_evgate(args, direct, name=name, handover=handover)
             _partial(name, report[name])
         if args.no_baseline:
             print(json.dumps(report, indent=2))

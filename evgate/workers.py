@@ -175,8 +175,8 @@ class StrictWSGIHandler(PyWSGIHandler):
         """A fast-path stream takes the connection over once its first chunk is out
         (evgate/entrypoints/detached.py) by raising an exception marked `takes_connection`:
         the response ends here without its last chunk and the connection without reading
-        from the socket (the stream writes to a duplicate of its fd; the server closes this
-        one), which frees this handler, its buffers and the greenlet."""
+        from the socket (the stream took its fd over and detached the server's socket, whose
+        close is then a no-op), which frees this handler, its buffers and the greenlet."""
         try:
             super().process_result()
         except BaseException as exc:

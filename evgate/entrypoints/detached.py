@@ -7,10 +7,17 @@ message) and the connection greenlet with its saved stack: the part of an idle c
 
 The hand-over (gevent_pywsgi worker only: its handler puts `evgate.handover` in the environ,
 evgate/workers.py): once the response headers and the first chunk are out, the SSE response
-generator duplicates the socket's fd into a `DetachedStream`, leaves the stream in the environ
-(`evgate.detached`) and raises `HandOver`. The handler catches it, ends the response without
-the last chunk and the connection without reading from or closing the duplicate (the server
-closes its own fd); the greenlet and every per-request object are freed. The access log line
+generator moves the socket's fd into a `DetachedStream` (the server's socket object is
+detached from it, so the server's close no longer closes it), leaves the stream in the environ
+(`evgate.detached`) and raises `HandOver`. The handler catches it and ends the response
+without the last chunk and the connection without reading from the socket; the greenlet and
+every per-request object are freed.
+
+The fd is taken over, not duplicated: with a duplicate the server's close left the epoll
+registration of the closed fd number in the kernel (epoll removes it only once every fd of
+the connection is closed); when the client left, that stale registration reported an event
+libev could not match and libev rebuilt its whole epoll set (one epoll_ctl per open
+connection, per departing client; docs/benchmarks.md, Fan-out). The access log line
 and the request metrics (evgate/observability/access.py) are written when the stream really
 ends, with its whole duration and bytes; until then it counts as a request in flight, so a
 drain waits for its `event: goaway`.
@@ -28,7 +35,6 @@ from __future__ import annotations
 
 import _socket
 import logging
-import os
 import socket
 import time
 from typing import Any, Callable, Sequence
@@ -80,13 +86,15 @@ class DetachedStream:
     def __init__(self, subscription: Subscription, sock: Any, chunk_key: Any,
                  chunk_encode: Callable[[Message, str], bytes], heartbeat: float | None,
                  control: Callable[[SubscriptionClosed], bytes | None]):
-        """`sock`: the server's socket, duplicated here (OSError when no fd is left)."""
-        fd = os.dup(sock.fileno())
+        """`sock`: the server's socket; its fd is taken over (the module docstring says why):
+        `sock` is detached, the server's close of it is then a no-op. OSError: `sock` is
+        unusable and left as it was."""
+        raw = _socket.socket(fileno=sock.fileno())
         try:
-            raw = _socket.socket(fileno=fd)
             raw.setblocking(False)
+            sock.detach()
         except BaseException:
-            os.close(fd)
+            raw.detach()          # the server's socket still owns the fd
             raise
         self.subscription = subscription
         self._raw = raw

@@ -169,7 +169,7 @@ class SseEntrypoint(Entrypoint):
                         stream = DetachedStream(subscription, sock, self._chunk_key,
                                                 self._encode_chunk, self.heartbeat,
                                                 _control_frame)
-                    except OSError:   # no fd left for the duplicate: keep the greenlet
+                    except OSError:   # an unusable socket: keep the greenlet
                         logger.warning("could not detach the stream of %s; served by its "
                                        "greenlet", subscription.label, exc_info=True)
                     else:

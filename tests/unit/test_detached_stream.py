@@ -158,3 +158,51 @@ def test_a_failure_on_the_hub_ends_this_stream_only():
     assert stream.ended and ends == [0]
     assert subscription.closed.kind == "error"
     client.close()
+
+
+def _epoll_targets() -> set[int]:
+    """The fd numbers registered in this process's epoll sets (the hub's libev loop)."""
+    import os
+    targets: set[int] = set()
+    for name in os.listdir("/proc/self/fd"):
+        try:
+            if os.readlink(f"/proc/self/fd/{name}") != "anon_inode:[eventpoll]":
+                continue
+            with open(f"/proc/self/fdinfo/{name}") as info:
+                targets.update(int(line.split()[1]) for line in info if line.startswith("tfd:"))
+        except OSError:
+            continue
+    return targets
+
+
+def test_hand_over_leaves_no_epoll_registration_of_a_closed_fd():
+    """The stream takes the server's fd over instead of duplicating it: with a duplicate, the
+    server's close left the registration of the closed fd number in the kernel's epoll set
+    (removed only when every fd of the connection is closed), and the client's leaving then
+    made libev rebuild its whole epoll set, one epoll_ctl per open connection."""
+    import os
+    listener = gsocket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    client = gsocket.create_connection(listener.getsockname())
+    server, _ = listener.accept()
+    reader = gevent.spawn(server.recv, 1)      # the server waits for the request: EPOLLIN
+    gevent.sleep(0.05)
+    client.sendall(b"G")
+    assert reader.get(timeout=5) == b"G"
+    server_fd = server.fileno()
+    assert server_fd in _epoll_targets()
+    subscription = Subscription(10, "t")
+    stream, ends = _stream(subscription, server)   # closes `server` as the WSGI server does
+    gevent.sleep(0.05)
+    for fd in _epoll_targets():
+        os.fstat(fd)        # EBADF: a registration left behind for a closed fd
+    subscription.offer(_item(1))
+    client.settimeout(5)
+    assert b"1:" in client.recv(65536)
+    client.close()
+    with gevent.Timeout(5):
+        while not ends:
+            gevent.sleep(0.01)
+    assert subscription.closed.kind == "client-gone"
+    listener.close()
