@@ -137,9 +137,9 @@ class HttpPostEntrypoint(Entrypoint):
         if len(items) > config.max_batch_records:
             raise PayloadTooLargeError(f"a batch may carry at most {config.max_batch_records} "
                                        f"records, got {len(items)}")
-        for index, item in enumerate(items):
-            if len(item) > config.max_message_size:
-                raise PayloadTooLargeError(f"record {index} exceeds {config.max_message_size} bytes")
+        if items and max(map(len, items)) > config.max_message_size:
+            index = next(i for i, item in enumerate(items) if len(item) > config.max_message_size)
+            raise PayloadTooLargeError(f"record {index} exceeds {config.max_message_size} bytes")
         headers, key = self._request_headers_and_key(ctx)
         # no publish-phase step: the payloads go to Kafka as they are, no Message each
         outcomes = self.api.publish_contents(items, ctx, key=key, headers=headers)
