@@ -2,8 +2,8 @@
 
 A request greenlet calls `produce_many()`, which only enqueues into librdkafka (non-blocking) and
 returns a `gevent.event.AsyncResult`. The producer's own OS thread loops `poll(0.1)`; its
-delivery callbacks only record outcomes, and once a request's records are all settled its
-(AsyncResult, outcomes) pair joins a list that the thread hands to the hub after each poll()
+delivery callbacks only record the reports, and once a request's records are all reported it
+joins a list that the thread hands to the hub after each poll()
 with one `run_callback_threadsafe` (one hub wake-up per poll iteration, however many requests
 it settled); only the hub sets the AsyncResult. The greenlet waits on it, so a 202 is answered
 only once the broker acknowledged (acks=all, idempotence on). Measured on this kind of machine: 17.3k acked produces/s at 50
