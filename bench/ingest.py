@@ -261,6 +261,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--matrix-rounds", type=int, default=2,
                         help="interleaved rounds per --matrix cell (%(default)s)")
     parser.add_argument("--skip-batch", action="store_true", help="no batch phases")
+    parser.add_argument("--skip-single", action="store_true",
+                        help="no single-record rounds (only the batch phases)")
+    parser.add_argument("--batch-rounds", type=int, default=1,
+                        help="measured batch runs per body (%(default)s); with --compare-root "
+                             "interleaved with the compared checkout's")
     return parser.parse_args(argv)
 
 
@@ -314,7 +319,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.compare_root:
             compare_database_url = f"sqlite:///{tmp}/evgate-compare.db"
             import_apis_in(args.compare_root, compare_database_url, [
-                api_definition(str(uuid.uuid4()), "/bench/ingest", topic, args.bootstrap)])
+                api_definition(str(uuid.uuid4()), "/bench/ingest", topic, args.bootstrap),
+                api_definition(str(uuid.uuid4()), "/bench/batch", topic, args.bootstrap,
+                               batch=True)])
             targets.append(Target("compare", "(b0) evgate, compare-root", stack.enter_context(
                 GunicornServer("wsgi:app", workers=args.workers,
                                database_url=compare_database_url,
@@ -322,8 +329,14 @@ def main(argv: list[str] | None = None) -> int:
                                root=args.compare_root)), "/bench/ingest", offsets))
         evgate = Target("evgate", "(b) evgate -> Kafka", server, "/bench/ingest", offsets)
         targets.append(evgate)
+        batch_targets = [Target("batch", "(c) batch", server, "/bench/batch", offsets)]
+        if args.compare_root:
+            batch_targets.append(Target("batch_compare", "(c0) batch, compare-root",
+                                        targets[-2].server, "/bench/batch", offsets))
 
-        if args.matrix:
+        if args.skip_single and not args.matrix:
+            pass
+        elif args.matrix:
             results["matrix"] = run_matrix(targets, args, failures)
         else:
             runs = interleaved(targets, body, args, connections=args.connections,
@@ -337,18 +350,29 @@ def main(argv: list[str] | None = None) -> int:
             records = [json_body(args.batch_record_size, i) for i in range(args.batch_size)]
             bodies = {"ndjson": (b"\n".join(records) + b"\n", "application/x-ndjson"),
                       "json-array": (b"[" + b",".join(records) + b"]", "application/json")}
-            batch = Target("batch", "(c) batch", server, "/bench/batch", offsets)
             for name, (batch_body, content_type) in bodies.items():
-                measured_round = measured(
-                    batch, batch_body, args, content_type=content_type,
-                    connections=args.batch_connections, per_request=args.batch_size,
-                    label=f"(c) batch {name}, {args.batch_size} x {args.batch_record_size} B")
-                failures += check_failures(f"batch {name}", [measured_round])
-                result = measured_round.result
-                results[f"batch_{name}"] = dict(
-                    summarise([measured_round]),
-                    records_per_s=round(result.ok * args.batch_size / result.duration_s),
-                    cpu_us_per_record=round(measured_round.cpu_us / args.batch_size, 1))
+                print(f"-- (c) batch {name}, {args.batch_size} x {args.batch_record_size} B",
+                      flush=True)
+                for target in batch_targets:
+                    warm_up(target, batch_body, args, connections=args.batch_connections,
+                            content_type=content_type)
+                runs: dict[str, list[Round]] = {t.key: [] for t in batch_targets}
+                for number in range(1, args.batch_rounds + 1):
+                    order = batch_targets if number % 2 else list(reversed(batch_targets))
+                    for target in order:
+                        runs[target.key].append(measure_round(
+                            target, batch_body, args, connections=args.batch_connections,
+                            duration=args.duration, content_type=content_type,
+                            per_request=args.batch_size))
+                for key, rounds in runs.items():
+                    failures += check_failures(f"{key} {name}", rounds)
+                    results[f"{key}_{name}"] = dict(
+                        summarise(rounds),
+                        records_per_s=round(statistics.median(
+                            r.result.ok * args.batch_size / r.result.duration_s
+                            for r in rounds)),
+                        cpu_us_per_record=round(statistics.median(
+                            r.cpu_us for r in rounds) / args.batch_size, 1))
         if failures:
             print("\ngateway log (tail):\n" + server.log_tail(), file=sys.stderr)
 
@@ -407,11 +431,13 @@ def _print_summary(results: dict[str, Any], failures: list[str]) -> None:
               f"{results['compare']['cpu_us_per_request']} us)")
     if "ratio_baseline" in results:
         print(f"evgate/bare            {results['ratio_baseline']:.3f}")
-    for name in ("ndjson", "json-array"):
-        r = results.get(f"batch_{name}")
+    for key, name in [(k, n) for n in ("ndjson", "json-array")
+                      for k in ("batch_compare", "batch")]:
+        r = results.get(f"{key}_{name}")
         if r:
             verdict = "meets" if r["records_per_s"] >= BATCH_TARGET else "BELOW"
-            print(f"batch {name:16} {r['records_per_s']:8d} records/s  ({r['rps']} req/s, "
+            label = f"batch {name}" + (" (c0)" if key == "batch_compare" else "")
+            print(f"{label:22} {r['records_per_s']:8d} records/s  ({r['rps']} req/s, "
                   f"p50 {r['p50_ms']:.1f} ms, p99 {r['p99_ms']:.1f} ms, "
                   f"{r['cpu_us_per_record']} us CPU/record; landed {r['landed']} / "
                   f"expected {r['expected']}; {verdict} target {BATCH_TARGET})")

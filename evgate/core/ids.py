@@ -18,3 +18,32 @@ def new_id(_bits=random.getrandbits) -> str:
     """A random UUID string like `str(uuid.uuid4())` (8-4-4-4-12 lowercase hex)."""
     text = "%032x" % ((_bits(128) & _CLEAR) | _VERSION_4 | _VARIANT_RFC)
     return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
+
+
+_MASKS: dict[int, tuple[int, int]] = {}
+#: where each of an id's 32 hex digits goes in its 36 characters (after the dashes)
+_LAYOUT = [out for out in range(36) if out not in (8, 13, 18, 23)]
+
+
+def new_ids(count: int, _bits=random.getrandbits) -> list[str]:
+    """`count` ids as `new_id` makes them, from one draw of random bits, one hex conversion
+    and 32 strided copies (batch ingestion keys each record: one by one cost ~2 us each in
+    bench/ingest.py's profile)."""
+    if count <= 0:
+        return []
+    masks = _MASKS.get(count)
+    if masks is None:
+        clear = set_ = 0
+        for _ in range(count):
+            clear = (clear << 128) | (_CLEAR & ((1 << 128) - 1))
+            set_ = (set_ << 128) | _VERSION_4 | _VARIANT_RFC
+        masks = (clear, set_)
+        if len(_MASKS) < 64:
+            _MASKS[count] = masks
+    digits = ((_bits(128 * count) & masks[0]) | masks[1]).to_bytes(16 * count, "big").hex()
+    source = digits.encode("ascii")
+    text = bytearray(b"-" * (36 * count))
+    for position, out in enumerate(_LAYOUT):
+        text[out::36] = source[position::32]
+    joined = text.decode("ascii")
+    return [joined[i:i + 36] for i in range(0, 36 * count, 36)]

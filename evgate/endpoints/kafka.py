@@ -19,7 +19,7 @@ from pydantic import Field, SkipValidation
 from ..definition.plugin_config import (PluginConfiguration, Problems, Secret, checked,
                                         must_be)
 from ..errors import BackendUnavailableError, BadRequestError
-from ..core.ids import new_id
+from ..core.ids import new_id, new_ids
 from ..kafka import cursor as cursors
 from ..kafka.client_config import producer_config
 from ..kafka.group_consumer import GroupConsumer, group_consumer_config
@@ -241,7 +241,8 @@ class KafkaEndpoint(Endpoint):
         if key:
             records = [(topic, content, key, record_headers) for content in contents]
         else:
-            records = [(topic, content, new_id(), record_headers) for content in contents]
+            records = [(topic, content, record_key, record_headers)
+                       for content, record_key in zip(contents, new_ids(len(contents)))]
         return self._produce(records, ctx)
 
     def _produce(self, records: list[tuple[str, bytes, Any, Any]],

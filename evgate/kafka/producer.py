@@ -2,8 +2,8 @@
 
 A request greenlet calls `produce_many()`, which only enqueues into librdkafka (non-blocking) and
 returns a `gevent.event.AsyncResult`. The producer's own OS thread loops `poll(0.1)`; its
-delivery callbacks only record outcomes, and once a request's records are all settled its
-(AsyncResult, outcomes) pair joins a list that the thread hands to the hub after each poll()
+delivery callbacks only record the reports, and once a request's records are all reported it
+joins a list that the thread hands to the hub after each poll()
 with one `run_callback_threadsafe` (one hub wake-up per poll iteration, however many requests
 it settled); only the hub sets the AsyncResult. The greenlet waits on it, so a 202 is answered
 only once the broker acknowledged (acks=all, idempotence on). Measured on this kind of machine: 17.3k acked produces/s at 50
@@ -24,7 +24,7 @@ from gevent.event import AsyncResult
 
 from ..core.outcomes import Delivered, PublishFailed
 from .client_config import mask
-from .threads import (HubHandoff, HubLogger, RepeatLimiter, native_lock, start_native_thread,
+from .threads import (HubHandoff, HubLogger, RepeatLimiter, start_native_thread,
                       suppressed_note)
 
 logger = logging.getLogger(__name__)
@@ -45,6 +45,7 @@ class KafkaProducerBridge:
     """A Producer whose blocking calls stay on its own native thread."""
 
     POLL_TIMEOUT = 0.1
+    FULL_QUEUE_WAIT = 0.05
 
     def __init__(self, conf: dict[str, Any], name: str = "producer"):
         self.name = name
@@ -57,12 +58,16 @@ class KafkaProducerBridge:
         self._error_repeats = RepeatLimiter()  # a persistent error is logged once per 10 s
         self._producer = Producer(full, logger=HubLogger(self._handoff, "evgate.kafka.librdkafka"))
         self._running = True
-        #: (AsyncResult, outcomes) settled during the current poll; only the poll thread
-        #: touches it (delivery callbacks run inside its poll() call)
-        self._settled: list[tuple[AsyncResult, list[Any]]] = []
+        #: batches (`_Batch`) whose records were all reported during the current poll; only
+        #: the poll thread touches it (delivery callbacks run inside its poll() call)
+        self._settled: list[_Batch] = []
         #: (AsyncResult, error, message) of single-record produces settled in the current
         #: poll: the callback only appends, the outcome is built on the hub (`_set_results`)
         self._settled_one: list[tuple[AsyncResult, Any, Any]] = []
+        #: (delivery callback, _LocalError) of batch records librdkafka refused to enqueue:
+        #: reported on the poll thread like delivery reports, so only that thread counts
+        #: a batch's reports (no lock per record)
+        self._local_failures: deque[tuple[Any, _LocalError]] = deque()
         #: (deadline, AsyncResult, records) in produce order, for `_expire` (on the hub)
         self._deadlines: deque[tuple[float, AsyncResult, int]] = deque()
         self._expiry: Any = None
@@ -87,9 +92,12 @@ class KafkaProducerBridge:
                 # poll() waits up to POLL_TIMEOUT for the first event, then serves every
                 # delivery report already queued; those settle into self._settled
                 poll(self.POLL_TIMEOUT)
+                if self._local_failures:
+                    self._report_local_failures()
                 if self._settled or self._settled_one:
                     self._hand_over_settled()
             remaining = self._producer.flush(self._flush_timeout)
+            self._report_local_failures()
             self._hand_over_settled()
             self._handoff.call(self._closed.set, remaining)
         except BaseException as exc:  # noqa: BLE001 - reported on the hub, the thread ends
@@ -102,6 +110,12 @@ class KafkaProducerBridge:
         settled_one, self._settled_one = self._settled_one, []
         if settled or settled_one:
             self._handoff.call(_set_results, settled, settled_one)
+
+    def _report_local_failures(self) -> None:
+        failures = self._local_failures
+        while failures:
+            callback, error = failures.popleft()
+            callback(error, None)
 
     def _settle_one(self, result: AsyncResult, err: Any, msg: Any) -> None:
         """The delivery callback of a single-record produce, on the poll thread inside
@@ -149,45 +163,25 @@ class KafkaProducerBridge:
             except _LocalFailure as exc:
                 result.set([ProduceError(str(exc), code=KafkaError._QUEUE_FULL)])
             return result
-        outcomes: list[Any] = [None] * count
-        remaining = [count]
-        lock = native_lock() if count > 1 else None
-        settled = self
-
-        def settle(index: int, err: KafkaError | None, msg: Any, on_hub: bool = False) -> None:
-            # on the poll thread, inside poll(); on the hub only for local failures
-            if err is not None:
-                outcomes[index] = ProduceError(
-                    err, retriable=err.retriable() or err.code() in _RETRIABLE_CODES,
-                    code=err.code())
-            else:
-                outcomes[index] = Delivered(msg.topic(), msg.partition(), msg.offset())
-            if lock is None:
-                done = True
-            else:
-                with lock:
-                    remaining[0] -= 1
-                    done = remaining[0] == 0
-            if done:
-                if on_hub:
-                    result.set(outcomes)
-                else:
-                    settled._settled.append((result, outcomes))
-
+        batch = _Batch(result, count, self)
+        report = batch.report
         produce = self._producer.produce
         for index, (topic, value, key, headers) in enumerate(records):
-            callback = partial(settle, index)
+            callback = partial(report, index)
             try:
                 produce(topic, value, key=key, headers=headers or None, on_delivery=callback)
             except BufferError:
-                self._producer.poll(0)  # serve callbacks, then retry once
+                # the queue is full: let the poll thread serve delivery reports, retry once
+                # (not poll() here: only the poll thread may run a batch's callbacks)
+                gevent.sleep(self.FULL_QUEUE_WAIT)
                 try:
                     produce(topic, value, key=key, headers=headers or None,
                             on_delivery=callback)
                 except BufferError:
-                    self._fail_local(settle, index, "the local produce queue is full")
+                    self._local_failures.append(
+                        (callback, _LocalError("the local produce queue is full")))
             except KafkaException as exc:
-                self._fail_local(settle, index, str(exc.args[0]))
+                self._local_failures.append((callback, _LocalError(str(exc.args[0]))))
         return result
 
     def _produce_one(self, topic: str, value: bytes, key: Any, headers: Any,
@@ -225,19 +219,6 @@ class KafkaProducerBridge:
         finally:
             self._expiry = None
 
-    @staticmethod
-    def _fail_local(settle: Any, index: int, reason: str) -> None:
-        class _LocalError:  # a KafkaError look-alike for errors raised before enqueueing
-            def retriable(self) -> bool:
-                return True
-
-            def code(self) -> int:
-                return KafkaError._QUEUE_FULL
-
-            def __str__(self) -> str:
-                return reason
-        settle(index, _LocalError(), None, True)
-
     def close(self, timeout: float = 10.0) -> int | None:
         """Flush what is queued (on the native thread) and stop; returns records left unsent."""
         if not self._running:
@@ -260,12 +241,59 @@ class _LocalFailure(Exception):
     """A record librdkafka refused to enqueue (queue full, unknown topic, ...)."""
 
 
-def _set_results(settled: list[tuple[AsyncResult, list[Any]]],
+class _LocalError:
+    """A KafkaError look-alike for a record refused before it was enqueued."""
+
+    def __init__(self, reason: str):
+        self.reason = reason
+
+    def retriable(self) -> bool:
+        return True
+
+    def code(self) -> int:
+        return KafkaError._QUEUE_FULL
+
+    def __str__(self) -> str:
+        return self.reason
+
+
+class _Batch:
+    """One `produce_many` call of several records: its delivery reports are only appended
+    (on the poll thread, the one thread that calls `report`, so no lock), and the outcomes
+    are built on the hub once all are in (`_set_results`)."""
+
+    __slots__ = ("result", "count", "reports", "bridge")
+
+    def __init__(self, result: AsyncResult, count: int, bridge: KafkaProducerBridge):
+        self.result = result
+        self.count = count
+        self.reports: list[tuple[int, Any, Any]] = []
+        self.bridge = bridge
+
+    def report(self, index: int, err: Any, msg: Any) -> None:
+        reports = self.reports
+        reports.append((index, err, msg))
+        if len(reports) == self.count:
+            self.bridge._settled.append(self)   # swapped out only on this thread
+
+    def outcomes(self) -> list[Any]:
+        outcomes: list[Any] = [None] * self.count
+        for index, err, msg in self.reports:
+            if err is None:
+                outcomes[index] = Delivered(msg.topic(), msg.partition(), msg.offset())
+            else:
+                outcomes[index] = ProduceError(
+                    err, retriable=err.retriable() or err.code() in _RETRIABLE_CODES,
+                    code=err.code())
+        return outcomes
+
+
+def _set_results(settled: list["_Batch"],
                  settled_one: list[tuple[AsyncResult, Any, Any]] = ()) -> None:
     """On the hub: settle the requests whose records were all acknowledged (or failed)."""
-    for result, outcomes in settled:
-        if not result.ready():   # not answered as timed out already
-            result.set(outcomes)
+    for batch in settled:
+        if not batch.result.ready():   # not answered as timed out already
+            batch.result.set(batch.outcomes())
     for result, err, msg in settled_one:
         if result.ready():
             continue

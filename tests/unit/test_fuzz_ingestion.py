@@ -163,3 +163,30 @@ def test_a_batch_with_a_failed_or_filtered_record_takes_the_full_path():
     response = HttpPostEntrypoint._batch_response([ok, ProduceError("down")])
     assert response.status_code == 207
     assert json.loads(response.get_data())["results"][1]["status"] == "failed"
+
+
+_NDJSON_LINE = st.one_of(
+    st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=8),
+                 lambda inner: st.lists(inner, max_size=3)
+                 | st.dictionaries(st.text(max_size=4), inner, max_size=3),
+                 max_leaves=6).map(lambda v: json.dumps(v, ensure_ascii=False)),
+    st.sampled_from(["", " ", "\t", "1,2", "[1", "2]", "{}{}", "nul", "\"a\" x", "NaN",
+                     "\u2028", "\u00e9", "[]\r", "  {\"a\": \"\u00e9 \"} "]),
+    st.text(max_size=6))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_NDJSON_LINE, max_size=8), st.sampled_from(["\n", "\r\n"]))
+def test_the_ndjson_fast_path_splits_as_the_line_by_line_path(lines, newline):
+    """`_split_ndjson_fast` gives exactly `_split_ndjson`'s items, or None (never other
+    items) where a line is not one JSON value: the line-by-line path then names it."""
+    from evgate.entrypoints.http_post import _split_ndjson, _split_ndjson_fast
+    from evgate.errors import BadRequestError
+    text = newline.join(line.replace("\n", " ") for line in lines)
+    fast = _split_ndjson_fast(text.encode("utf-8"), text)
+    try:
+        slow = _split_ndjson(text)
+    except BadRequestError:
+        assert fast is None
+    else:
+        assert fast == slow

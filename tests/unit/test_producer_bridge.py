@@ -73,3 +73,52 @@ def test_single_and_batch_records_are_acknowledged_by_a_real_broker(kafka_bootst
         admin.delete_topics([topic])
     assert one == Delivered(topic, 0, 0)
     assert [d.offset for d in many] == [1, 2, 3]
+
+
+def test_a_batch_answers_every_record_at_its_index_when_some_are_refused(kafka_bootstrap):
+    """Refused records are reported through the poll thread like delivery reports (one
+    counter, no lock): each outcome lands at its record's index, and the batch is answered
+    without waiting for the timeout."""
+    from confluent_kafka.admin import AdminClient, NewTopic
+    import uuid
+    topic = f"bridge-{uuid.uuid4().hex[:8]}"
+    admin = AdminClient({"bootstrap.servers": kafka_bootstrap})
+    admin.create_topics([NewTopic(topic, 3, 1)])[topic].result(10)
+    bridge = KafkaProducerBridge({"bootstrap.servers": kafka_bootstrap, "acks": "all",
+                                  "enable.idempotence": True, "linger.ms": 1,
+                                  "message.max.bytes": 2000}, name="test")
+    records = [(topic, b"big" * 1000 if i % 4 == 1 else f"r{i}".encode(), f"k{i}", None)
+               for i in range(40)]
+    try:
+        started = time.monotonic()
+        outcomes = bridge.produce_many(records, timeout=30).get(timeout=15)
+        waited = time.monotonic() - started
+    finally:
+        bridge.close(timeout=5)
+        admin.delete_topics([topic])
+    assert waited < 5
+    assert len(outcomes) == 40
+    for index, outcome in enumerate(outcomes):
+        if index % 4 == 1:
+            assert isinstance(outcome, ProduceError) and outcome.retriable, (index, outcome)
+        else:
+            assert type(outcome) is Delivered and outcome.topic == topic, (index, outcome)
+    delivered = [o for o in outcomes if type(o) is Delivered]
+    assert len({(o.partition, o.offset) for o in delivered}) == 30   # each record its own
+
+
+def test_a_full_local_queue_fails_the_records_it_cannot_take(unreachable):
+    """queue.buffering.max.messages reached: the records past it fail at once (retriable),
+    the enqueued ones stay pending; nothing is counted twice."""
+    bridge = KafkaProducerBridge({"bootstrap.servers": _closed_port(), "acks": "all",
+                                  "enable.idempotence": True, "message.timeout.ms": 1000,
+                                  "queue.buffering.max.messages": 3, "log_level": 0},
+                                 name="test")
+    try:
+        outcomes = bridge.produce_many([("t", b"x", None, None)] * 6,
+                                       timeout=30).get(timeout=10)
+    finally:
+        bridge.close(timeout=0.5)
+    assert len(outcomes) == 6
+    assert all(isinstance(o, ProduceError) and o.retriable for o in outcomes)
+    assert sum("queue is full" in str(o) for o in outcomes) == 3
