@@ -191,7 +191,9 @@ class KafkaProducerBridge:
         try:
             produce(topic, value, key=key, headers=headers or None, on_delivery=callback)
         except BufferError:
-            self._producer.poll(0)  # serve callbacks, then retry once
+            # as for a batch: the poll thread serves the delivery reports (never poll() on
+            # the hub: the callbacks belong to the poll thread), then one retry
+            gevent.sleep(self.FULL_QUEUE_WAIT)
             try:
                 produce(topic, value, key=key, headers=headers or None, on_delivery=callback)
             except BufferError:

@@ -4,6 +4,7 @@ A real librdkafka client pointed at a closed port: nothing is mocked."""
 from __future__ import annotations
 
 import socket
+import threading
 import time
 
 import gevent
@@ -122,3 +123,38 @@ def test_a_full_local_queue_fails_the_records_it_cannot_take(unreachable):
     assert len(outcomes) == 6
     assert all(isinstance(o, ProduceError) and o.retriable for o in outcomes)
     assert sum("queue is full" in str(o) for o in outcomes) == 3
+
+
+def test_a_single_record_on_a_full_queue_fails_at_once_without_polling_on_the_hub(
+        unreachable, monkeypatch):
+    """One record past queue.buffering.max.messages: a retriable failure after one wait for
+    the poll thread, and the hub never calls poll() (the delivery callbacks are the poll
+    thread's)."""
+    bridge = KafkaProducerBridge({"bootstrap.servers": _closed_port(), "acks": "all",
+                                  "enable.idempotence": True, "message.timeout.ms": 1000,
+                                  "queue.buffering.max.messages": 1, "log_level": 0},
+                                 name="test")
+    hub_polls = []
+    real = bridge._producer
+
+    class Watched:
+        def __getattr__(self, name):
+            return getattr(real, name)
+
+        def poll(self, timeout=None):
+            if threading.current_thread() is threading.main_thread():
+                hub_polls.append(timeout)
+            return real.poll(timeout)
+    try:
+        first = bridge.produce_many([("t", b"x", None, None)], timeout=30)
+        monkeypatch.setattr(bridge, "_producer", Watched())
+        second = bridge.produce_many([("t", b"y", None, None)], timeout=30).get(timeout=10)
+        monkeypatch.undo()
+        # the first record is still answered (it times out: no broker)
+        assert len(first.get(timeout=10)) == 1
+    finally:
+        monkeypatch.undo()
+        bridge.close(timeout=0.5)
+    assert len(second) == 1 and isinstance(second[0], ProduceError) and second[0].retriable
+    assert "queue is full" in str(second[0])
+    assert hub_polls == []
