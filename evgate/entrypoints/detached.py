@@ -43,7 +43,7 @@ import gevent
 
 from ..core.message import Message
 from ..core.stream import StreamItem, Subscription, SubscriptionClosed
-from .direct_writer import JOIN_LIMIT, chunk
+from .direct_writer import chunk, one_write
 from .streaming import ClientWatch, is_plain_tcp
 
 logger = logging.getLogger(__name__)
@@ -145,13 +145,9 @@ class DetachedStream:
         here until the socket takes it); False: the Subscription buffers them."""
         if self._pending is not None or self._ended:
             return False
-        if len(items) == 1:
-            data = items[0].frame(self._key, self._encode)
-        else:
-            frames = [item.frame(self._key, self._encode) for item in items]
-            if sum(map(len, frames)) > JOIN_LIMIT:
-                return False
-            data = b"".join(frames)
+        data = one_write(items, self._key, self._encode)
+        if data is None:
+            return False
         try:
             sent = self._raw.send(data, _DONTWAIT)
         except (BlockingIOError, InterruptedError):

@@ -49,6 +49,18 @@ _monotonic = time.monotonic
 JOIN_LIMIT = 64 * 1024
 
 
+def one_write(items: Sequence[StreamItem], key: Any, encode: Callable[..., bytes]
+              ) -> bytes | None:
+    """The items' frames as one write, or None when together they pass JOIN_LIMIT (the
+    caller then buffers them: big messages go out in bounded joins)."""
+    if len(items) == 1:
+        return items[0].frame(key, encode)
+    frames = [item.frame(key, encode) for item in items]
+    if sum(map(len, frames)) > JOIN_LIMIT:
+        return None
+    return b"".join(frames)
+
+
 _NO_LOCK = contextlib.nullcontext()
 
 
@@ -89,13 +101,9 @@ class DirectWriter:
         if self._busy or self._pending is not None or (
                 self.lock is not None and self.lock.locked()):
             return False
-        if len(items) == 1:
-            data = items[0].frame(self._key, self._encode)
-        else:
-            frames = [item.frame(self._key, self._encode) for item in items]
-            if sum(map(len, frames)) > JOIN_LIMIT:
-                return False          # big messages: the greenlet writes them in bounded joins
-            data = b"".join(frames)
+        data = one_write(items, self._key, self._encode)
+        if data is None:
+            return False              # big messages: the greenlet writes them in bounded joins
         try:
             sent = self._raw.send(data, socket.MSG_DONTWAIT)
         except (BlockingIOError, InterruptedError):
