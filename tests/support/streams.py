@@ -124,3 +124,15 @@ def open_raw_sse(port: int, path: str, cursor: str) -> tuple[socket.socket, int,
             if body.rstrip().endswith(b"}"):
                 break
     return sock, status, head + body
+
+
+def dechunk(raw: bytes) -> list[bytes]:
+    """The chunks of an HTTP/1.1 chunked body, asserting the framing of each."""
+    out = []
+    while raw:
+        head, _, rest = raw.partition(b"\r\n")
+        length = int(head, 16)
+        assert rest[length:length + 2] == b"\r\n", "broken chunk framing"
+        out.append(rest[:length])
+        raw = rest[length + 2:]
+    return out

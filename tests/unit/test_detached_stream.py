@@ -15,6 +15,7 @@ from evgate.core.stream import StreamItem, Subscription
 from evgate.entrypoints.detached import HEARTBEAT_CHUNK, DetachedStream
 from evgate.entrypoints.direct_writer import chunk
 from evgate.entrypoints.sse import _control_frame, encode_event
+from tests.support.streams import dechunk
 
 
 def _pair():
@@ -36,17 +37,6 @@ def _stream(subscription, server, heartbeat=60.0):
 
 def _item(i: int, size: int = 10) -> StreamItem:
     return StreamItem(Message(content=f"{i}:".encode() + b"x" * size, id=str(i)), str(i))
-
-
-def _dechunk(raw: bytes) -> list[bytes]:
-    out = []
-    while raw:
-        head, _, rest = raw.partition(b"\r\n")
-        length = int(head, 16)
-        assert rest[length:length + 2] == b"\r\n", "broken chunk framing"
-        out.append(rest[:length])
-        raw = rest[length + 2:]
-    return out
 
 
 def _read_to_end(sock, timeout=10.0) -> bytes:
@@ -76,7 +66,7 @@ def test_blocked_writes_wait_in_order_and_goaway_ends_the_body():
             gevent.sleep(0)
     assert subscription.buffered > 0      # the socket could not take them all: buffered
     subscription.close("goaway", "bye")   # what is buffered still goes out first
-    frames = _dechunk(_read_to_end(client))
+    frames = dechunk(_read_to_end(client))
     assert _ids(frames) == list(range(300))
     assert frames[-2] == b"event: goaway\ndata: bye\n\n" and frames[-1] == b""
     assert delivered == list(range(300))
@@ -93,11 +83,11 @@ def test_a_batch_is_one_write_and_heartbeats_come_from_the_timer():
     gevent.sleep(0.35)
     client.settimeout(2)
     data = client.recv(65536)
-    frames = _dechunk(data)
+    frames = dechunk(data)
     assert _ids(frames) == [1, 2]
     assert data.count(HEARTBEAT_CHUNK) >= 2      # idle: heartbeats, not before 0.1 s
     subscription.close("closed")
-    assert _dechunk(_read_to_end(client))[-1] == b""
+    assert dechunk(_read_to_end(client))[-1] == b""
     client.close()
 
 

@@ -14,6 +14,7 @@ from evgate.core.stream import StreamItem, Subscription
 from evgate.entrypoints.direct_writer import DirectWriter, chunk
 from evgate.entrypoints.sse import _control_frame, encode_event
 from evgate.core.message import Message
+from tests.support.streams import dechunk
 
 
 def _pair():
@@ -32,17 +33,6 @@ def _item(i: int, size: int) -> StreamItem:
     return StreamItem(Message(content=f"{i}:".encode() + b"x" * size, id=str(i)), str(i))
 
 
-def _dechunk(raw: bytes) -> list[bytes]:
-    out = []
-    while raw:
-        head, _, rest = raw.partition(b"\r\n")
-        length = int(head, 16)
-        assert rest[length:length + 2] == b"\r\n", "broken chunk framing"
-        out.append(rest[:length])
-        raw = rest[length + 2:]
-    return out
-
-
 
 def _finish(subscription, runner, server, reader, received):
     """Close the stream with goaway, let both ends finish, return (data ids, all frames)."""
@@ -50,7 +40,7 @@ def _finish(subscription, runner, server, reader, received):
     runner.join(10)
     server.shutdown(socket.SHUT_WR)
     reader.join(10)
-    frames = _dechunk(bytes(received))
+    frames = dechunk(bytes(received))
     return [f.split(b"data: ", 1)[1].split(b":", 1)[0] for f in frames[:-1]], frames
 
 def _read_all(sock, into: bytearray) -> None:
@@ -156,7 +146,7 @@ def test_idle_client_gets_a_small_batch_in_one_write():
                                    real_send(data, flags)})()
     subscription.offer_many([_item(i, 10) for i in range(5)])
     assert len(writes) == 1 and subscription.buffered == 0
-    assert [f.split(b"data: ", 1)[1].split(b":", 1)[0] for f in _dechunk(writes[0])] == \
+    assert [f.split(b"data: ", 1)[1].split(b":", 1)[0] for f in dechunk(writes[0])] == \
         [str(i).encode() for i in range(5)]
     subscription.close("goaway", "bye")
     runner.join(10)
