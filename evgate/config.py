@@ -177,9 +177,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("sse_handover", True,
             "With the SSE fast path under the gevent_pywsgi worker, a stream takes its "
             "connection over from the WSGI server once its headers are out: ~5-8 KiB of "
-            "worker memory per idle client instead of ~31, measured with a higher p99 "
-            "latency at 5,000-10,000 clients (docs/benchmarks.md, Fan-out); false keeps "
-            "each stream's greenlet.", _bool, section="streaming"),
+            "worker memory per idle client instead of ~31, at no worse p99 latency in "
+            "same-invocation A/B runs (docs/benchmarks.md, Fan-out); false keeps each "
+            "stream's greenlet.", _bool, section="streaming"),
     Setting("ws_direct_write", True,
             "WebSocket fast path, as sse_direct_write: each frame encoded once per message and "
             "written by the fan-out straight to the socket (not for clients that negotiate "
