@@ -219,9 +219,12 @@ class Fanout:
         del ring[:drop]
         self.ring_bytes -= sum(map(_SIZE, dropped))
         self.ring_base.update(zip(map(_PARTITION_KEY, dropped), map(_OFFSET, dropped)))
-        pop = self.seq_by_cursor.pop
-        for cursor in map(_CURSOR, dropped):
-            pop(cursor, None)
+        # a cursor read again later (a reader that rewound) maps to its newer place: only
+        # the entries of the dropped places go
+        seq_by_cursor = self.seq_by_cursor
+        for seq, cursor in enumerate(map(_CURSOR, dropped), self.first_seq):
+            if seq_by_cursor.get(cursor) == seq:
+                del seq_by_cursor[cursor]
         self.first_seq += drop
 
     def complete(self, position: Position) -> Position:
