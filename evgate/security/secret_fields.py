@@ -12,7 +12,8 @@ document:
   the signature is RSA, whose parameter is a public key);
 - subscription configurations (`subscription_configuration`): the secret fields of the webhook
   entrypoint's subscription model (auth basic password, bearer token value, oauth2
-  clientSecret, the signing `secret`).
+  clientSecret, the signing `secret`), and the value of each webhook header whose name says
+  it carries a credential (`is_credential_header`: Authorization, Cookie, X-Api-Key, ...).
 
 The same leaves are:
 
@@ -25,6 +26,7 @@ The same leaves are:
 from __future__ import annotations
 
 import copy
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Callable, Iterator
@@ -46,6 +48,13 @@ class Leaf:
     #: secret only while these are unchanged, else anyone allowed to edit could redirect a
     #: secret they cannot read to a server of theirs.
     bound: tuple[tuple[Any, ...], ...] = ()
+    #: What a `****` is matched with in the stored document: the path, unless the place of the
+    #: secret moves with an edit (a header's index changes when another header is inserted).
+    match: str = ""
+
+    @property
+    def key(self) -> str:
+        return self.match or self.path
 
 
 Provider = Callable[[Any], Iterator[Leaf]]
@@ -118,6 +127,18 @@ def plan(document: Any) -> Iterator[Leaf]:
     yield Leaf(conf, "resolverParameter", "$.security.configuration.resolverParameter")
 
 
+#: Header names that carry credentials: their values are secrets like `auth`'s.
+_CREDENTIAL_HEADER = re.compile(
+    r"auth|cookie|token|secret|passw|credential|session|signature|api[-_]?key|access[-_]?key|"
+    r"private[-_]?key|client[-_]?key", re.IGNORECASE)
+
+
+def is_credential_header(name: Any) -> bool:
+    """Whether a webhook header's value is treated as a secret (masked, sealed), by its name:
+    Authorization, Proxy-Authorization, Cookie, X-Api-Key, X-Auth-Token, ..."""
+    return isinstance(name, str) and _CREDENTIAL_HEADER.search(name) is not None
+
+
 def subscription_configuration(configuration: Any) -> Iterator[Leaf]:
     if not isinstance(configuration, dict):
         return
@@ -125,6 +146,18 @@ def subscription_configuration(configuration: Any) -> Iterator[Leaf]:
     for leaf in _leaves(configuration, fields, "$.configuration"):
         leaf.bound = leaf.secret.sent_to
         yield leaf
+    headers = configuration.get("headers")
+    seen: dict[str, int] = {}
+    for index, header in enumerate(headers if isinstance(headers, list) else []):
+        if not (isinstance(header, dict) and is_credential_header(header.get("name"))
+                and isinstance(header.get("value"), str) and header["value"]):
+            continue
+        name = header["name"].lower()
+        seen[name] = seen.get(name, -1) + 1
+        # matched by name (and occurrence), not index: inserting another header keeps it;
+        # like auth's credentials it goes only to the callback it was given for
+        yield Leaf(header, "value", f"$.configuration.headers[{index}].value",
+                   bound=(("callbackUrl",),), match=f"headers:{name}#{seen[name]}")
 
 
 # -- masking and the **** round trip ----------------------------------------------------------
@@ -142,7 +175,7 @@ def restore(document: Any, stored: Any, provider: Provider
     """(a copy of `document` where each **** takes the value stored at the same path,
     the {"path", "message"} problems where nothing is stored to keep)."""
     restored = copy.deepcopy(document)
-    previous = {leaf.path: leaf.container[leaf.field] for leaf in provider(stored)}
+    previous = {leaf.key: leaf.container[leaf.field] for leaf in provider(stored)}
     problems: list[dict[str, str]] = []
     for leaf in list(provider(restored)):
         value = leaf.container[leaf.field]
@@ -150,7 +183,7 @@ def restore(document: Any, stored: Any, provider: Provider
         partly_masked = is_masked is not None and value != MASK and is_masked(value)
         if value != MASK and not partly_masked:
             continue
-        kept = previous.get(leaf.path)
+        kept = previous.get(leaf.key)
         moved = [_key_text(key) for key in leaf.bound
                  if _value_at(document, key) != _value_at(stored, key)]
         if not isinstance(kept, str) or kept == MASK:

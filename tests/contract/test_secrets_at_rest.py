@@ -30,6 +30,7 @@ SECRETS = {
     "oauth2 secret": f"oauth-cs-{TAG}",
     "signing secret": f"whsec_{TAG}",
     "api key": f"api-key-{TAG}",
+    "header credential": f"Bearer hdr-{TAG}",
 }
 
 
@@ -62,7 +63,9 @@ def _configuration(kind: str) -> dict:
                                                     "clientSecret": SECRETS["oauth2 secret"]}},
             }[kind]
     return {"entrypointId": "webhook", "callbackUrl": "https://receiver.example/hook",
-            "auth": auth, "secret": SECRETS["signing secret"]}
+            "auth": auth, "secret": SECRETS["signing secret"],
+            "headers": [{"name": "X-Tenant", "value": "acme"},
+                        {"name": "Authorization", "value": SECRETS["header credential"]}]}
 
 
 def _fill(repo: Repository) -> None:

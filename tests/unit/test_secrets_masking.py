@@ -165,6 +165,64 @@ def test_masked_credentials_do_not_follow_a_new_target(api, push, repo):
         "endpoint"] == "http://93.184.216.34:9/token"
 
 
+HEADER_TOKEN = f"Bearer header-token-{TAG}"
+
+
+def test_credential_headers_are_secrets_too(api, push, repo):
+    """A webhook header that carries a credential (by its name) is masked, kept by a ****
+    sent back even when another header is inserted before it, and not sent to a new target;
+    other headers stay visible."""
+    api_id, plan_id, app_id = push
+    base = f"{B}/v4/apis/{api_id}/subscriptions"
+    configuration = {"entrypointId": "webhook", "callbackUrl": CALLBACK, "headers": [
+        {"name": "X-Tenant", "value": "acme"}, {"name": "Authorization", "value": HEADER_TOKEN},
+        {"name": "X-Api-Key", "value": TOKEN}]}
+    # "****" on create: nothing stored to keep
+    body = api.call("POST", f"{base}?application={app_id}&plan={plan_id}", 400, json={
+        "configuration": {**configuration, "headers": [{"name": "Authorization",
+                                                        "value": "****"}]}})
+    assert "$.configuration.headers[0].value" in body["message"]
+    created = api.call("POST", f"{base}?application={app_id}&plan={plan_id}", 201,
+                       json={"configuration": configuration})
+    v2 = f"/management/v2/environments/DEFAULT/apis/{api_id}/subscriptions/{created['id']}"
+    for shown in (created, api.call("GET", f"{base}/{created['id']}", 200),
+                  api.call("GET", f"{P}/subscriptions/{created['id']}", 200),
+                  api.call("GET", v2, 200)):
+        text = json.dumps(shown)
+        assert HEADER_TOKEN not in text and TOKEN not in text and "acme" in text
+    headers = api.call("GET", f"{base}/{created['id']}", 200)["configuration"]["headers"]
+    assert headers == [{"name": "X-Tenant", "value": "acme"},
+                       {"name": "Authorization", "value": "****"},
+                       {"name": "X-Api-Key", "value": "****"}]
+    # a new header first, the masked ones sent back: the stored values are kept by name
+    edited = {**configuration, "headers": [{"name": "X-Trace", "value": "1"}] + headers}
+    api.call("PUT", f"{base}/{created['id']}", 200, json={"configuration": edited})
+    stored = repo.subscriptions.get(created["id"])["configuration"]["headers"]
+    assert stored[2] == {"name": "Authorization", "value": HEADER_TOKEN}
+    assert stored[3] == {"name": "X-Api-Key", "value": TOKEN}
+    # an attacker who may edit redirects the callback and sends **** back: refused
+    moved = {**edited, "callbackUrl": "http://93.184.216.34:9/attacker"}
+    for path in (f"{base}/{created['id']}", f"{P}/subscriptions/{created['id']}"):
+        body = api.call("PUT", path, 400, json={"configuration": moved})
+        assert "$.configuration.headers[2].value" in body["message"]
+        assert "callbackUrl" in body["message"] and HEADER_TOKEN not in json.dumps(body)
+    # **** under a header name that held nothing: no stored value to borrow
+    renamed = {**edited, "headers": [{"name": "Cookie", "value": "****"}]}
+    body = api.call("PUT", f"{base}/{created['id']}", 400, json={"configuration": renamed})
+    assert "$.configuration.headers[0].value" in body["message"]
+    assert repo.subscriptions.get(created["id"])["configuration"]["callbackUrl"] == CALLBACK
+
+
+@pytest.mark.parametrize("name, secret", [
+    ("Authorization", True), ("proxy-authorization", True), ("Cookie", True),
+    ("X-Api-Key", True), ("X-Auth-Token", True), ("X-Client-Secret", True),
+    ("apikey", True), ("X-Hub-Signature", True), ("X-Tenant", False), ("Accept", False),
+    ("X-Request-Id", False), (None, False)])
+def test_which_header_names_carry_credentials(name, secret):
+    from evgate.security.secret_fields import is_credential_header
+    assert is_credential_header(name) is secret
+
+
 def test_jwt_hmac_secret_is_masked_and_round_trips(api, repo):
     api_id = api.create_api()["id"]
     security = {"type": "jwt", "configuration": {"signature": "HMAC_HS256",
