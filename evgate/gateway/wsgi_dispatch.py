@@ -22,7 +22,6 @@ entrypoint / transaction_id, evgate/logs.py) behaves the same on both paths.
 from __future__ import annotations
 
 import logging
-import time
 from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from flask import Response, g
@@ -71,7 +70,6 @@ class GatewayDispatcher:
         transaction_id = (environ.get("evgate.transaction_id")
                           or environ.get(_TRANSACTION_ENVIRON) or new_id())
         g.transaction_id = transaction_id
-        g.started = time.monotonic()
         environ["evgate.transaction_id"] = transaction_id
         cors = None
         preflight = False
