@@ -34,6 +34,10 @@ class Policy:
     phases: ClassVar[frozenset[str]] = ALL_PHASES
     #: the pydantic model of the step configuration (validation, secrets, JSON schema)
     configuration_model: ClassVar[type | None] = None
+    #: where the step is in the deployed definition (`$.flows[0].request[1]`), the same in
+    #: every worker; set by the chain after construction (state shared across workers is
+    #: keyed by it)
+    place: str = ""
 
     def __init__(self, configuration: Mapping[str, Any], step: Any = None, api: Any = None):
         self.configuration = dict(configuration)

@@ -170,9 +170,13 @@ class CompiledStep:
     __slots__ = ("policy", "phase", "name", "condition", "message_condition", "api_id",
                  "burst")
 
-    def __init__(self, step: "Step", phase: str, api: Any):
+    def __init__(self, step: "Step", phase: str, api: Any, place: str = ""):
         cls = plugins.load("policies", step.policy)
         self.policy = cls(step.configuration, step, api)
+        try:
+            self.policy.place = place
+        except AttributeError:   # a plugin policy with __slots__ and no `place`
+            pass
         self.phase = phase
         self.name = step.name or step.policy
         self.condition = compile_template(step.condition) if step.condition else None
@@ -203,14 +207,14 @@ class CompiledStep:
 class CompiledFlow:
     """One flow with its selectors compiled and its steps instantiated per phase."""
 
-    def __init__(self, flow: "Flow", api: Any):
+    def __init__(self, flow: "Flow", api: Any, place: str = ""):
         self.flow = flow
         self.name = flow.name or ""
         self.enabled = flow.enabled
         self.selectors = [_selector(s, api) for s in flow.selectors]
         self.phases: dict[str, list[CompiledStep]] = {
-            phase: [CompiledStep(step, phase, api) for step in getattr(flow, phase)
-                    if step.enabled]
+            phase: [CompiledStep(step, phase, api, f"{place}.{phase}[{index}]")
+                    for index, step in enumerate(getattr(flow, phase)) if step.enabled]
             for phase in PHASES}
 
     def applies(self, ctx: "ExecutionContext", phase: str) -> bool:
@@ -227,7 +231,7 @@ class FlowChain:
         self.flows = []
         for index, flow in enumerate(flows):
             try:
-                self.flows.append(CompiledFlow(flow, api))
+                self.flows.append(CompiledFlow(flow, api, f"{path}[{index}]"))
             except ExpressionError as exc:
                 # Definitions are validated before they are stored; this guards rows stored
                 # by older versions, so that the worker skips the API instead of crashing.

@@ -8,14 +8,17 @@ Key: the plan and the subscription (else the application, else the client addres
 key-less plan), followed by the evaluated `key` template when one is configured; with
 `useKeyOnly` the template's value alone. Each step has its own counters.
 
-Scope, read this: counters live in the memory of one gateway **worker process**. With N
-workers (and M nodes) a client may get up to N x M x limit requests per period, depending on
-which worker its connections land on. A shared, repository-backed limiter is future work.
-Counters restart when the API is redeployed on the worker.
+Scope: the counters are shared by every worker process of a node (evgate/core/
+shared_windows.py: one shared memory table the gunicorn master maps before it forks), so a
+client gets `limit` requests per period from a node, whichever worker its connections land
+on. With M nodes behind a load balancer a client may get up to M x limit: nodes do not share
+counters (a repository-backed limiter across nodes is future work). A redeploy that changes
+the API or its plans restarts the API's counters; so does a change of the step's limit or
+period. The table holds at most 65,536 windows per node: past that, the window ending first
+is given up (its key starts afresh), so memory stays bounded whatever the key cardinality.
 
 Algorithm: a fixed window per key on the monotonic clock, opened by the key's first request
-and lasting one period. At most `MAX_KEYS` keys are kept (least recently used evicted first;
-an evicted key starts a fresh window), so memory stays bounded whatever the key cardinality.
+and lasting one period.
 
 Over the limit: 429 `{"message": "Rate limit exceeded! ...", "http_status_code": 429, "key":
 "RATE_LIMIT_TOO_MANY_REQUESTS"}` with `Retry-After` (seconds). With `addHeaders`, every answer
@@ -26,13 +29,13 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections import OrderedDict
 from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 from pydantic import Field, WrapValidator
 
 from ..definition.plugin_config import (OptionalFlag, PluginConfiguration, checked, must_be,
                                         required)
+from ..core.shared_windows import SharedWindows, node_table
 from ..el import ExpressionError, compile_template
 from ..errors import TooManyRequestsError
 from .base import Policy, as_text, template_problem
@@ -41,39 +44,6 @@ if TYPE_CHECKING:
     from ..core.context import ExecutionContext
 
 UNITS = {"SECONDS": 1, "MINUTES": 60, "HOURS": 3600, "DAYS": 86400}
-MAX_KEYS = 100_000
-
-
-class FixedWindowCounter:
-    """Per-key fixed windows with LRU eviction beyond `max_keys`. Not thread-safe: one per
-    policy instance, used from the worker's greenlets (which never interleave inside it)."""
-
-    def __init__(self, limit: int, period: float, max_keys: int = MAX_KEYS,
-                 clock: Any = time.monotonic):
-        self.limit = limit
-        self.period = period
-        self.max_keys = max_keys
-        self.clock = clock
-        self._windows: OrderedDict[str, list[float]] = OrderedDict()
-
-    def hit(self, key: str) -> tuple[bool, int, float]:
-        """(allowed, remaining, seconds until the window resets) after counting one call."""
-        now = self.clock()
-        window = self._windows.get(key)
-        if window is None or now >= window[0]:
-            window = [now + self.period, 0]
-            self._windows[key] = window
-            if len(self._windows) > self.max_keys:
-                self._windows.popitem(last=False)
-        else:
-            self._windows.move_to_end(key)
-        allowed = window[1] < self.limit
-        if allowed:
-            window[1] += 1
-        return allowed, max(0, self.limit - int(window[1])), max(0.0, window[0] - now)
-
-    def __len__(self) -> int:
-        return len(self._windows)
 
 
 def _unit(value: Any, handler: Any) -> Any:
@@ -123,7 +93,9 @@ class RateLimitPolicy(Policy):
         self.limit = int(rate["limit"])
         self.period_time = int(rate.get("periodTime", 1))
         self.unit = str(rate.get("periodTimeUnit", "SECONDS")).upper()
-        self.counter = FixedWindowCounter(self.limit, self.period_time * UNITS[self.unit])
+        self.period = float(self.period_time * UNITS[self.unit])
+        self.table: SharedWindows = node_table()
+        self._scope: str | None = None
         key = rate.get("key") or self.configuration.get("key")
         self.key = compile_template(key) if key else None
         self.key_only = bool(rate.get("useKeyOnly")) and self.key is not None
@@ -147,8 +119,19 @@ class RateLimitPolicy(Policy):
             subscription = ctx.request.remote_addr
         return f"{plan}:{subscription or ''}:{custom}"
 
+    def scope(self) -> str:
+        """What the node's workers agree on for this step: the deployed API (its
+        fingerprint), the step's place in it, the limit and the period."""
+        if self._scope is None:
+            api = self.api
+            self._scope = (f"rate-limit|{getattr(api, 'id', '')}|"
+                           f"{getattr(api, 'fingerprint', '')}|{self.place}|{self.limit}|"
+                           f"{self.period}|")
+        return self._scope
+
     def on_request(self, ctx: "ExecutionContext") -> None:
-        allowed, remaining, reset_in = self.counter.hit(self._key(ctx))
+        allowed, remaining, reset_in = self.table.hit(self.scope() + self._key(ctx),
+                                                      self.limit, self.period)
         headers: dict[str, str] = {}
         if self.add_headers:
             headers = {"X-Rate-Limit-Limit": str(self.limit),
