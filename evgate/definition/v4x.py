@@ -121,6 +121,17 @@ def subscription_v2(sub: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def subscriber_v2(app: dict[str, Any]) -> dict[str, Any]:
+    """An application row (repository) as 4.x's BaseApplication (`/apis/{id}/subscribers`)."""
+    definition = app.get("definition") or {}
+    owner = app.get("owner")
+    return {"id": app["id"], "name": app["name"], "description": app.get("description"),
+            "domain": definition.get("domain"), "type": definition.get("type") or "SIMPLE",
+            "primaryOwner": {"id": owner, "displayName": owner, "type": "USER"} if owner
+            else None,
+            "apiKeyMode": definition.get("apiKeyMode") or "UNSPECIFIED"}
+
+
 def subscription_body(body: dict[str, Any]) -> dict[str, Any]:
     """A v2 create/update body (`consumerConfiguration`, `metadata`) as the service takes it."""
     out: dict[str, Any] = {}

@@ -80,6 +80,15 @@ class ApiKeyStore:
             ).values(revoked=revoked))
         return result.rowcount > 0
 
+    def set_expire_at(self, subscription_id: str, hashed: str, at: datetime | None,
+                      conn: Connection | None = None) -> bool:
+        """Set (None: clear) one key's expiry (by its `key_hash`); True if found."""
+        with self._repo.write(conn) as tx:
+            result = tx.execute(update(api_keys).where(
+                api_keys.c.subscription_id == subscription_id, api_keys.c.key_hash == hashed
+            ).values(expire_at=at))
+        return result.rowcount > 0
+
     def delete_for_api(self, api_id: str, conn: Connection | None = None) -> None:
         with self._repo.write(conn) as tx:
             tx.execute(delete(api_keys).where(api_keys.c.api_id == api_id))

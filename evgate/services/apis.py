@@ -14,7 +14,10 @@ import logging
 import uuid
 from typing import Any
 
+from pydantic import ValidationError
+
 from ..definition import parse_definition
+from ..definition.model import ListenerPath
 from ..definition.v4x import definition_from_export
 from ..errors import BadRequestError, ConflictError, DefinitionError, DuplicateError, NotFoundError
 from ..repository import Repository
@@ -177,7 +180,15 @@ class ApiService:
         return copy.deepcopy(definition)
 
     def _check_paths(self, data: dict[str, Any], api_id: str) -> None:
-        mine = set(parse_definition(data).http_paths())
+        clash = self._path_in_use(set(parse_definition(data).http_paths()), api_id)
+        if clash:
+            path, other = clash
+            raise ConflictError(
+                f"listener path {path!r} is already used by API {other['id']} "
+                f"({other['name']})", key="api.listener.path.conflict")
+
+    def _path_in_use(self, mine: set[str], api_id: Any) -> tuple[str, dict[str, Any]] | None:
+        """(a path of `mine`, the other API using it), or None when no other API does."""
         for other in self.repo.apis.list():
             if other["id"] == api_id:
                 continue
@@ -188,9 +199,36 @@ class ApiService:
                 continue
             clash = mine & theirs
             if clash:
-                raise ConflictError(
-                    f"listener path {sorted(clash)[0]!r} is already used by API "
-                    f"{other['id']} ({other['name']})", key="api.listener.path.conflict")
+                return sorted(clash)[0], other
+        return None
+
+    def verify_paths(self, api_id: Any, paths: Any) -> dict[str, Any]:
+        """mAPI v2 `_verify/paths`: {"ok": true} when the listener paths are well formed and
+        no other API (than `api_id`, the one being edited) listens on them, else
+        {"ok": false, "reason"}. A body of the wrong shape is a 400 naming the place."""
+        self.caller.require_admin("create or update APIs")
+        if api_id is not None and not isinstance(api_id, str):
+            raise BadRequestError("$.apiId: must be a string", key="api.paths.invalid")
+        if not isinstance(paths, list) or not paths:
+            raise BadRequestError("$.paths: is required (a non-empty list of {\"path\"})",
+                                  key="api.paths.invalid")
+        normalized: list[str] = []
+        for index, item in enumerate(paths):
+            if not isinstance(item, dict) or not isinstance(item.get("path"), str):
+                raise BadRequestError(f"$.paths[{index}].path: is required (a string)",
+                                      key="api.paths.invalid")
+            try:
+                path = ListenerPath.model_validate(item).path
+            except ValidationError as exc:
+                problem = exc.errors()[0]["msg"].removeprefix("Value error, ")
+                return {"ok": False, "reason": f"Path [{item['path']}] is invalid: {problem}"}
+            if path in normalized:
+                return {"ok": False, "reason": f"Path [{path}] is duplicated"}
+            normalized.append(path)
+        clash = self._path_in_use(set(normalized), api_id)
+        if clash:
+            return {"ok": False, "reason": f"Path [{clash[0]}] already exists"}
+        return {"ok": True}
 
     def _insert_plan(self, api_id: str, raw: dict[str, Any], plan: Any, conn: Any = None) -> None:
         stored = copy.deepcopy(raw)

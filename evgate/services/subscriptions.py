@@ -259,6 +259,70 @@ class SubscriptionService:
                 return _key_entity(key, sub)
         raise NotFoundError("ApiKey", key_id)
 
+    def set_key_expiry(self, api_id: str | None, sub_id: str, key_id: str,
+                       expire_at: Any) -> dict[str, Any]:
+        """Set (None: clear) when one key expires; a date already past, or a revoked key, is a
+        400 (revoke or renew instead)."""
+        sub = self._visible(sub_id, api_id)
+        self.caller.require_admin("change when API keys expire")
+        when = _when(expire_at, "$.expireAt")
+        if when is not None and when <= now():
+            raise BadRequestError("$.expireAt: must be in the future (to end a key now, "
+                                  "revoke it)", key="apikey.expireAt.invalid")
+        key = next((k for k in self.repo.api_keys.for_subscription(sub_id)
+                    if k["key_hash"] == key_id), None)
+        if key is None:
+            raise NotFoundError("ApiKey", key_id)
+        if key["revoked"]:
+            raise BadRequestError(f"API key {key_id} is revoked: reactivate it first",
+                                  key="apikey.revoked")
+        self.repo.api_keys.set_expire_at(sub_id, key_id, when)
+        logger.info("subscription %s: API key %s expires %s", sub_id, key_id,
+                    when.isoformat() if when else "never")
+        key["expire_at"] = when
+        return _key_entity(key, sub)
+
+    def verify_custom_key(self, api_id: str, application_id: Any, key: Any) -> dict[str, Any]:
+        """Whether `key` may be given to a new subscription of `application_id` to `api_id`:
+        {"ok": true}, or {"ok": false, "reason"} when another subscription has it. A key of
+        the wrong form is a 400, as it would be on subscribing."""
+        self.caller.require_admin("choose an API key")
+        for name, value in (("applicationId", application_id), ("apiKey", key)):
+            if not isinstance(value, str) or not value:
+                raise BadRequestError(f"$.{name}: is required (a string)",
+                                      key="subscription.invalid")
+        if not _CUSTOM_KEY.match(key):
+            raise BadRequestError("$.apiKey: a custom API key must be 8-128 characters of "
+                                  "letters, digits, '.', '_' or '-'", key="apikey.invalid")
+        self.repo.apis.get(api_id)
+        self.repo.applications.get(application_id)
+        try:
+            self._check_custom_key(key)
+        except DuplicateError as exc:
+            return {"ok": False, "reason": str(exc)}
+        return {"ok": True}
+
+    def subscribers(self, api_id: str, name: Any = None) -> list[dict[str, Any]]:
+        """The applications with a live (pending, accepted, paused or failed) subscription to
+        `api_id` that the caller may see, by name; `name` keeps those whose name contains
+        it (case-insensitive)."""
+        self.repo.apis.get(api_id)
+        live = [row["application_id"] for row in self.repo.subscriptions.list(
+            api_id, ("PENDING", "ACCEPTED", "PAUSED", "FAILURE"))]
+        wanted = name.lower() if isinstance(name, str) and name else None
+        found = []
+        for app_id in dict.fromkeys(live):
+            try:
+                app = self.repo.applications.get(app_id)
+            except NotFoundError:
+                continue
+            if not self.caller.owns(app["owner"]):
+                continue
+            if wanted and wanted not in (app["name"] or "").lower():
+                continue
+            found.append(app)
+        return sorted(found, key=lambda app: ((app["name"] or "").lower(), app["id"]))
+
     def process(self, api_id: str, sub_id: str, body: Any) -> dict[str, Any]:
         """Approve or reject a PENDING subscription (`{"accepted": bool, "reason"?,
         "customApiKey"?}`); the reason, who and when are kept (`publisherMessage`,

@@ -377,3 +377,75 @@ def test_null_plans_in_a_definition_mean_no_plans_on_both_versions(api):
     error = api.call("POST", B + "/v4/apis", 400,
                      json={**api_definition(), "plans": "free", "name": "other"})
     assert any(e["path"].startswith("$.plans") for e in error["errors"]), error
+
+
+def test_verify_paths_says_whether_a_listener_path_is_free(api):
+    taken = api.create_api(api_definition(path="/taken", name="taken"))["id"]
+
+    def verify(*paths, api_id=None):
+        body = {"paths": [{"path": p} for p in paths]}
+        if api_id:
+            body["apiId"] = api_id
+        return _call(api, "POST", "/apis/_verify/paths", 200, json=body)
+    assert verify("/free", "/free/two") == {"ok": True}
+    assert verify("/taken/") == {"ok": False, "reason": "Path [/taken] already exists"}
+    assert verify("/taken", api_id=taken) == {"ok": True}    # the API being edited
+    assert verify("no-slash") == {"ok": False,
+                                  "reason": "Path [no-slash] is invalid: must start with '/'"}
+    assert verify("/a", "/a/") == {"ok": False, "reason": "Path [/a] is duplicated"}
+    error = _call(api, "POST", "/apis/_verify/paths", 400, json={"paths": [{"host": "x"}]})
+    assert error["details"][0]["location"] == "$.paths[0].path"
+
+
+def test_verify_a_custom_api_key_before_subscribing(api):
+    api_id = api.create_api()["id"]
+    plan = api.create_plan(api_id, "api-key")["id"]
+    app = api.create_app()["id"]
+    verify = f"/apis/{api_id}/subscriptions/_verify"
+    assert _call(api, "POST", verify, 200, json={"applicationId": app,
+                                                 "apiKey": "my-custom-key-0001"}) == {"ok": True}
+    _call(api, "POST", f"/apis/{api_id}/subscriptions", 201, json={
+        "applicationId": app, "planId": plan, "customApiKey": "my-custom-key-0001"})
+    answer = _call(api, "POST", verify, 200, json={"applicationId": app,
+                                                   "apiKey": "my-custom-key-0001"})
+    assert answer["ok"] is False and "already in use" in answer["reason"]
+    assert _call(api, "POST", verify, 404, json={"applicationId": "nope",
+                                                 "apiKey": "my-custom-key-0002"})
+
+
+def test_update_an_api_key_expiry(api, repo):
+    api_id = api.create_api()["id"]
+    plan = api.create_plan(api_id, "api-key")["id"]
+    app = api.create_app()["id"]
+    sub = _call(api, "POST", f"/apis/{api_id}/subscriptions", 201,
+                json={"applicationId": app, "planId": plan})
+    base = f"/apis/{api_id}/subscriptions/{sub['id']}/api-keys"
+    [key] = _call(api, "GET", base, 200)["data"]
+    assert key["expireAt"] is None
+    updated = _call(api, "PUT", f"{base}/{key['id']}", 200,
+                    json={"expireAt": "2099-01-01T00:00:00Z"})
+    assert updated["expireAt"].startswith("2099-01-01") and updated["expired"] is False
+    [usable] = [k for k in repo.api_keys.list_usable() if k["key_hash"] == key["id"]]
+    assert usable["expire_at"].year == 2099            # what the gateways read on sync
+    assert _call(api, "PUT", f"{base}/{key['id']}", 200, json={})["expireAt"] is None
+    error = _call(api, "PUT", f"{base}/{key['id']}", 400, json={"expireAt": "2001-01-01T00:00Z"})
+    assert error["details"][0]["location"] == "$.expireAt"
+    _call(api, "POST", f"{base}/{key['id']}/_revoke", 200)
+    assert _call(api, "PUT", f"{base}/{key['id']}", 400, json={
+        "expireAt": "2099-01-01T00:00:00Z"})["technicalCode"] == "apikey.revoked"
+
+
+def test_subscribers_are_the_applications_with_a_live_subscription(api):
+    api_id = api.create_api()["id"]
+    plan = api.create_plan(api_id, "api-key")["id"]
+    apps = {name: api.create_app(name)["id"] for name in ("billing", "reports", "gone")}
+    subs = {name: _call(api, "POST", f"/apis/{api_id}/subscriptions", 201, json={
+        "applicationId": app, "planId": plan})["id"] for name, app in apps.items()}
+    _call(api, "POST", f"/apis/{api_id}/subscriptions/{subs['gone']}/_close", 200)
+    page = _call(api, "GET", f"/apis/{api_id}/subscribers", 200)
+    assert [a["name"] for a in page["data"]] == ["billing", "reports"]
+    assert page["data"][0]["id"] == apps["billing"]
+    assert page["data"][0]["primaryOwner"] == {"id": "admin", "displayName": "admin",
+                                               "type": "USER"}
+    assert [a["name"] for a in _call(api, "GET", f"/apis/{api_id}/subscribers?name=REP",
+                                     200)["data"]] == ["reports"]

@@ -334,6 +334,40 @@ HTTP_MATRIX.update({
                                                "nope/_revoke", None, _publisher(404)),
     "v2 reactivate api key": ("POST", V2 + "/apis/{api}/subscriptions/{key_sub}/api-keys/"
                                            "{key_id}/_reactivate", None, _publisher(200)),
+    "v2 set api key expiry": ("PUT", V2 + "/apis/{api}/subscriptions/{key_sub}/api-keys/{key_id}",
+                              {"expireAt": "2099-01-01T00:00:00Z"}, _publisher(200)),
+    "v2 set api key expiry in the past": (
+        "PUT", V2 + "/apis/{api}/subscriptions/{key_sub}/api-keys/{key_id}",
+        {"expireAt": "2001-01-01T00:00:00Z"}, _publisher(400)),
+    "v2 set api key expiry bad date": (
+        "PUT", V2 + "/apis/{api}/subscriptions/{key_sub}/api-keys/{key_id}",
+        {"expireAt": "tomorrow"}, _publisher(400)),
+    "v2 set expiry of an unknown api key": (
+        "PUT", V2 + "/apis/{api}/subscriptions/{key_sub}/api-keys/nope", {"expireAt": None},
+        _publisher(404)),
+    "v2 set expiry under another api": (
+        "PUT", V2 + "/apis/{push_api}/subscriptions/{key_sub}/api-keys/{key_id}",
+        {"expireAt": None}, _publisher(404)),
+    "v2 verify a custom key": ("POST", V2 + "/apis/{api}/subscriptions/_verify",
+                               {"applicationId": "{app}", "apiKey": "a-free-key-0001"},
+                               _publisher(200)),
+    "v2 verify a custom key bad form": ("POST", V2 + "/apis/{api}/subscriptions/_verify",
+                                       {"applicationId": "{app}", "apiKey": "x y"},
+                                       _publisher(400)),
+    "v2 verify a custom key without application": (
+        "POST", V2 + "/apis/{api}/subscriptions/_verify", {"apiKey": "a-free-key-0001"},
+        _publisher(400)),
+    "v2 verify a custom key of an unknown api": (
+        "POST", V2 + "/apis/nope/subscriptions/_verify",
+        {"applicationId": "{app}", "apiKey": "a-free-key-0001"}, _publisher(404)),
+    "v2 list subscribers": ("GET", V2 + "/apis/{api}/subscribers", None, READ),
+    "v2 list subscribers of an unknown api": ("GET", V2 + "/apis/nope/subscribers", None,
+                                              {"admin": 404, "owner": 404, "other": 404}),
+    # v2: listener paths
+    "v2 verify paths": ("POST", V2 + "/apis/_verify/paths", {"paths": [{"path": "/free"}]},
+                        _publisher(200)),
+    "v2 verify paths bad body": ("POST", V2 + "/apis/_verify/paths", {"paths": "/free"},
+                                 _publisher(400)),
     # v2: plugins
     "v2 list entrypoints": ("GET", "/management/v2/plugins/entrypoints", None, READ),
     "v2 endpoint schema": ("GET", V2 + "/plugins/endpoints/kafka/schema", None, READ),
@@ -386,6 +420,8 @@ LISTS = {  # path -> the key of each item that names its application
     V2 + "/apis/{push_api}/subscriptions": "application.id",
     V2 + "/apis/{api}/subscriptions?perPage=100": "application.id",
     V2 + "/apis/{push_api}/subscriptions?applicationIds={app}": "application.id",
+    V2 + "/apis/{api}/subscribers": "id",
+    V2 + "/apis/{push_api}/subscribers": "id",
 }
 
 

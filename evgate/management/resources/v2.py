@@ -89,6 +89,12 @@ def import_api() -> Response:
     return json_response(v4x.api_v2(services().apis.create(definition)), 201)
 
 
+@bp.post("/apis/_verify/paths")
+def verify_paths() -> Response:
+    body = _object()
+    return json_response(services().apis.verify_paths(body.get("apiId"), body.get("paths")))
+
+
 @bp.get("/apis/<api_id>")
 def get_api(api_id: str) -> Response:
     return json_response(v4x.api_v2(services().apis.get(api_id)))
@@ -233,6 +239,19 @@ def _string(body: dict[str, Any], name: str) -> str | None:
     return value
 
 
+@bp.post("/apis/<api_id>/subscriptions/_verify")
+def verify_subscription(api_id: str) -> Response:
+    body = _object()
+    return json_response(services().subscriptions.verify_custom_key(
+        api_id, body.get("applicationId"), body.get("apiKey")))
+
+
+@bp.get("/apis/<api_id>/subscribers")
+def list_subscribers(api_id: str) -> Response:
+    apps = services().subscriptions.subscribers(api_id, request.args.get("name"))
+    return json_response(paged([v4x.subscriber_v2(app) for app in apps]))
+
+
 @bp.get("/apis/<api_id>/subscriptions/<sub_id>")
 def get_subscription(api_id: str, sub_id: str) -> Response:
     return json_response(v4x.subscription_v2(services().subscriptions.get(sub_id, api_id)))
@@ -296,6 +315,13 @@ def renew_api_key(api_id: str, sub_id: str) -> Response:
     body = _optional_object()
     return json_response(services().subscriptions.renew_key(
         api_id, sub_id, _string(body, "customApiKey")), 201)
+
+
+@bp.put("/apis/<api_id>/subscriptions/<sub_id>/api-keys/<key_id>")
+def update_api_key(api_id: str, sub_id: str, key_id: str) -> Response:
+    body = _object()
+    return json_response(services().subscriptions.set_key_expiry(
+        api_id, sub_id, key_id, body.get("expireAt")))
 
 
 @bp.post("/apis/<api_id>/subscriptions/<sub_id>/api-keys/<key_id>/_revoke")
