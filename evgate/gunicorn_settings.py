@@ -16,8 +16,8 @@ Hooks (docs/deployment.md, docs/observability.md):
   do not migrate), a fresh PROMETHEUS_MULTIPROC_DIR, and for
   the gateway app the node port (EVGATE_NODE_BIND) added to the listeners, so every worker
   accepts on both the gateway and the node address (`--bind` on the command line replaces
-  `bind`, the node address is still added), and the shared rate-limit windows
-  (evgate/core/shared_windows.py) that the workers inherit.
+  `bind`, the node address is still added); the shared windows of rate limits and
+  failed logins (evgate/core/shared_windows.py) that the workers inherit.
 - `post_worker_init` (worker): create the producers of the deployed APIs before the first
   request, and chain the worker's SIGTERM handler with the drain (runtime.drain in a greenlet).
 - `worker_exit` (worker): runtime.stop() - consumers closed, producers flushed; logging's
@@ -93,10 +93,9 @@ def on_starting(server):
     upgrade(_config.database_url, _config.secrets_key)
     path, created = prepare_multiprocess_dir()
     _metrics_dir.update(path=path, created=created)
-    if _is_gateway(server):
-        # before the fork: every worker maps the same rate-limit windows
-        from .core.shared_windows import create_node_table
-        create_node_table()
+    # before the fork: every worker maps the same windows (rate limits, login failures)
+    from .core.shared_windows import create_node_table
+    create_node_table()
     if _is_gateway(server) and _config.node_bind:
         addresses = list(server.cfg.bind)
         if _config.node_bind not in addresses:

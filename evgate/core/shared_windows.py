@@ -13,7 +13,7 @@ deleted; a record whose window has ended is free for any key. When all `probe` s
 running windows, the window that ends first is given up (that key starts afresh: memory stays
 bounded whatever the number of keys, like an LRU eviction).
 
-Locking: one POSIX record lock (`fcntl.lockf`) on an unlinked temporary file, held for the
+Locking: a lock for the threads of a process, then one POSIX record lock (`fcntl.lockf`) on an unlinked temporary file, held for the
 few microseconds of one update. The kernel drops it when its holder dies, so a worker killed
 in the middle cannot wedge the others (a semaphore would stay taken). The holder never yields
 to another greenlet inside; other workers wait in the kernel.
@@ -23,11 +23,11 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import mmap
-import os
 import struct
 import tempfile
+import threading
 import time
-from typing import Callable
+from typing import Any, Callable
 
 #: digest, window end (monotonic seconds; 0.0 = never used), count
 _SLOT = struct.Struct("=16sdI4x")
@@ -36,7 +36,8 @@ DEFAULT_PROBE = 16
 
 
 class SharedWindows:
-    """`hit(key, limit, period)` counts one event of `key` in its current window."""
+    """`hit(key, limit, period)` counts one event of `key` in its current window unless the
+    limit is reached (rate limits); `add(key, period)` counts it anyway (failure counts)."""
 
     def __init__(self, slots: int = DEFAULT_SLOTS, probe: int = DEFAULT_PROBE,
                  clock: Callable[[], float] = time.monotonic):
@@ -48,15 +49,34 @@ class SharedWindows:
         self._map = mmap.mmap(-1, slots * _SLOT.size)     # MAP_SHARED | MAP_ANONYMOUS
         self._lock_file = tempfile.TemporaryFile(prefix="evgate-windows-")   # unlinked
         self._fd = self._lock_file.fileno()
-        self.pid = os.getpid()
+        # record locks exclude processes, not the threads of one process
+        self._threads = threading.Lock()
 
     def hit(self, key: str, limit: int, period: float) -> tuple[bool, int, float]:
         """(allowed, remaining, seconds until the window ends) after counting one event; a
         refused event is not counted. The window opens with the key's first event."""
+        allowed, count, reset_in = self._update(key, period, 1, limit)
+        return allowed, max(0, limit - count), reset_in
+
+    def add(self, key: str, period: float, amount: int = 1) -> tuple[int, float]:
+        """(events of `key` in its window, seconds until it ends) after counting `amount`
+        (0: only look; a key without a running window is then left out of the table)."""
+        _, count, reset_in = self._update(key, period, amount, None)
+        return count, reset_in
+
+    def _update(self, key: str, period: float, amount: int, limit: int | None
+                ) -> tuple[bool, int, float]:
         digest = hashlib.blake2b(key.encode("utf-8", "surrogatepass"), digest_size=16).digest()
         home = int.from_bytes(digest[:8], "little") % self.slots
         size = _SLOT.size
         unpack, pack, buf = _SLOT.unpack_from, _SLOT.pack_into, self._map
+        with self._threads:
+            return self._locked_update(digest, home, period, amount, limit,
+                                       unpack, pack, buf, size)
+
+    def _locked_update(self, digest: bytes, home: int, period: float, amount: int,
+                       limit: int | None, unpack: Any, pack: Any, buf: Any, size: int
+                       ) -> tuple[bool, int, float]:
         fcntl.lockf(self._fd, fcntl.LOCK_EX)
         try:
             now = self._clock()
@@ -74,26 +94,29 @@ class SharedWindows:
                         free = offset
                 elif stored_end < soonest_end:
                     soonest, soonest_end = offset, stored_end
+            if end <= now:                      # a new key, or its window has ended
+                if not amount:
+                    return True, 0, 0.0
+                end, count = now + period, 0
             if place < 0:
                 place = free if free >= 0 else soonest
-            if end <= now:                      # a new key, or its window has ended
-                end, count = now + period, 0
-            allowed = count < limit
-            if allowed:
-                count += 1
-            pack(buf, place, digest, end, count)
+            allowed = limit is None or count < limit
+            if allowed and amount:
+                count += amount
+                pack(buf, place, digest, end, count)
         finally:
             fcntl.lockf(self._fd, fcntl.LOCK_UN)
-        return allowed, max(0, limit - count), max(0.0, end - now)
+        return allowed, count, max(0.0, end - now)
 
 
 _node_table: SharedWindows | None = None
+_from_master = False
 
 
 def create_node_table(slots: int = DEFAULT_SLOTS) -> SharedWindows:
     """The master's call, before it forks the workers: they all share this table."""
-    global _node_table
-    _node_table = SharedWindows(slots)
+    global _node_table, _from_master
+    _node_table, _from_master = SharedWindows(slots), True
     return _node_table
 
 
@@ -104,3 +127,9 @@ def node_table() -> SharedWindows:
     if _node_table is None:
         _node_table = SharedWindows()
     return _node_table
+
+
+def master_table() -> SharedWindows | None:
+    """The table a master made before forking this worker; None outside a server (the CLI,
+    tests), where counters of one process are all there is."""
+    return _node_table if _from_master else None

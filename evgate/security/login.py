@@ -7,7 +7,9 @@
   `max_pending` verifications run or wait at once; one more is refused at once (503 +
   Retry-After) instead of queueing without end.
 - `FailureThrottle`: failed logins counted in a sliding window per key, for a bounded number of
-  keys (least recently failed forgotten first). `LoginGuard` keeps one per client address and
+  keys (least recently failed forgotten first), and in the node's shared table
+  (evgate/core/shared_windows.py: every worker of the server adds to the same count, in a
+  fixed window) so that N workers do not allow N times the limit. `LoginGuard` keeps one per client address and
   one per user name; past either limit, 429 + Retry-After, and the KDF does not run.
 
 Successes reset no counter: if they did, an attacker holding any valid account could clear
@@ -33,6 +35,7 @@ import time
 from collections import OrderedDict, deque
 from typing import Any, Callable, TypeVar
 
+from ..core.shared_windows import SharedWindows, master_table
 from ..errors import GatewayError, TooManyRequestsError
 
 logger = logging.getLogger(__name__)
@@ -117,19 +120,34 @@ class KdfPool:
 
 
 class FailureThrottle:
-    """At most `limit` failures per key in the last `window` seconds (sliding window log).
+    """At most `limit` failures per key in the last `window` seconds (sliding window log),
+    in this process; and, with `shared` (the node's table, evgate/core/shared_windows.py),
+    at most `limit` per fixed window of `window` seconds counted by all the node's workers
+    together, so that N workers do not allow N times the limit.
 
-    Memory: at most `max_keys` keys of at most `limit` timestamps each."""
+    Memory: at most `max_keys` keys of at most `limit` timestamps each, plus the node's
+    bounded table."""
 
     def __init__(self, limit: int, window: float, max_keys: int = 10000,
-                 clock: Callable[[], float] = time.monotonic):
+                 clock: Callable[[], float] = time.monotonic, *,
+                 shared: "SharedWindows | None" = None, scope: str = ""):
         self.limit, self.window, self.max_keys = limit, window, max_keys
         self._clock = clock
         self._failures: OrderedDict[str, deque[float]] = OrderedDict()
         self._lock = threading.Lock()
+        self._shared = shared
+        self._scope = f"login-failures|{scope}|{limit}|{window}|"
 
     def retry_after(self, key: str) -> float:
         """Seconds until `key` may try again; 0 when it may now."""
+        node = 0.0
+        if self._shared is not None:
+            count, reset_in = self._shared.add(self._scope + key, self.window, 0)
+            if count >= self.limit:
+                node = reset_in
+        return max(node, self._local_retry_after(key))
+
+    def _local_retry_after(self, key: str) -> float:
         now = self._clock()
         with self._lock:
             times = self._failures.get(key)
@@ -146,6 +164,12 @@ class FailureThrottle:
 
     def failed(self, key: str) -> bool:
         """Count one failure; True when it makes `key` reach the limit."""
+        reached = False
+        if self._shared is not None:
+            reached = self._shared.add(self._scope + key, self.window)[0] == self.limit
+        return self._local_failed(key) or reached
+
+    def _local_failed(self, key: str) -> bool:
         now = self._clock()
         with self._lock:
             times = self._failures.get(key)
@@ -188,9 +212,12 @@ class LoginGuard:
     """The per-address and per-user throttles and the KDF pool of one management app."""
 
     def __init__(self, *, per_address: int, per_user: int, window: float, max_keys: int,
-                 threads: int, max_pending: int, clock: Callable[[], float] = time.monotonic):
-        self.by_address = FailureThrottle(per_address, window, max_keys, clock)
-        self.by_user = FailureThrottle(per_user, window, max_keys, clock)
+                 threads: int, max_pending: int, clock: Callable[[], float] = time.monotonic,
+                 shared: "SharedWindows | None" = None):
+        self.by_address = FailureThrottle(per_address, window, max_keys, clock,
+                                          shared=shared, scope="address")
+        self.by_user = FailureThrottle(per_user, window, max_keys, clock, shared=shared,
+                                       scope="user")
         self.pool = KdfPool(threads, max_pending)
 
     @classmethod
@@ -204,7 +231,8 @@ class LoginGuard:
                    window=config.management_login_window_ms / 1000.0,
                    max_keys=config.management_login_tracked_keys,
                    threads=config.management_password_threads,
-                   max_pending=config.management_password_max_pending)
+                   max_pending=config.management_password_max_pending,
+                   shared=master_table())
 
     def check_address(self, client: str | None) -> None:
         """LoginThrottled when this address is past its limit. Checked before anything else,

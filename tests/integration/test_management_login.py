@@ -176,6 +176,33 @@ def test_failed_logins_are_throttled_per_address_and_per_user_name(gateway_facto
     assert call(server, "GET", "/v4/apis", dave, source="127.0.0.7")[0] == 200
 
 
+def test_the_workers_of_a_server_count_failed_logins_together(gateway_factory):
+    """Two workers: the failures either of them saw throttle the address on both (each
+    worker counting alone let an attacker guess twice the limit). Requests are sent 8 at a
+    time so that both workers take some."""
+    server = gateway_factory(app="wsgi:management", workers=2,
+                             env={"EVGATE_ADMIN_PASSWORD": ADMIN_PASSWORD,
+                                  "EVGATE_MANAGEMENT_LOGIN_FAILURES_PER_ADDRESS": "4",
+                                  "EVGATE_MANAGEMENT_LOGIN_FAILURES_PER_USER": "1000"})
+
+    def burst(credentials, count=8):
+        answers: list = [None] * count
+
+        def one(i):
+            answers[i] = call(server, "GET", "/v4/apis", credentials, source="127.0.0.12")[0]
+        threads = [threading.Thread(target=one, args=(i,)) for i in range(count)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        return answers
+    # these pass the address check together, before any of them has failed: all 401
+    assert set(burst(basic("admin", "guess"))) <= {401, 429}
+    # 8 failures counted by the node against a limit of 4: every worker refuses now
+    assert burst(ADMIN, 16) == [429] * 16
+    assert call(server, "GET", "/v4/apis", ADMIN, source="127.0.0.13")[0] == 200
+
+
 @pytest.fixture(autouse=True)
 def _loopback_aliases():
     """Binding to 127.0.0.x needs a Linux-style loopback; skip loudly where it is missing."""

@@ -8,6 +8,7 @@ import gevent
 import pytest
 
 from evgate.config import Config
+from evgate.core.shared_windows import SharedWindows
 from evgate.security import passwords
 from evgate.security.login import (FailureThrottle, KdfPool, LoginBusy, LoginGuard,
                                    LoginThrottled, address_key)
@@ -158,6 +159,35 @@ def test_a_throttled_user_name_cannot_be_probed_from_one_address(users):
     with pytest.raises(LoginThrottled) as refused:
         users.authenticate("alice", "alice-pw", client="10.0.4.1")
     assert "address" in refused.value.message
+
+
+def test_the_workers_of_a_node_count_failures_together(repo, fast_hashing, kdf_calls):
+    """Each gunicorn worker has its own guard; with the node's table they add up, so N
+    workers do not give an attacker N times the guesses."""
+    table = SharedWindows(slots=256)
+    workers = [UserService(repo, guard=guard(shared=table)) for _ in range(3)]
+    workers[0].set_password("alice", "alice-pw", ["USER"])
+    for worker in workers:                      # one guess on each worker: 3 = the limit
+        assert worker.authenticate("alice", "guess", client="10.0.0.7") is None
+    for worker in workers:
+        with pytest.raises(LoginThrottled):     # every worker refuses the address now
+            worker.authenticate("alice", "alice-pw", client="10.0.0.7")
+    # another address is not affected
+    assert workers[1].authenticate("alice", "alice-pw", client="10.0.0.8")["username"] == "alice"
+    # without the table (the old per-worker counting) the same guesses pass unnoticed
+    alone = [UserService(repo, guard=guard()) for _ in range(3)]
+    for worker in alone:
+        assert worker.authenticate("alice", "guess", client="10.0.0.9") is None
+    assert alone[2].guard.by_address.retry_after(address_key("10.0.0.9")) == 0
+
+
+def test_only_a_server_master_makes_the_table_workers_share(monkeypatch):
+    from evgate.core import shared_windows
+    monkeypatch.setattr(shared_windows, "_node_table", None)
+    monkeypatch.setattr(shared_windows, "_from_master", False)
+    assert LoginGuard.from_config(Config.from_env({})).by_address._shared is None
+    made = shared_windows.create_node_table(slots=64)
+    assert LoginGuard.from_config(Config.from_env({})).by_address._shared is made
 
 
 def test_failure_throttle_memory_is_bounded():
