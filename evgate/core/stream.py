@@ -336,6 +336,27 @@ class GroupItem:
         return f"<GroupItem {self.position} gen={self.generation}>"
 
 
+def _offer_or_close(subscription: Subscription, items: list[StreamItem], failed: int) -> int:
+    """Offer `items` to one subscriber; 1 when that failed (e.g. a message its format cannot
+    encode): the subscriber is closed with an error, so its client sees the stream end
+    instead of a silent gap, and the pass goes on to the others. The first failure of a pass
+    is logged with its traceback, the others counted (`_log_failed`)."""
+    try:
+        subscription.offer_many(items)
+        return 0
+    except Exception:  # noqa: BLE001 - one subscriber must not stop the fan-out
+        if not failed:
+            logger.exception("fan-out to %s failed; closing it", subscription.label)
+        subscription.close("error", "stream error")
+        return 1
+
+
+def _log_failed(failed: int) -> None:
+    if failed > 1:
+        logger.error("fan-out: %d subscribers failed in one pass and were closed (the first "
+                     "failure is logged above)", failed)
+
+
 class FanoutWalk:
     """Offers a live tail's batches to its subscribers from one greenlet that yields to the
     hub every `SLICE` subscribers. Offering a record to 5,000 clients is 5,000 socket writes
@@ -364,8 +385,10 @@ class FanoutWalk:
 
     def offer(self, items: list[StreamItem]) -> None:
         if self._greenlet is None and len(self.subscribers) <= self.SLICE:
+            failed = 0
             for subscription in list(self.subscribers):
-                subscription.offer_many(items)
+                failed += _offer_or_close(subscription, items, failed)
+            _log_failed(failed)
             return
         self.pending.extend(items)
         if self._greenlet is None:
@@ -376,10 +399,12 @@ class FanoutWalk:
             while self.pending:
                 items, self.pending = self.pending, []
                 until = _monotonic() + self.YIELD_BUDGET
+                failed = 0
                 for n, subscription in enumerate(list(self.subscribers), 1):
-                    subscription.offer_many(items)
+                    failed += _offer_or_close(subscription, items, failed)
                     if n % self.SLICE == 0 and _monotonic() < until:
                         gevent.sleep(0)
+                _log_failed(failed)
         except Exception:  # noqa: BLE001 - the next batch starts a new pass
             logger.exception("fan-out pass failed")
         finally:

@@ -85,3 +85,29 @@ def test_a_pass_starved_by_other_greenlets_finishes_inline():
     assert all(sub.got == ["0"] for sub in subs)
     # without the budget the pass would yield 19 times, each after a round of 3 storm steps
     assert sum(1 for entry in log if entry == ("storm",)) < 3 * 5
+
+
+def test_a_subscriber_that_fails_is_closed_and_the_pass_goes_on(caplog):
+    """A message one subscriber cannot take (its format fails to encode it) must not leave
+    the subscribers after it in the pass without the record (a silent gap): the failing one
+    is closed with an error, the others get everything."""
+    for size in (5, FanoutWalk.SLICE * 2):                   # inline, and a walked pass
+        log: list = []
+        subs = sorted(_subscribers(size, log), key=lambda s: int(s.label))
+        broken = subs[1:3]
+        for sub in broken:
+            def direct(items):
+                raise UnicodeEncodeError("utf-8", "x", 0, 1, "cannot encode")
+            sub.direct = direct
+        walk = FanoutWalk(set(subs))
+        walk.offer([_item(0)])
+        walk.offer([_item(1)])
+        gevent.sleep(0.1)
+        for sub in subs:
+            if sub in broken:
+                assert sub.closed is not None and sub.closed.kind == "error"
+            else:
+                assert sub.got == ["0", "1"], sub.label
+        failures = [r for r in caplog.records if "fan-out" in r.getMessage()]
+        assert failures and failures[0].exc_info is not None
+        caplog.clear()
