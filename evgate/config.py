@@ -185,6 +185,13 @@ SETTINGS: tuple[Setting, ...] = (
             "written by the fan-out straight to the socket (not for clients that negotiate "
             "permessage-deflate, nor with subscribe-phase policies); false sends every frame "
             "from the client's greenlet.", _bool, section="streaming"),
+    Setting("ws_handover", True,
+            "With the WebSocket fast path under the gevent_pywsgi worker, a subscriber-only "
+            "WebSocket (publisher disabled) is answered by the gateway itself (the 101) and "
+            "served without its greenlets and server objects, as sse_handover "
+            "(docs/consumption.md); false keeps simple-websocket and three greenlets per "
+            "client.", _bool,
+            section="streaming"),
     Setting("stream_stats_interval_ms", 0,
             "If > 0, each worker logs a `stream stats` line (greenlets, RSS, consumers, "
             "subscriptions) at this interval; for tests and diagnosis.", _non_negative_int,
