@@ -280,3 +280,22 @@ def test_too_slow_client_is_cut():
             gevent.sleep(0.01)
     assert Client(sock).eof()
     sock.close()
+
+
+def test_client_gone_mid_write_releases_the_stream_and_its_fd():
+    server, sock = _pair()
+    subscription = Subscription(10_000, "t")
+    stream, ends = _open(subscription, server)
+    fd = stream._raw.fileno()
+    for i in range(40):                           # the socket is full: a write is pending
+        subscription.offer(_item(i, 3000))
+    gevent.sleep(0.05)
+    assert stream._pending is not None and stream._writer is not None
+    sock.close()                                  # gone without a Close, mid-frame
+    with gevent.Timeout(2):
+        while not stream.ended:
+            gevent.sleep(0.01)
+    assert subscription.closed.kind == "client-gone" and ends == [stream.sent]
+    assert stream._writer is None and stream._reader is None and stream._pending is None
+    with pytest.raises(OSError):
+        os.fstat(fd)
