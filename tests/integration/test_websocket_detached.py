@@ -10,6 +10,7 @@ import os
 import re
 import socket
 import time
+from pathlib import Path
 
 import pytest
 import websocket
@@ -164,3 +165,30 @@ def test_handover_off_keeps_the_greenlet_path(gateway_factory, kafka_bootstrap, 
     for ws in [first] + clients:
         assert ws.recv() == "one"
         ws.close()
+
+
+def test_too_slow_client_is_cut_and_released(gateway_factory):
+    gw = gateway_factory([stream_api("/ws", [WS_SUB], {
+        "messageInterval": 20, "messageContent": "x" * 60000}, endpoint_type="mock")],
+        workers=1, env={**ENV, "EVGATE_STREAM_CLIENT_BUFFER": "20"})
+    keeper = _connect(gw)                         # a client that reads: keeps its stream
+    assert keeper.recv().startswith("x")
+    [pid] = [int(p) for p in Path(f"/proc/{gw.proc.pid}/task/{gw.proc.pid}/children")
+             .read_text().split()]
+    fds = _fds(pid)
+    ws = _connect(gw)
+    ws.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    assert ws.recv().startswith("x")
+    deadline = time.monotonic() + 20
+    while "too slow" not in gw.log_path.read_text(errors="replace"):   # not reading
+        assert time.monotonic() < deadline, gw.log()
+        assert keeper.recv().startswith("x")
+    deadline = time.monotonic() + 5
+    while _fds(pid) != fds:                       # its socket closed, nothing left behind
+        assert time.monotonic() < deadline, (fds, _fds(pid))
+        assert keeper.recv().startswith("x")
+    # (the cut client would read what was in flight, then the end: megabytes through its
+    # 4 KiB window, minutes; the closed fd above is the server's side of it)
+    ws.sock.close()
+    assert keeper.recv().startswith("x")          # the others go on
+    keeper.close()
