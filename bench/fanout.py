@@ -28,7 +28,8 @@ health once a second: time to the first byte of each answer (responsiveness unde
 `--ab-tree DIR` also runs evgate from another checkout first (A/B in one invocation: `git
 archive <commit> | tar -x -C DIR`); `--profile DIR` records py-spy samples of one worker per
 target; `--no-baseline` skips the bare broadcaster. `--handover both` (or `both-reversed`)
-runs evgate with and without EVGATE_SSE_HANDOVER in one invocation. Each run also reports
+runs evgate with and without EVGATE_SSE_HANDOVER (EVGATE_WS_HANDOVER with `--protocol ws`)
+in one invocation. Each run also reports
 `hub_run_s` / `hub_runqueue_wait_s` per worker: seconds its hub thread ran, and seconds it was
 runnable but waited for a core while producing (/proc/PID/schedstat); when the wait dwarfs the
 run time the box, not the gateway, sets the latency. The open-files soft limit of this process
@@ -441,7 +442,8 @@ def bench_evgate(args, direct: bool, tree: Path | None = None, name: str | None 
                              ("EVGATE_SSE_DIRECT_WRITE" if args.protocol == "sse" else
                               "EVGATE_WS_DIRECT_WRITE"): "true" if direct else "false",
                              **({} if handover is None else
-                                {"EVGATE_SSE_HANDOVER": "true" if handover else "false"})})
+                                {("EVGATE_SSE_HANDOVER" if args.protocol == "sse" else
+                                  "EVGATE_WS_HANDOVER"): "true" if handover else "false"})})
     import tests.support.gateway as gateway_support
     here = gateway_support.ROOT
     gateway_support.ROOT = tree or here    # gunicorn's cwd: evgate is imported from there
@@ -528,7 +530,8 @@ def main() -> None:
                         help="EVGATE_SSE_DIRECT_WRITE (EVGATE_WS_DIRECT_WRITE with --protocol "
                              "ws) for the evgate run(s)")
     parser.add_argument("--handover", choices=("true", "false", "both", "both-reversed"),
-                        help="EVGATE_SSE_HANDOVER for the evgate run(s); both: an A/B in this "
+                        help="EVGATE_SSE_HANDOVER (EVGATE_WS_HANDOVER with --protocol ws) for "
+                             "the evgate run(s); both: an A/B in this "
                              "invocation, without the hand-over first (both-reversed: with it "
                              "first); default: the setting's default")
     parser.add_argument("--protocol", choices=("sse", "ws"), default="sse",

@@ -121,12 +121,16 @@ class DetachedStream:
         subscription.on_overflow = self._cut
         subscription.direct = self.offer
         try:
-            self._reader = ClientWatch(self._raw, self._gone)
+            self._reader = self._watch()
         except (OSError, ValueError):
             subscription.close("client-gone")
         if self.heartbeat is not None:
             self._arm(self.heartbeat)
         subscription.notify_with(self._schedule)
+
+    def _watch(self) -> Any:
+        """The read side: notices the client leaving (a WebSocket also reads its frames)."""
+        return ClientWatch(self._raw, self._gone)
 
     def on_end(self, callback: Callable[[int], None]) -> None:
         """`callback(bytes written here)` once the stream has ended (at once if it has)."""
@@ -240,19 +244,26 @@ class DetachedStream:
             writer.stop()
             writer.close()
         if self._final:
-            self._end()
+            self._finished()
         else:
             self._drain()
 
     def _close(self, closed: SubscriptionClosed) -> None:
         """The subscription closed and everything buffered went out: the last frames."""
-        last = self._control(closed)
-        data = (chunk(last) if last is not None else b"") + _LAST_CHUNK
         self._final = True
-        if self._send(data, ()):
-            self._end()
+        if self._send(self._last_bytes(closed), ()):
+            self._finished()
         elif not self._ended:
             self._arm(FINAL_WRITE_TIMEOUT)
+
+    def _last_bytes(self, closed: SubscriptionClosed) -> bytes:
+        """What ends the stream on the wire: the last frame (if any), then the last chunk."""
+        last = self._control(closed)
+        return (chunk(last) if last is not None else b"") + _LAST_CHUNK
+
+    def _finished(self) -> None:
+        """The last bytes went out."""
+        self._end()
 
     def _arm(self, delay: float) -> None:
         timer = self._timer

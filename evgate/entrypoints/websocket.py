@@ -14,6 +14,10 @@ Without the envelope a tombstone (null value) sends nothing: there is no raw for
 Library: simple-websocket (flask-sock's engine, maintained; gevent-websocket is unmaintained
 since 2017 and needs its own worker class). Its reader runs on `threading.Thread`, which
 gunicorn's gevent workers monkey-patch into a greenlet. See docs/architecture.md.
+A subscriber-only socket (publisher disabled) under the gevent_pywsgi worker is instead
+answered here (`handshake`) and served without any greenlet after the 101
+(evgate/entrypoints/ws_detached.py, EVGATE_WS_HANDOVER): inbound frames there are pings,
+closes and dropped data.
 """
 from __future__ import annotations
 
@@ -22,7 +26,7 @@ import json
 import logging
 import socket
 import struct
-from typing import TYPE_CHECKING, Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Iterator, Optional
 
 import gevent
 from flask import Response
@@ -35,7 +39,10 @@ from ..errors import BadRequestError
 from ..core.message import Message
 from .base import Entrypoint
 from .direct_writer import DirectWriter
-from .streaming import SubscribeView, cut_connection, is_plain_tcp, open_subscription
+from .detached import DETACHED_KEY, HandOver, can_hand_over
+from .streaming import SubscribeView, client_socket, cut_connection, is_plain_tcp, \
+    open_subscription
+from .ws_detached import DetachedWebSocket, handshake
 
 if TYPE_CHECKING:
     from ..core.context import ExecutionContext
@@ -166,6 +173,18 @@ class _HandledResponse(Response):
         return []
 
 
+class _TakenOver(Response):
+    """A WebSocket served by evgate/entrypoints/ws_detached.py: the body (`_take_over`) is
+    the whole answer; no status line or header from the server."""
+
+    def __init__(self, body: Iterator[bytes]):
+        super().__init__()
+        self._body = body
+
+    def __call__(self, environ: Any, start_response: Any) -> Any:
+        return self._body
+
+
 class WebSocketSide(PluginConfiguration):
     enabled: Flag = True
 
@@ -203,6 +222,12 @@ class WebSocketEntrypoint(Entrypoint):
         environ = request.environ
         subscription = None
         envelope = envelope_requested(request)
+        if self._hands_over(ctx):
+            head = handshake(request)
+            cursor = request.headers.get("Last-Event-ID") or request.args.get("cursor") or None
+            subscription = open_subscription(self, ctx, cursor)
+            environ["evgate.close_connection"] = True   # observability/access.py
+            return _TakenOver(self._take_over(environ, subscription, head, envelope))
         if self.subscriber:
             cursor = request.headers.get("Last-Event-ID") or request.args.get("cursor") or None
             subscription = open_subscription(self, ctx, cursor)
@@ -239,6 +264,35 @@ class WebSocketEntrypoint(Entrypoint):
             # `gevent` worker it reads the server's own socket object (ConcurrentObjectUseError).
             ws.thread.join(timeout=5)
         return response
+
+    def _hands_over(self, ctx: "ExecutionContext") -> bool:
+        """Served without a greenlet after the upgrade (evgate/entrypoints/ws_detached.py):
+        a subscriber-only socket (inbound frames would need a greenlet to produce them), on
+        plain TCP under the gevent_pywsgi worker, without subscribe-phase policies."""
+        if not self.subscriber or self.publisher:
+            return False
+        config = self.api.runtime.config
+        environ = ctx.request.environ
+        return (config.ws_handover and config.ws_direct_write
+                and can_hand_over(environ, client_socket(environ))
+                and not SubscribeView(ctx).active)
+
+    def _take_over(self, environ: dict[str, Any], subscription: Subscription, head: bytes,
+                   envelope: bool) -> Iterator[bytes]:
+        """The response body: run by the server after the application returned, so nothing
+        can answer this request once the 101 is out; ends with HandOver (never yields)."""
+        key, encode = (("ws-envelope-frame",), _envelope_frame) if envelope else (
+            ("ws-frame",), _raw_frame)
+        try:
+            stream = DetachedWebSocket(subscription, client_socket(environ), key, encode,
+                                       self.api.runtime.config.max_message_size)
+        except OSError:   # the socket is unusable: the client is gone
+            subscription.close("client-gone")
+            return
+        environ[DETACHED_KEY] = stream
+        stream.open(head)
+        raise HandOver()
+        yield b""  # noqa: unreachable - makes this a generator, run when the server iterates
 
     def _session(self, ctx: "ExecutionContext", ws: Server,
                  subscription: Subscription | None, envelope: bool = False) -> None:
