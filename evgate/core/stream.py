@@ -417,7 +417,7 @@ class PageCache:
         self.ttl = ttl
         self.pages: dict[Any, CachedPage] = {}   # insertion order: the oldest first
         self.bytes = 0
-        self.built = 0      # complete pages stored (stats)
+        self.built = 0      # complete pages built (stats)
         self.taken = 0      # pages served from here (stats)
         self.unused = 0     # complete pages dropped unused: expired or evicted (stats)
         self._sweeper: Any = None
@@ -440,8 +440,11 @@ class PageCache:
         it fits."""
         page.body, page.count, page.next_cursor = body, count, next_cursor
         page.ready.set()
-        if self.pages.get(key) is not page:
-            return                                # taken while it was built
+        if self.pages.get(key) is not page:       # taken while it was built
+            if body is not None:
+                self.built += 1
+                self.taken += 1
+            return
         if body is None or len(body) > self.max_bytes:
             del self.pages[key]
             return

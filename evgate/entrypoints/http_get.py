@@ -273,18 +273,22 @@ class HttpGetEntrypoint(Entrypoint):
                     cursor: str | None, limit: int) -> None:
         """Build the page at `cursor` once `response` is written (the client then reads and
         parses it: that time is free on the gateway)."""
-        if cursor is None or (self, cursor, limit) in cache.pages:
+        key = (self, cursor, limit)
+        if cursor is None or key in cache.pages:
             return
         label = getattr(ctx, "transaction_id", None)
-        response.call_on_close(lambda: gevent.spawn(self._build, cache, cursor, limit, label))
 
-    def _build(self, cache: Any, cursor: str, limit: int, label: str | None) -> None:
-        """A full page at `cursor` from the reader already there, into the cache; an
-        incomplete page is not kept (its request waits for records as usual)."""
-        key = (self, cursor, limit)
-        page = cache.begin(key)
-        if page is None:
-            return
+        def start() -> None:
+            # the entry first: a request that comes before the build ran waits for it
+            page = cache.begin(key)
+            if page is not None:
+                gevent.spawn(self._build, cache, key, page, label)
+        response.call_on_close(start)
+
+    def _build(self, cache: Any, key: tuple, page: Any, label: str | None) -> None:
+        """A full page at the key's cursor from the reader already there, into the cache;
+        an incomplete page is not kept (its request waits for records as usual)."""
+        _entrypoint, cursor, limit = key
         body = None
         count = 0
         next_cursor = None

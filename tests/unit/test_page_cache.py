@@ -43,6 +43,12 @@ def test_an_incomplete_page_is_not_kept_and_a_waiter_learns_it():
     cache.finish("a", page, None)
     assert taken.ready.is_set() and taken.body is None
     assert "a" not in cache.pages and cache.bytes == 0
+    assert cache.stats()["pages_built"] == cache.stats()["pages_taken"] == 0
+    page = cache.begin("a")
+    assert cache.take("a") is page
+    cache.finish("a", page, b"late")          # complete after it was taken: counted
+    assert page.body == b"late" and cache.bytes == 0
+    assert cache.stats()["pages_built"] == cache.stats()["pages_taken"] == 1
     # a long-polling request does not take a page still being built
     page = cache.begin("b")
     assert cache.take("b", ready_only=True) is None
