@@ -230,8 +230,7 @@ class HttpGetEntrypoint(Entrypoint):
         view = SubscribeView(ctx)
         next_cursor = items[-1].cursor if items else subscription.start_cursor
         if fmt == "json" and not view.active:
-            response = Response(self._json_body(items, next_cursor, limit), status=200,
-                                mimetype="application/json")
+            response = self._json_page(items, next_cursor, limit)
             if cache is not None and len(items) == limit:
                 self._build_next(response, cache, ctx, next_cursor, limit)
         else:
