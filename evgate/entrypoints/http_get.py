@@ -62,7 +62,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 MAX_WAIT = 60   # seconds a `Prefer: wait=N` page may wait at most
-PREFETCH_WAIT = 0.5   # seconds a page built ahead may wait for its records (else: not kept)
+# seconds a page built ahead may take to collect the records its reader already holds
+PREFETCH_WAIT = 0.5
 # bytes that JSON-encode as themselves: printable ASCII but `"` and `\`
 _JSON_SAFE = bytes(b for b in range(0x20, 0x7f) if b not in (0x22, 0x5c))
 _JSON_SAFE_NL = _JSON_SAFE + b"\n"
@@ -285,15 +286,17 @@ class HttpGetEntrypoint(Entrypoint):
         response.call_on_close(start)
 
     def _build(self, cache: Any, key: tuple, page: Any, label: str | None) -> None:
-        """A full page at the key's cursor from the reader already there, into the cache;
-        an incomplete page is not kept (its request waits for records as usual)."""
+        """A full page at the key's cursor from the reader already there, into the cache,
+        when that reader already holds it; else nothing is kept (the request for it then
+        waits for records as usual)."""
         _entrypoint, cursor, limit = key
         body = None
         count = 0
         next_cursor = None
         try:
             subscription = self.api.endpoint.join_stream(
-                _Label(label), cursor, capacity=self.api.runtime.config.stream_client_buffer)
+                _Label(label), cursor, capacity=self.api.runtime.config.stream_client_buffer,
+                min_records=limit)
             if subscription is not None:
                 try:
                     items = _collect(subscription, limit, time.monotonic() + min(

@@ -646,11 +646,12 @@ class ConsumerPool:
         return subscription
 
     def join(self, endpoint_conf: Mapping[str, Any], topics: list[str], position: Position,
-             *, capacity: int, label: str) -> Subscription | None:
-        """A subscription at `position` on a running fanout that can serve it without a gap
-        (for a page built ahead: the reader that served the page before), or None. It never
-        starts a reader or takes a spare, so building ahead takes no reader slot, and the
-        reader's caps and memory bound stay as they are."""
+             *, capacity: int, label: str, min_records: int = 0) -> Subscription | None:
+        """A subscription at `position` on a running fanout whose ring already holds the
+        `min_records` records after it (for a page built ahead: the reader that served the
+        page before), or None. It never starts a reader or takes a spare, and never waits at
+        the live end (a reader with a subscriber there would become the tail), so building
+        ahead takes no reader slot and leaves the readers' caps, memory and state alone."""
         if self.closed or not position:
             return None
         conf = consumer_config(endpoint_conf, self.config)
@@ -658,6 +659,9 @@ class ConsumerPool:
         fanout = self._shared(key, position)
         if fanout is None or fanout.position is None \
                 or not fanout.can_serve(position, self.share_window):
+            return None
+        seq = fanout.seq_by_cursor.get(cursors.encode(fanout.complete(position)))
+        if seq is None or fanout.head_seq - seq - 1 < min_records:
             return None
         subscription = Subscription(capacity, label, start_cursor=cursors.encode(position))
         fanout.add(subscription, position)
