@@ -162,6 +162,13 @@ SETTINGS: tuple[Setting, ...] = (
             "connecting (~60 ms). They count toward stream_readers_per_worker and are closed "
             "first when it is reached, and after stream_reader_idle_ms without a stream "
             "opened on their topics. 0: none.", _non_negative_int, section="streaming"),
+    Setting("stream_page_prefetch_kib", 8192,
+            "Memory a worker may hold in http-get pages built ahead: after a full page, the "
+            "page starting at its nextCursor (same API, limit and format) is built while the "
+            "client reads the current one, and served to the next request for exactly it "
+            "that passes the same checks; unused pages are dropped after at most 2 s "
+            "(stream_reader_idle_ms if shorter). 0: no prefetch.", _non_negative_int,
+            section="streaming"),
     Setting("stream_slow_client_ms", 10000,
             "How long a catch-up reader waits for a client that does not read (its buffer "
             "stays full) before disconnecting it as slow; the reader's other clients wait too.",

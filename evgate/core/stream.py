@@ -412,3 +412,115 @@ class FanoutWalk:
 
     def stop(self) -> None:
         self.pending = []
+
+
+class CachedPage:
+    """A page body built ahead (`PageCache`): `ready` is set when the build is over; `body` is
+    None when it came out incomplete (a page that would have had to wait for records)."""
+
+    __slots__ = ("ready", "body", "count", "next_cursor", "size", "at")
+
+    def __init__(self) -> None:
+        self.ready = Event()
+        self.body: bytes | None = None
+        self.count = 0
+        self.next_cursor: str | None = None
+        self.size = 0
+        self.at = 0.0
+
+
+class PageCache:
+    """Per worker: response bodies of pages built before their request came (an http-get
+    client following `nextCursor` asks for exactly the page after the one it just got), by a
+    key that names everything the bytes depend on (evgate/entrypoints/http_get.py). Bounded
+    in bytes (the oldest pages go first), a page lives `ttl` seconds unless taken, and a taken
+    page leaves the cache: memory follows the clients that are paging right now. Only the
+    hub touches it."""
+
+    def __init__(self, max_bytes: int, ttl: float):
+        self.max_bytes = max_bytes
+        self.ttl = ttl
+        self.pages: dict[Any, CachedPage] = {}   # insertion order: the oldest first
+        self.bytes = 0
+        self.built = 0      # complete pages built (stats)
+        self.taken = 0      # pages served from here (stats)
+        self.unused = 0     # complete pages dropped unused: expired or evicted (stats)
+        self._sweeper: Any = None
+
+    @property
+    def enabled(self) -> bool:
+        return self.max_bytes > 0
+
+    def begin(self, key: Any) -> CachedPage | None:
+        """A page to build for `key`; None when the cache is off or one is there already."""
+        if self.max_bytes <= 0 or key in self.pages:
+            return None
+        page = self.pages[key] = CachedPage()
+        page.at = _monotonic()
+        return page
+
+    def finish(self, key: Any, page: CachedPage, body: bytes | None, count: int = 0,
+               next_cursor: str | None = None) -> None:
+        """The build of `page` is over; a waiting request gets it, the cache keeps it while
+        it fits."""
+        page.body, page.count, page.next_cursor = body, count, next_cursor
+        page.ready.set()
+        if self.pages.get(key) is not page:       # taken while it was built
+            if body is not None:
+                self.built += 1
+                self.taken += 1
+            return
+        if body is None or len(body) > self.max_bytes:
+            del self.pages[key]
+            return
+        page.size = len(body)
+        page.at = _monotonic()
+        self.bytes += page.size
+        self.built += 1
+        for old_key in list(self.pages):          # the oldest first, never the new one
+            if self.bytes <= self.max_bytes:
+                break
+            old = self.pages[old_key]
+            if old is not page and old.size:
+                self._drop(old_key)
+        if self._sweeper is None:
+            self._sweeper = gevent.spawn(self._sweep)
+
+    def take(self, key: Any, ready_only: bool = False) -> CachedPage | None:
+        """The page for `key`, out of the cache (it may still be building: wait on `ready`,
+        unless `ready_only`)."""
+        page = self.pages.get(key)
+        if page is None or (ready_only and not page.ready.is_set()):
+            return None
+        del self.pages[key]
+        self.bytes -= page.size
+        if page.size:
+            self.taken += 1
+        return page
+
+    def clear(self) -> None:
+        for key in list(self.pages):
+            self._drop(key)
+
+    def _drop(self, key: Any) -> None:
+        page = self.pages.pop(key)
+        self.bytes -= page.size
+        if page.size:
+            self.unused += 1
+
+    def _sweep(self) -> None:
+        """Drop complete pages nobody took within `ttl` (memory given back when unused)."""
+        try:
+            while self.pages:
+                gevent.sleep(max(self.ttl / 2, 0.05))
+                limit = _monotonic() - self.ttl
+                for key, page in list(self.pages.items()):
+                    if page.size and page.at <= limit:
+                        self._drop(key)
+        finally:
+            self._sweeper = None
+
+    def stats(self) -> dict[str, int]:
+        return {"pages_cached": sum(1 for p in self.pages.values() if p.size),
+                "pages_cached_kib": self.bytes // 1024, "pages_built": self.built,
+                "pages_taken": self.taken, "pages_unused": self.unused}

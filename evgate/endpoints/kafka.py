@@ -297,6 +297,27 @@ class KafkaEndpoint(Endpoint):
             self.configuration, self.topics, position=position, group_id=group_id, qos=qos,
             capacity=capacity, label=label, auto_offset_reset=reset, api_id=self.api_id)
 
+    def join_stream(self, ctx: "ExecutionContext", cursor: str, capacity: int,
+                    min_records: int = 0) -> Subscription | None:
+        """A stream right after `cursor` on a reader already running there that holds the
+        next `min_records` records, or None: never a new reader, never a wait (an http-get
+        page built ahead, evgate/entrypoints/http_get.py)."""
+        if not self.consumer_enabled or not self.topics:
+            return None
+        try:
+            position = cursors.parse(cursor, self.topics)
+        except cursors.CursorError:
+            return None
+        return self.runtime.consumer_pool.join(
+            self.configuration, self.topics, position, capacity=capacity,
+            label=f"api={self.api_id} tx={ctx.transaction_id} prefetch",
+            min_records=min_records)
+
+    @property
+    def page_cache(self) -> Any:
+        """The worker's pages built ahead (core/stream.py PageCache)."""
+        return self.runtime.consumer_pool.pages
+
     def open_group_stream(self, ctx: "ExecutionContext", group_id: str, *,
                           on_items: Callable[[list[GroupItem]], None],
                           on_revoked: Callable[[list[tuple[str, int]]], None],

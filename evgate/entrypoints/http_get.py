@@ -20,6 +20,15 @@ reader that served a page stays warm where the page ended and reads the next pag
 following `nextCursor` through a backlog costs no consumer per page; cursors stay stateless
 (any node can answer any page, a cold one just starts a reader).
 
+Pages built ahead: once a full JSON page is written, the page that starts at its `nextCursor`
+(same entrypoint, limit and format) is built from the same reader while the client reads the
+current one, and kept in the worker's bounded page cache (EVGATE_STREAM_PAGE_PREFETCH_KIB, at
+most 2 s). A request for exactly that page takes it after it passed the plan, security and
+request-phase checks like any other, and only when nothing can make its bytes differ for it:
+no subscribe-phase step applies to its context (a plan's filter or transform), no client
+identifier (consumer groups), QoS other than `none`. Building ahead never starts a reader
+(`join_stream`: the warm reader or nothing).
+
 Format by `Accept`: application/json (also `*/*`), application/xml or text/xml, text/plain (also
 when there is no Accept header); anything else is 400. JSON:
 `{"items":[{"id","content","headers"?,"metadata"?}],"pagination":{"nextCursor","limit"}}`.
@@ -29,25 +38,32 @@ A tombstone (a record with a null value) is an item with `"content": null, "dele
 from __future__ import annotations
 
 import json
+import logging
 import time
 from operator import attrgetter
 from json.encoder import encode_basestring_ascii
 from typing import TYPE_CHECKING, Any
 from xml.sax.saxutils import escape, quoteattr
 
+import gevent
 from flask import Response
 
 from ..core.stream import StreamItem, SubscriptionClosed
 from ..definition.plugin_config import Flag, PluginConfiguration, integer
 from ..errors import BackendUnavailableError, BadRequestError
 from ..core.message import Message
+from ..observability.metrics import records_out_tally
 from .base import Entrypoint
-from .streaming import SubscribeView, open_subscription
+from .streaming import SubscribeView, client_identifier, open_subscription
 
 if TYPE_CHECKING:
     from ..core.context import ExecutionContext
 
+logger = logging.getLogger(__name__)
+
 MAX_WAIT = 60   # seconds a `Prefer: wait=N` page may wait at most
+# seconds a page built ahead may take to collect the records its reader already holds
+PREFETCH_WAIT = 0.5
 # bytes that JSON-encode as themselves: printable ASCII but `"` and `\`
 _JSON_SAFE = bytes(b for b in range(0x20, 0x7f) if b not in (0x22, 0x5c))
 _JSON_SAFE_NL = _JSON_SAFE + b"\n"
@@ -79,6 +95,37 @@ def _plain_json_items(items: list[StreamItem]) -> bytes | None:
     parts[3::5] = contents
     parts[-1] = b'"}'
     return b"".join(parts)
+
+
+def _collect(subscription: Any, limit: int, deadline: float, long_poll: bool
+             ) -> list[StreamItem]:
+    """Up to `limit` items until `deadline`; with `long_poll`, as soon as there is one."""
+    items: list[StreamItem] = []
+    while len(items) < limit:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            break
+        if long_poll and items:
+            remaining = 0     # long polling: answer with what is already there
+        try:
+            got = subscription.get(timeout=remaining, limit=limit - len(items))
+        except SubscriptionClosed as closed:
+            if closed.kind == "error" and not items:
+                raise BackendUnavailableError(closed.detail or "Kafka is unreachable")
+            break
+        if not got and remaining == 0:
+            break
+        items.extend(got)
+    return items
+
+
+class _Label:
+    """What `join_stream` reads of a context (its log label) when the request is over."""
+
+    __slots__ = ("transaction_id",)
+
+    def __init__(self, transaction_id: str | None):
+        self.transaction_id = transaction_id
 
 
 def prefer_wait(headers: Any) -> int | None:
@@ -160,25 +207,23 @@ class HttpGetEntrypoint(Entrypoint):
             limit = min(int(raw_limit), self.limit_count)
         cursor = request.args.get("cursor") or None
         wait = prefer_wait(request.headers)
+        started = time.monotonic()
+        cache = self._page_cache(ctx, fmt)
+        response = None
+        if cache is not None and cursor is not None:
+            response = self._built_page(cache, cursor, limit, wait)
+        if response is None:
+            response = self._page(ctx, fmt, cursor, limit, wait, started, cache)
+        if wait is not None:
+            response.headers["Preference-Applied"] = f"wait={wait}"
+        return response
+
+    def _page(self, ctx: "ExecutionContext", fmt: str, cursor: str | None, limit: int,
+              wait: int | None, started: float, cache: Any) -> Response:
         subscription = open_subscription(self, ctx, cursor)
-        items: list[StreamItem] = []
         try:
-            deadline = time.monotonic() + (self.limit_duration if wait is None else wait)
-            while len(items) < limit:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    break
-                if wait is not None and items:
-                    remaining = 0     # long polling: answer with what is already there
-                try:
-                    got = subscription.get(timeout=remaining, limit=limit - len(items))
-                except SubscriptionClosed as closed:
-                    if closed.kind == "error" and not items:
-                        raise BackendUnavailableError(closed.detail or "Kafka is unreachable")
-                    break
-                if not got and remaining == 0:
-                    break
-                items.extend(got)
+            deadline = started + (self.limit_duration if wait is None else wait)
+            items = _collect(subscription, limit, deadline, wait is not None)
             for item in items:
                 subscription.delivered(item)
         finally:
@@ -187,16 +232,95 @@ class HttpGetEntrypoint(Entrypoint):
         next_cursor = items[-1].cursor if items else subscription.start_cursor
         if fmt == "json" and not view.active:
             response = self._json_page(items, next_cursor, limit)
+            if cache is not None and len(items) == limit:
+                self._build_next(response, cache, ctx, next_cursor, limit)
         else:
             page = [(message, item.cursor) for item in items
                     for message in view.messages(item.message)]
             response = self._render(fmt, page, next_cursor, limit)
-        if wait is not None:
-            response.headers["Preference-Applied"] = f"wait={wait}"
         return response
+
+    # -- pages built ahead --------------------------------------------------------------------
+    def _page_cache(self, ctx: "ExecutionContext", fmt: str) -> Any:
+        """The worker's page cache when this request's page bytes depend on nothing but the
+        key (entrypoint, cursor, limit): a JSON page, QoS other than `none` (which ignores
+        the cursor), no client identifier (a consumer group: the cursor is only checked), no
+        subscribe-phase step for this client (the API's or its plan's flows: a filter, a
+        transform); else None."""
+        if fmt != "json" or self.qos == "none":
+            return None
+        cache = getattr(self.api.endpoint, "page_cache", None)
+        if cache is None or not cache.enabled or client_identifier(ctx) is not None \
+                or self.api.has_message_steps(ctx, "subscribe"):
+            return None
+        return cache
+
+    def _built_page(self, cache: Any, cursor: str, limit: int,
+                    wait: int | None) -> Response | None:
+        """The page built ahead for exactly this request, or None. A long-polling request
+        does not wait for a page still being built (it answers with what is there)."""
+        page = cache.take((self, cursor, limit), ready_only=wait is not None)
+        if page is None:
+            return None
+        if not page.ready.wait(PREFETCH_WAIT + 0.5) or page.body is None:
+            return None
+        records_out_tally(self.api.id, self.type).n += page.count
+        response = Response(page.body, status=200, mimetype="application/json")
+        self._build_next(response, cache, None, page.next_cursor, limit)
+        return response
+
+    def _build_next(self, response: Response, cache: Any, ctx: "ExecutionContext | None",
+                    cursor: str | None, limit: int) -> None:
+        """Build the page at `cursor` once `response` is written (the client then reads and
+        parses it: that time is free on the gateway)."""
+        key = (self, cursor, limit)
+        if cursor is None or key in cache.pages:
+            return
+        label = getattr(ctx, "transaction_id", None)
+
+        def start() -> None:
+            # the entry first: a request that comes before the build ran waits for it
+            page = cache.begin(key)
+            if page is not None:
+                gevent.spawn(self._build, cache, key, page, label)
+        response.call_on_close(start)
+
+    def _build(self, cache: Any, key: tuple, page: Any, label: str | None) -> None:
+        """A full page at the key's cursor from the reader already there, into the cache,
+        when that reader already holds it; else nothing is kept (the request for it then
+        waits for records as usual)."""
+        _entrypoint, cursor, limit = key
+        body = None
+        count = 0
+        next_cursor = None
+        try:
+            subscription = self.api.endpoint.join_stream(
+                _Label(label), cursor, capacity=self.api.runtime.config.stream_client_buffer,
+                min_records=limit)
+            if subscription is not None:
+                try:
+                    items = _collect(subscription, limit, time.monotonic() + min(
+                        PREFETCH_WAIT, self.limit_duration), False)
+                    if len(items) == limit:
+                        # the reader keeps reading ahead from this page's end
+                        subscription.last_cursor = next_cursor = items[-1].cursor
+                        body = self._json_body(items, next_cursor, limit)
+                        count = len(items)
+                finally:
+                    subscription.close("closed")
+        except Exception:  # noqa: BLE001 - best effort, on a greenlet of its own
+            logger.debug("building the page at %s ahead failed", cursor, exc_info=True)
+            body = None
+        finally:
+            cache.finish(key, page, body, count, next_cursor)
 
     def _json_page(self, items: list[StreamItem], next_cursor: str | None,
                    limit: int) -> Response:
+        return Response(self._json_body(items, next_cursor, limit), status=200,
+                        mimetype="application/json")
+
+    def _json_body(self, items: list[StreamItem], next_cursor: str | None,
+                   limit: int) -> bytes:
         """The JSON page as ONE bytes join, without a dict or a fragment per item: when every
         record's content is its own JSON string (printable ASCII without quotes or
         backslashes: the common case of a backlog of text or base64 records) the page is a
@@ -213,8 +337,7 @@ class HttpGetEntrypoint(Entrypoint):
             body = _plain_json_items(items)
         if body is None:
             body = b",".join(map(self._json_fragment, items))
-        return Response(b"".join((b'{"items":[', body, tail)), status=200,
-                        mimetype="application/json")
+        return b"".join((b'{"items":[', body, tail))
 
     def _json_fragment(self, item: StreamItem) -> bytes:
         if self.headers_in_payload or self.metadata_in_payload:

@@ -47,7 +47,7 @@ import gevent
 from gevent.event import AsyncResult
 
 from ..config import Config
-from ..core.stream import FanoutWalk, StreamItem, Subscription
+from ..core.stream import FanoutWalk, PageCache, StreamItem, Subscription
 from ..errors import BackendUnavailableError, BadRequestError
 from . import cursor as cursors
 from .client_config import common_config
@@ -58,6 +58,7 @@ logger = logging.getLogger(__name__)
 Position = dict[tuple[str, int], int]
 
 TAIL_LINGER = 0.5
+PAGE_TTL = 2.0   # seconds a page built ahead waits for its request at most
 
 _SIZE = attrgetter("size")
 _CURSOR = attrgetter("cursor")
@@ -561,6 +562,9 @@ class ConsumerPool:
         self.spares_taken = 0      # catch-up readers that started on a spare (stats)
         self.max_spares = config.stream_reader_spares
         self._spare_watch: Any = None
+        #: http-get pages built ahead (evgate/entrypoints/http_get.py), bounded per worker
+        self.pages = PageCache(config.stream_page_prefetch_kib * 1024,
+                               min(PAGE_TTL, self.idle) if self.idle else PAGE_TTL)
         self.closed = False
         self._stats_greenlet = None
         if config.stream_stats_interval_ms:
@@ -638,6 +642,28 @@ class ConsumerPool:
                                   qos=qos, capacity=capacity, label=label,
                                   auto_offset_reset=auto_offset_reset, api_id=api_id,
                                   _attempt=_attempt + 1)
+        fanout.add(subscription, position)
+        return subscription
+
+    def join(self, endpoint_conf: Mapping[str, Any], topics: list[str], position: Position,
+             *, capacity: int, label: str, min_records: int = 0) -> Subscription | None:
+        """A subscription at `position` on a running fanout whose ring already holds the
+        `min_records` records after it (for a page built ahead: the reader that served the
+        page before), or None. It never starts a reader or takes a spare, and never waits at
+        the live end (a reader with a subscriber there would become the tail), so building
+        ahead takes no reader slot and leaves the readers' caps, memory and state alone."""
+        if self.closed or not position:
+            return None
+        conf = consumer_config(endpoint_conf, self.config)
+        key = _key(conf, tuple(sorted(set(topics))))
+        fanout = self._shared(key, position)
+        if fanout is None or fanout.position is None \
+                or not fanout.can_serve(position, self.share_window):
+            return None
+        seq = fanout.seq_by_cursor.get(cursors.encode(fanout.complete(position)))
+        if seq is None or fanout.head_seq - seq - 1 < min_records:
+            return None
+        subscription = Subscription(capacity, label, start_cursor=cursors.encode(position))
         fanout.add(subscription, position)
         return subscription
 
@@ -847,6 +873,7 @@ class ConsumerPool:
             reader.subscription.close(kind, detail)
         for spare in list(self.spares):
             self.drop_spare(spare)
+        self.pages.clear()
         if self._stats_greenlet is not None:
             self._stats_greenlet.kill(block=False)
 
@@ -861,6 +888,7 @@ class ConsumerPool:
             "spares": len(self.spares),
             "spares_ready": sum(1 for s in self.spares if s.bridge.spare_state == "ready"),
             "spares_taken": self.spares_taken,
+            **self.pages.stats(),
         }
 
     def _log_stats(self, interval: float) -> None:
