@@ -21,6 +21,8 @@ setup(
         "gevent>=24.2",
         "gunicorn[gevent]>=23.0",
         "confluent-kafka>=2.6",
+        # batch ingestion validates records without building their objects (msgspec.Raw)
+        "msgspec>=0.19",
         "jsonpath-ng>=1.6",
         # linear-time matching of the expression language's regular expressions (evgate/el/regex.py)
         "google-re2>=1.1",

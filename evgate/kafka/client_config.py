@@ -51,7 +51,7 @@ def producer_config(endpoint_conf: Mapping[str, Any], config: Config) -> dict[st
         "message.timeout.ms": config.produce_timeout_ms,
         "message.max.bytes": max(config.max_message_size + 65536, 1000000),
         "queue.buffering.max.messages": 200000,
-        "compression.type": "lz4",
+        "compression.type": config.kafka_producer_compression,
     })
     return conf
 

@@ -24,6 +24,8 @@ def test_defaults_without_environment():
     ({"EVGATE_MAX_MESSAGE_SIZE": "2048"}, "max_message_size", 2048),
     ({"EVGATE_LOG_FORMAT": "JSON"}, "log_format", "json"),
     ({"EVGATE_WORKER_CLASS": "gevent"}, "worker_class", "gevent"),
+    ({}, "kafka_producer_compression", "lz4"),
+    ({"EVGATE_KAFKA_PRODUCER_COMPRESSION": "none"}, "kafka_producer_compression", "none"),
 ])
 def test_environment_overrides(env, name, expected):
     assert getattr(Config.from_env(env), name) == expected
@@ -34,6 +36,7 @@ def test_environment_overrides(env, name, expected):
     ({"EVGATE_MAX_MESSAGE_SIZE": "0"}, "EVGATE_MAX_MESSAGE_SIZE"),
     ({"EVGATE_GATEWAY_BIND": "8082"}, "HOST:PORT"),
     ({"EVGATE_LOG_FORMAT": "xml"}, "plain, json"),
+    ({"EVGATE_KAFKA_PRODUCER_COMPRESSION": "brotli"}, "EVGATE_KAFKA_PRODUCER_COMPRESSION"),
 ])
 def test_bad_values_name_the_variable(env, needle):
     with pytest.raises(ConfigError, match=needle):
@@ -57,3 +60,12 @@ def test_secrets_are_masked():
 def test_configuration_doc_matches_the_code():
     """docs/configuration.md is generated (`make docs`); regenerate it when settings change."""
     assert (ROOT / "docs" / "configuration.md").read_text() == render_markdown()
+
+
+@pytest.mark.parametrize("env, expected", [({}, "lz4"),
+                                           ({"EVGATE_KAFKA_PRODUCER_COMPRESSION": "none"}, "none")])
+def test_the_producer_compression_setting_reaches_librdkafka(env, expected):
+    from evgate.kafka.client_config import producer_config
+    conf = producer_config({"bootstrapServers": "k:9092"}, Config.from_env(env))
+    assert conf["compression.type"] == expected
+    assert conf["acks"] == "all" and conf["enable.idempotence"] is True

@@ -177,16 +177,63 @@ _NDJSON_LINE = st.one_of(
 
 @settings(max_examples=300, deadline=None)
 @given(st.lists(_NDJSON_LINE, max_size=8), st.sampled_from(["\n", "\r\n"]))
-def test_the_ndjson_fast_path_splits_as_the_line_by_line_path(lines, newline):
-    """`_split_ndjson_fast` gives exactly `_split_ndjson`'s items, or None (never other
-    items) where a line is not one JSON value: the line-by-line path then names it."""
-    from evgate.entrypoints.http_post import _split_ndjson, _split_ndjson_fast
+def test_the_strict_ndjson_path_splits_as_the_line_by_line_path(lines, newline):
+    """`_split_strict` gives exactly `_split_ndjson`'s items, or None (never other items)
+    where a line is not one strict JSON value: the line-by-line path then decides."""
+    from evgate.entrypoints.http_post import _split_ndjson, _split_strict
     from evgate.errors import BadRequestError
     text = newline.join(line.replace("\n", " ") for line in lines)
-    fast = _split_ndjson_fast(text.encode("utf-8"), text)
+    strict = _split_strict(text.encode("utf-8"), True)
     try:
         slow = _split_ndjson(text)
     except BadRequestError:
-        assert fast is None
+        assert strict is None
     else:
-        assert fast == slow
+        assert strict is None or strict == slow
+
+
+#: near-JSON: valid tokens, their near misses, and what json accepts beyond RFC 8259
+_TOKENS = st.sampled_from([
+    "{", "}", "[", "]", ",", ":", " ", "\t", "\r", "\n", "\x0c", "\x0b", "\u00a0", '"a"', '""',
+    '"\\u00e9"', '"\\ud83d\\ude00"', '"\\ud800"', '"\\udc00x"', '"\\x"', '"\x01"', '"\x7f"',
+    '"\u2028"', '"', "\\", "1", "-0", "0", "01", "1.", ".5", "1e999", "-1e-999", "1.5E+3", "+1",
+    "123456789012345678901234567890", "NaN", "Infinity", "-Infinity", "true", "false",
+    "null", "nul", "tru", "0x1", "\u00e9", "\ufeff", '{"a":1}', '{"a":1,"a":2}', "[1,]",
+    '{"a"}', '{1:2}'])
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.lists(_TOKENS, max_size=14), st.booleans())
+def test_the_strict_path_accepts_nothing_json_refuses(tokens, ndjson):
+    """msgspec (`_split_strict`) accepts a subset of what json's scanner accepts, with the
+    same items: with json as the fallback, a batch accepts exactly what json accepts."""
+    from evgate.entrypoints.http_post import _split_array, _split_ndjson, _split_strict
+    from evgate.errors import BadRequestError
+    text = "".join(tokens)
+    if not ndjson:
+        text = "[" + text + "]"
+    strict = _split_strict(text.encode("utf-8"), ndjson)
+    try:
+        slow = _split_ndjson(text) if ndjson else _split_array(text)
+    except BadRequestError:
+        assert strict is None, text
+    else:
+        assert strict is None or strict == slow, text
+
+
+@pytest.mark.parametrize("body, ndjson, strict, records", [
+    (b'[{"a": [1, "x"]}, 2 , "\\u00e9", 123456789012345678901234567890, 1e999]', False, True, 5),
+    (b'{"a": 1}\r\n\n  [2]\t\n"\xc3\xa9"', True, True, 3),
+    (b"[NaN, 1]", False, False, 2), (b'["\\ud800"]', False, False, 1),
+    (b"Infinity\n1", True, False, 2),
+])
+def test_what_json_accepts_beyond_rfc_8259_is_still_a_batch(gateway, body, ndjson, strict,
+                                                            records):
+    """NaN, Infinity and lone surrogate escapes: refused by msgspec, accepted through the
+    json path as before (the accepted set did not change)."""
+    from evgate.entrypoints.http_post import _split_strict
+    assert (_split_strict(body, ndjson) is not None) is strict
+    response = gateway.test_client().post("/batch", data=body, headers={
+        "Content-Type": "application/x-ndjson" if ndjson else "application/json"})
+    assert response.status_code == 202, response.get_data(True)
+    assert response.get_json()["accepted"] == records

@@ -66,14 +66,37 @@ def test_single_and_batch_records_are_acknowledged_by_a_real_broker(kafka_bootst
     bridge = KafkaProducerBridge({"bootstrap.servers": kafka_bootstrap, "acks": "all",
                                   "enable.idempotence": True, "linger.ms": 1}, name="test")
     try:
-        [one] = bridge.produce_many([(topic, b"a", "k", None)], timeout=10).get(timeout=15)
-        many = bridge.produce_many([(topic, b"b", None, [("h", b"v")])] * 3,
+        [one] = bridge.produce_many([(topic, b"a", "k", [("h1", b"v1")])],
+                                    timeout=10).get(timeout=15)
+        many = bridge.produce_many([(topic, b"b", None, [("h", b"v"), ("h2", None)]),
+                                    (topic, b"c", "k2", None), (topic, b"d", b"k3", [])],
                                    timeout=10).get(timeout=15)
+        landed = _consume(kafka_bootstrap, topic, 4)
     finally:
         bridge.close(timeout=5)
         admin.delete_topics([topic])
     assert one == Delivered(topic, 0, 0)
     assert [d.offset for d in many] == [1, 2, 3]
+    # value, key and headers each in its place (produce() is called with positional arguments)
+    assert landed == [(b"a", b"k", [("h1", b"v1")]), (b"b", None, [("h", b"v"), ("h2", None)]),
+                      (b"c", b"k2", None), (b"d", b"k3", None)]
+
+
+def _consume(bootstrap: str, topic: str, count: int) -> list[tuple]:
+    from confluent_kafka import Consumer
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"g-{topic}",
+                         "auto.offset.reset": "earliest", "enable.auto.commit": False})
+    consumer.subscribe([topic])
+    got: list[tuple] = []
+    deadline = time.monotonic() + 20
+    try:
+        while len(got) < count and time.monotonic() < deadline:
+            msg = consumer.poll(0.5)
+            if msg is not None and msg.error() is None:
+                got.append((msg.value(), msg.key(), msg.headers()))
+    finally:
+        consumer.close()
+    return got
 
 
 def test_a_batch_answers_every_record_at_its_index_when_some_are_refused(kafka_bootstrap):
