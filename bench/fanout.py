@@ -429,7 +429,8 @@ def bench_evgate(args, direct: bool, tree: Path | None = None, name: str | None 
     run_dir = Path(tempfile.mkdtemp(prefix="evgate-", dir=args.tmp))
     db = f"sqlite:///{run_dir}/evgate.db"
     entrypoint = {"type": "sse"} if args.protocol == "sse" else {
-        "type": "websocket", "configuration": {"publisher": {"enabled": False}}}
+        "type": "websocket",
+        "configuration": {"publisher": {"enabled": bool(args.publisher)}}}
     definitions = [stream_api("/fan", [entrypoint], kafka_endpoint(topic))]
     if tree is None:
         import_apis(db, definitions)
@@ -536,6 +537,9 @@ def main() -> None:
                              "first); default: the setting's default")
     parser.add_argument("--protocol", choices=("sse", "ws"), default="sse",
                         help="ws: WebSocket clients (Node only; no bare broadcaster for it)")
+    parser.add_argument("--publisher", action="store_true",
+                        help="ws: the clients' sockets have their publisher enabled too "
+                             "(Gravitee's default; they send nothing)")
     parser.add_argument("--no-baseline", action="store_true",
                         help="skip the bare gevent broadcaster")
     parser.add_argument("--ab-tree", metavar="DIR",
