@@ -29,7 +29,8 @@ health once a second: time to the first byte of each answer (responsiveness unde
 archive <commit> | tar -x -C DIR`); `--profile DIR` records py-spy samples of one worker per
 target; `--no-baseline` skips the bare broadcaster. `--handover both` (or `both-reversed`)
 runs evgate with and without EVGATE_SSE_HANDOVER (EVGATE_WS_HANDOVER with `--protocol ws`)
-in one invocation. Each run also reports
+in one invocation; `--publisher` (ws) enables the sockets' publisher too (they send
+nothing: idle cost and fan-out). Each run also reports
 `hub_run_s` / `hub_runqueue_wait_s` per worker: seconds its hub thread ran, and seconds it was
 runnable but waited for a core while producing (/proc/PID/schedstat); when the wait dwarfs the
 run time the box, not the gateway, sets the latency. The open-files soft limit of this process
