@@ -249,6 +249,7 @@ class DetachedWebSocket(DetachedStream):
                 failed = False
         finally:
             inbound.clear()
+            self._inbound = None                  # an idle socket keeps no queue
             self._publisher = None
             self._guarded(lambda: self._settled(failed))
 
