@@ -29,7 +29,8 @@ health once a second: time to the first byte of each answer (responsiveness unde
 archive <commit> | tar -x -C DIR`); `--profile DIR` records py-spy samples of one worker per
 target; `--no-baseline` skips the bare broadcaster. `--handover both` (or `both-reversed`)
 runs evgate with and without EVGATE_SSE_HANDOVER (EVGATE_WS_HANDOVER with `--protocol ws`)
-in one invocation. Each run also reports
+in one invocation; `--publisher` (ws) enables the sockets' publisher too (they send
+nothing: idle cost and fan-out). Each run also reports
 `hub_run_s` / `hub_runqueue_wait_s` per worker: seconds its hub thread ran, and seconds it was
 runnable but waited for a core while producing (/proc/PID/schedstat); when the wait dwarfs the
 run time the box, not the gateway, sets the latency. The open-files soft limit of this process
@@ -429,7 +430,8 @@ def bench_evgate(args, direct: bool, tree: Path | None = None, name: str | None 
     run_dir = Path(tempfile.mkdtemp(prefix="evgate-", dir=args.tmp))
     db = f"sqlite:///{run_dir}/evgate.db"
     entrypoint = {"type": "sse"} if args.protocol == "sse" else {
-        "type": "websocket", "configuration": {"publisher": {"enabled": False}}}
+        "type": "websocket",
+        "configuration": {"publisher": {"enabled": bool(args.publisher)}}}
     definitions = [stream_api("/fan", [entrypoint], kafka_endpoint(topic))]
     if tree is None:
         import_apis(db, definitions)
@@ -536,6 +538,9 @@ def main() -> None:
                              "first); default: the setting's default")
     parser.add_argument("--protocol", choices=("sse", "ws"), default="sse",
                         help="ws: WebSocket clients (Node only; no bare broadcaster for it)")
+    parser.add_argument("--publisher", action="store_true",
+                        help="ws: the clients' sockets have their publisher enabled too "
+                             "(Gravitee's default; they send nothing)")
     parser.add_argument("--no-baseline", action="store_true",
                         help="skip the bare gevent broadcaster")
     parser.add_argument("--ab-tree", metavar="DIR",

@@ -198,13 +198,21 @@ SETTINGS: tuple[Setting, ...] = (
             "permessage-deflate, nor with subscribe-phase policies); false sends every frame "
             "from the client's greenlet.", _bool, section="streaming"),
     Setting("ws_handover", True,
-            "With the WebSocket fast path under the gevent_pywsgi worker, a subscriber-only "
-            "WebSocket (publisher disabled) is answered by the gateway itself (the 101) and "
+            "With the WebSocket fast path under the gevent_pywsgi worker, a subscriber "
+            "WebSocket (its publisher too: ws_handover_publisher) is answered by the gateway "
+            "itself (the 101) and "
             "served without its greenlets and server objects, as sse_handover "
             "(docs/consumption.md): ~5-7 KiB of worker memory per idle client instead of ~64, "
             "upgrades about twice as fast, no worse p99 in same-invocation A/B runs "
             "(docs/benchmarks.md, Fan-out); false keeps simple-websocket and three greenlets "
             "per client.", _bool,
+            section="streaming"),
+    Setting("ws_handover_publisher", True,
+            "With ws_handover, a WebSocket whose publisher is enabled too (Gravitee's default) "
+            "is served the same way: its inbound frames are read by a libev watcher and "
+            "published in order by a greenlet that lives only while they are produced (reads "
+            "paused meanwhile), as the greenlet path publishes them (docs/consumption.md); "
+            "false keeps such sockets on simple-websocket and three greenlets.", _bool,
             section="streaming"),
     Setting("stream_stats_interval_ms", 0,
             "If > 0, each worker logs a `stream stats` line (greenlets, RSS, consumers, "

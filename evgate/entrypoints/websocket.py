@@ -14,10 +14,11 @@ Without the envelope a tombstone (null value) sends nothing: there is no raw for
 Library: simple-websocket (flask-sock's engine, maintained; gevent-websocket is unmaintained
 since 2017 and needs its own worker class). Its reader runs on `threading.Thread`, which
 gunicorn's gevent workers monkey-patch into a greenlet. See docs/architecture.md.
-A subscriber-only socket (publisher disabled) under the gevent_pywsgi worker is instead
-answered here (`handshake`) and served without any greenlet after the 101
-(evgate/entrypoints/ws_detached.py, EVGATE_WS_HANDOVER): inbound frames there are pings,
-closes and dropped data.
+A subscriber socket under the gevent_pywsgi worker is instead answered here (`handshake`)
+and served without any greenlet after the 101 (evgate/entrypoints/ws_detached.py,
+EVGATE_WS_HANDOVER; with its publisher enabled only with EVGATE_WS_HANDOVER_PUBLISHER): its
+inbound data frames are published by a greenlet that lives only while they are produced
+(`_publish`, as here), or dropped when the publisher is disabled.
 """
 from __future__ import annotations
 
@@ -227,7 +228,9 @@ class WebSocketEntrypoint(Entrypoint):
             cursor = request.headers.get("Last-Event-ID") or request.args.get("cursor") or None
             subscription = open_subscription(self, ctx, cursor)
             environ["evgate.close_connection"] = True   # observability/access.py
-            return _TakenOver(self._take_over(environ, subscription, head, envelope))
+            if self.publisher:
+                _keep_request_only(ctx)
+            return _TakenOver(self._take_over(ctx, environ, subscription, head, envelope))
         if self.subscriber:
             cursor = request.headers.get("Last-Event-ID") or request.args.get("cursor") or None
             subscription = open_subscription(self, ctx, cursor)
@@ -267,25 +270,30 @@ class WebSocketEntrypoint(Entrypoint):
 
     def _hands_over(self, ctx: "ExecutionContext") -> bool:
         """Served without a greenlet after the upgrade (evgate/entrypoints/ws_detached.py):
-        a subscriber-only socket (inbound frames would need a greenlet to produce them), on
-        plain TCP under the gevent_pywsgi worker, without subscribe-phase policies."""
-        if not self.subscriber or self.publisher:
-            return False
+        a subscriber socket (its publisher too with EVGATE_WS_HANDOVER_PUBLISHER: a greenlet
+        only while inbound frames are produced; publisher-only sockets have nothing to
+        fan out), on plain TCP under the gevent_pywsgi worker, without subscribe-phase
+        policies."""
         config = self.api.runtime.config
+        if not self.subscriber or (self.publisher and not config.ws_handover_publisher):
+            return False
         environ = ctx.request.environ
         return (config.ws_handover and config.ws_direct_write
                 and can_hand_over(environ, client_socket(environ))
                 and not SubscribeView(ctx).active)
 
-    def _take_over(self, environ: dict[str, Any], subscription: Subscription, head: bytes,
-                   envelope: bool) -> Iterator[bytes]:
+    def _take_over(self, ctx: "ExecutionContext", environ: dict[str, Any],
+                   subscription: Subscription, head: bytes, envelope: bool) -> Iterator[bytes]:
         """The response body: run by the server after the application returned, so nothing
         can answer this request once the 101 is out; ends with HandOver (never yields)."""
         key, encode = (("ws-envelope-frame",), _envelope_frame) if envelope else (
             ("ws-frame",), _raw_frame)
         try:
+            publish = None
+            if self.publisher:
+                publish = lambda content: self._publish(ctx, content)   # noqa: E731
             stream = DetachedWebSocket(subscription, client_socket(environ), key, encode,
-                                       self.api.runtime.config.max_message_size)
+                                       self.api.runtime.config.max_message_size, publish)
         except OSError:   # the socket is unusable: the client is gone
             subscription.close("client-gone")
             return
@@ -396,6 +404,20 @@ class WebSocketEntrypoint(Entrypoint):
                            ctx.transaction_id, outcome)
             return False
         return True
+
+
+def _keep_request_only(ctx: "ExecutionContext") -> None:
+    """A handed-over publisher socket keeps its context for the publish flow, which runs after
+    the request's (Flask) context is gone: give it a copy of the upgrade request over the
+    environ's plain values (method, path, query, headers, client address: what plans and
+    policies read), without the server's objects (its input stream, read buffer and socket),
+    which would otherwise live as long as the socket."""
+    request = ctx.request
+    request = getattr(request, "_get_current_object", lambda: request)()   # Flask's proxy
+    environ = {key: value for key, value in request.environ.items()
+               if isinstance(value, (str, bool, int, tuple))}
+    ctx.request = type(request)(environ)
+    ctx._request_view = None
 
 
 def _close_for(ws: Server, closed: SubscriptionClosed) -> None:

@@ -35,6 +35,7 @@ import binascii
 import hashlib
 import logging
 import struct
+from collections import deque
 from typing import Any, Callable
 
 import gevent
@@ -108,13 +109,17 @@ def _no_control(_closed: SubscriptionClosed) -> None:
 
 
 class DetachedWebSocket(DetachedStream):
-    """One subscriber-only WebSocket without its server greenlet (the module docstring)."""
+    """One WebSocket without its server greenlet (the module docstring)."""
 
     __slots__ = ("_frames", "_message_size", "_max_message", "_close_sent", "_peer_closed",
-                 "_replies")
+                 "_replies", "_publish", "_parts", "_inbound", "_publisher", "_held_close",
+                 "_held_ends")
 
     def __init__(self, subscription: Subscription, sock: Any, frame_key: Any,
-                 frame_encode: Callable[[Message, str], bytes], max_message_size: int):
+                 frame_encode: Callable[[Message, str], bytes], max_message_size: int,
+                 publish: Callable[[bytes], bool] | None = None):
+        """`publish(content)`: produces one inbound message, blocking its greenlet; False
+        when it failed (then the socket closes with 1011). None: data frames are dropped."""
         super().__init__(subscription, sock, frame_key, frame_encode, None, _no_control)
         self._frames: FrameProtocol | None = None
         self._message_size = 0
@@ -123,6 +128,17 @@ class DetachedWebSocket(DetachedStream):
         self._peer_closed = False
         #: reply bytes queued behind half-written frames since the socket last took all
         self._replies = 0
+        self._publish = publish
+        #: the parts of the inbound message being read (publisher sockets)
+        self._parts: list | None = None
+        #: whole inbound messages read and not yet published, in the client's order
+        self._inbound: deque[bytes] | None = None
+        #: the greenlet publishing `_inbound` (only while there is something to publish)
+        self._publisher: Any = None
+        #: the client's Close read behind messages not yet published: answered after them
+        self._held_close: Any = None
+        #: `on_end` callbacks of a stream that ended while a publish was in flight
+        self._held_ends: list | None = None
 
     def open(self, head: bytes) -> None:
         """Write the 101 (before any frame: the fan-out writes only from `start` on) and take
@@ -157,19 +173,27 @@ class DetachedWebSocket(DetachedStream):
             for frame in frames.received_frames():
                 opcode = frame.opcode
                 if opcode is Opcode.CLOSE:
+                    if self._inbound or self._publisher is not None:
+                        self._held_close = frame.payload   # after what it sent before
+                        self._peer_closed = True
+                        return
                     self._client_closed(frame.payload)
                     return
                 if self._close_sent:
                     continue                      # waiting for the client's Close
                 if opcode is Opcode.PING:
                     self._reply(frames.pong(frame.payload))
-                elif opcode is not Opcode.PONG:   # data: not read on a subscriber-only socket
+                elif opcode is not Opcode.PONG:   # data: dropped unless the socket publishes
                     payload = frame.payload
-                    self._message_size += len(payload.encode("utf-8") if isinstance(
-                        payload, str) else payload)
+                    if isinstance(payload, str):
+                        payload = payload.encode("utf-8")
+                    self._message_size += len(payload)
                     if self._message_size > self._max_message:
+                        self._parts = None
                         self._write_last(close_frame(TOO_BIG, "message too big"), "closed")
                         return
+                    if self._publish is not None:
+                        self._add_part(payload, frame.message_finished)
                     if frame.message_finished:
                         self._message_size = 0
                 if self._ended:
@@ -183,6 +207,70 @@ class DetachedWebSocket(DetachedStream):
                 self._end()
             else:
                 self._write_last(close_frame(int(exc.code), f"invalid frame: {exc}"), "closed")
+        finally:
+            if self._inbound and self._publisher is None:
+                self._start_publishing()
+
+    # -- publishing (publisher sockets) ------------------------------------------------------
+    def _add_part(self, payload: bytes, finished: bool) -> None:
+        parts = self._parts
+        if parts is None:
+            if finished:                          # the usual case: one frame, one message
+                self._queue(payload)
+                return
+            parts = self._parts = []
+        parts.append(payload)
+        if finished:
+            self._parts = None
+            self._queue(b"".join(parts))
+
+    def _queue(self, content: bytes) -> None:
+        if self._inbound is None:
+            self._inbound = deque()
+        self._inbound.append(content)
+
+    def _start_publishing(self) -> None:
+        """Backpressure: no read while messages wait for the broker (what is read is at most
+        one RECV_SIZE, in the client's order); one greenlet, for as long as they wait."""
+        if self._reader is not None and not self._ended:
+            self._reader.stop()
+        self._publisher = gevent.spawn(self._publish_inbound)
+
+    def _publish_inbound(self) -> None:
+        """The publisher greenlet: each message in order; the first failure drops the rest
+        (the greenlet path stops reading then too) and closes with 1011."""
+        inbound, failed = self._inbound, True
+        try:
+            while inbound:
+                if not self._publish(inbound[0]):
+                    break
+                inbound.popleft()
+            else:
+                failed = False
+        finally:
+            inbound.clear()
+            self._inbound = None                  # an idle socket keeps no queue
+            self._publisher = None
+            self._guarded(lambda: self._settled(failed))
+
+    def _settled(self, failed: bool) -> None:
+        """What was read is published: read again, answer the held Close, or finish ending."""
+        if self._ended:
+            callbacks, self._held_ends = self._held_ends, None
+            for callback in callbacks or ():
+                callback(self.sent)
+            return
+        if failed and not self._close_sent:
+            self._write_last(close_frame(INTERNAL_ERROR, "the message could not be produced"),
+                             "closed")
+            if self._ended:
+                return
+        held, self._held_close = self._held_close, None
+        if held is not None:
+            self._peer_closed = False
+            self._client_closed(held)
+        elif self._reader is not None:
+            self._reader.start(self._guarded, self._readable)
 
     def _client_closed(self, payload: Any) -> None:
         """The client's Close: answered (its code echoed) unless ours went out already."""
@@ -245,8 +333,14 @@ class DetachedWebSocket(DetachedStream):
             self._end()
 
     def _end(self) -> None:
+        if self._ended:
+            return
         reader = self._reader
+        if self._publisher is not None:
+            # in flight (access log, drain) until its publishes settle: `_settled`
+            self._held_ends, self._on_end = self._on_end, []
         super()._end()
         self._frames = None
+        self._parts = None
         if reader is not None:
             reader.close()

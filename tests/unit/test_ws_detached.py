@@ -11,6 +11,7 @@ import socket
 import struct
 
 import gevent
+import gevent.event
 import pytest
 from gevent import socket as gsocket
 from werkzeug.test import EnvironBuilder
@@ -299,3 +300,155 @@ def test_client_gone_mid_write_releases_the_stream_and_its_fd():
     assert stream._writer is None and stream._reader is None and stream._pending is None
     with pytest.raises(OSError):
         os.fstat(fd)
+
+
+# -- publisher sockets: inbound frames published in order, reads paused meanwhile ----------
+
+class FakePublish:
+    """A publish that blocks its greenlet until `gate` is set (the broker's acknowledgement),
+    records what it got and fails on the contents in `fail`."""
+
+    def __init__(self, fail=()):
+        self.gate = gevent.event.Event()
+        self.calls: list[bytes] = []
+        self.fail = set(fail)
+
+    def __call__(self, content: bytes) -> bool:
+        self.calls.append(content)
+        self.gate.wait()
+        return content not in self.fail
+
+
+def _open_publisher(subscription, server, publish, max_message=1000):
+    stream = DetachedWebSocket(subscription, server, ("ws-frame",), _raw_frame, max_message,
+                               publish)
+    server.close()
+    ends: list[int] = []
+    stream.on_end(ends.append)
+    stream.open(HEAD)
+    return stream, ends
+
+
+def _until(condition, timeout=3.0):
+    with gevent.Timeout(timeout):
+        while not condition():
+            gevent.sleep(0.01)
+
+
+def test_a_fast_sender_is_not_read_while_its_frame_is_published_then_all_go_in_order():
+    server, sock = _pair()
+    subscription = Subscription(100, "t")
+    publish = FakePublish()
+    stream, _ = _open_publisher(subscription, server, publish)
+    mask = FrameProtocol(client=True, extensions=[])
+    sock.sendall(bytes(mask.send_data("first")))
+    _until(lambda: publish.calls == [b"first"])
+    assert stream._publisher is not None and not stream._reader.active   # reads paused
+    for i in range(200):                            # a fast sender: text, binary, fragmented
+        if i % 3 == 0:
+            data = bytes(mask.send_data(f"m{i}-a", fin=False)) + bytes(
+                mask.send_data(f"-b", fin=True))
+        elif i % 3 == 1:
+            data = bytes(mask.send_data(f"m{i}".encode() + b"\xff"))
+        else:
+            data = bytes(mask.send_data(f"m{i}"))
+        sock.sendall(data)
+    gevent.sleep(0.1)
+    assert publish.calls == [b"first"] and list(stream._inbound) == [b"first"]   # not read
+    publish.gate.set()
+    expected = [b"first"] + [
+        f"m{i}-a-b".encode() if i % 3 == 0 else f"m{i}".encode() + (b"\xff" if i % 3 == 1
+                                                                   else b"")
+        for i in range(200)]
+    _until(lambda: len(publish.calls) == len(expected))
+    gevent.sleep(0.05)
+    assert publish.calls == expected               # in order, each once
+    _until(lambda: stream._publisher is None)      # no greenlet once everything settled
+    assert stream._reader.active and not stream.ended
+    subscription.offer(_item(0))                   # still a subscriber
+    client = Client(sock)
+    assert _texts(client.read(lambda f: len(_texts(f)) == 1)) == ["0:" + "x" * 10]
+    subscription.close("closed")
+    sock.close()
+
+
+def test_a_failed_publish_closes_with_1011_and_publishes_nothing_after_it():
+    server, sock = _pair()
+    subscription = Subscription(100, "t")
+    publish = FakePublish(fail={b"bad"})
+    publish.gate.set()
+    stream, ends = _open_publisher(subscription, server, publish)
+    mask = FrameProtocol(client=True, extensions=[])
+    sock.sendall(b"".join(bytes(mask.send_data(t)) for t in ("ok", "bad", "after")))
+    client = Client(sock)
+    close = client.read(_has(Opcode.CLOSE))[-1]
+    assert close.payload == (1011, "the message could not be produced")
+    assert publish.calls == [b"ok", b"bad"]
+    assert subscription.closed.kind == "closed"
+    sock.sendall(bytes(mask.send_data("ignored after our Close")) + bytes(mask.close(1011)))
+    assert client.eof(timeout=2)                   # the client's answer ends it at once
+    assert stream.ended and ends and publish.calls == [b"ok", b"bad"]
+    sock.close()
+
+
+def test_an_oversized_message_is_closed_with_1009_and_never_published():
+    server, sock = _pair()
+    subscription = Subscription(100, "t")
+    publish = FakePublish()
+    publish.gate.set()
+    stream, _ = _open_publisher(subscription, server, publish, max_message=1000)
+    mask = FrameProtocol(client=True, extensions=[])
+    sock.sendall(bytes(mask.send_data("small")))
+    _until(lambda: publish.calls == [b"small"])
+    # 1200 bytes in three frames: each under the limit, the message over it
+    sock.sendall(b"".join(bytes(mask.send_data(b"y" * 400, fin=i == 2)) for i in range(3)))
+    client = Client(sock)
+    assert client.read(_has(Opcode.CLOSE))[-1].payload[0] == 1009
+    sock.sendall(bytes(mask.close(1000)))
+    assert client.eof(timeout=3)
+    assert publish.calls == [b"small"] and stream.ended
+    sock.close()
+
+
+def test_the_clients_close_is_answered_after_what_it_sent_before_is_published():
+    server, sock = _pair()
+    subscription = Subscription(100, "t")
+    publish = FakePublish()
+    stream, ends = _open_publisher(subscription, server, publish)
+    mask = FrameProtocol(client=True, extensions=[])
+    sock.sendall(bytes(mask.send_data("one")) + bytes(mask.send_data("two"))
+                 + bytes(mask.close(1000, "done")))
+    _until(lambda: publish.calls == [b"one"])
+    gevent.sleep(0.05)
+    client = Client(sock)
+    client.head = sock.recv(len(HEAD))
+    assert client.head == HEAD
+    sock.setblocking(False)
+    with pytest.raises(BlockingIOError):
+        sock.recv(10)                              # no Close answered yet
+    sock.setblocking(True)
+    publish.gate.set()
+    assert client.read(_has(Opcode.CLOSE))[-1].payload[0] == 1000
+    assert client.eof()
+    assert publish.calls == [b"one", b"two"] and stream.ended and ends == [stream.sent]
+    sock.close()
+
+
+def test_a_stream_ended_while_publishing_stays_in_flight_until_the_publish_settles():
+    server, sock = _pair()
+    subscription = Subscription(100, "t")
+    publish = FakePublish()
+    stream, ends = _open_publisher(subscription, server, publish)
+    mask = FrameProtocol(client=True, extensions=[])
+    sock.sendall(bytes(mask.send_data("one")) + bytes(mask.send_data("two")))
+    _until(lambda: publish.calls == [b"one"])
+    subscription.close("goaway", "the gateway is stopping")   # drain: 1001 and then the end
+    client = Client(sock)
+    assert client.read(_has(Opcode.CLOSE))[-1].payload[0] == 1001
+    sock.close()                                   # gone without answering
+    gevent.sleep(0.05)
+    stream._tick()                                 # CLOSE_WAIT over: the fd is closed
+    assert stream.ended and ends == []             # but still in flight: access log, drain
+    publish.gate.set()
+    _until(lambda: ends == [stream.sent])
+    assert publish.calls == [b"one", b"two"] and stream._publisher is None
