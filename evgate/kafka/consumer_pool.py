@@ -757,7 +757,9 @@ class ConsumerPool:
             subscription.close("error", str(exc))
             raise BadRequestError(f"invalid message id / cursor: {exc}",
                                   key="INVALID_CURSOR") from None
-        except Exception as exc:  # noqa: BLE001 - StartFailed, gevent.Timeout
+        except (Exception, gevent.Timeout) as exc:  # noqa: BLE001 - StartFailed, a timeout
+            # (gevent.Timeout is a BaseException: `except Exception` let it escape to the
+            # server, a plain 500 and a subscription never closed)
             subscription.close("error", str(exc))
             logger.warning("cannot open stream %s: %s", subscription.label, exc or "timeout")
             raise BackendUnavailableError(

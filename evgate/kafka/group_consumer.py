@@ -24,6 +24,7 @@ import time
 from typing import Any, Callable, Sequence
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
+from gevent import Timeout
 from gevent.event import AsyncResult
 
 from ..core.stream import GroupItem
@@ -156,7 +157,7 @@ class GroupConsumer:
         self._running = False
         try:
             self._closed.get(timeout=timeout)
-        except Exception:  # noqa: BLE001
+        except (Exception, Timeout):  # noqa: BLE001 - Timeout is a BaseException
             logger.warning("group consumer %s did not close cleanly", self.name, exc_info=True)
 
     # -- on the native thread ---------------------------------------------------------------

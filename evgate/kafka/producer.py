@@ -230,7 +230,7 @@ class KafkaProducerBridge:
         self._running = False
         try:
             remaining = self._closed.get(timeout=timeout + 1)
-        except Exception:  # noqa: BLE001
+        except (Exception, gevent.Timeout):  # noqa: BLE001 - Timeout is a BaseException
             logger.warning("kafka producer %s did not close cleanly", self.name, exc_info=True)
             return None
         if remaining:
