@@ -12,24 +12,14 @@ import time
 import pytest
 
 from tests.support.kafka_broker import create_topic
-from tests.support.streams import SseClient, kafka_endpoint, produce, stream_api, stream_stats
+from tests.support.streams import (SseClient, kafka_endpoint, produce, stream_api,
+                                   wait_stream_stats)
 
 pytestmark = pytest.mark.integration
 
 SSE = {"type": "sse", "configuration": {"heartbeatIntervalInMs": 300}}
 STATS_ENV = {"EVGATE_STREAM_STATS_INTERVAL_MS": "200"}
 _ACCESS = re.compile(r'"GET /s" 200 ([0-9.]+)ms (\d+)B api=\S+ entrypoint=sse tx=(\S+)')
-
-
-def _stats(gw, condition, timeout=15.0):
-    deadline = time.monotonic() + timeout
-    stats = []
-    while time.monotonic() < deadline:
-        stats = stream_stats(gw.log_path.read_text(errors="replace"))
-        if stats and condition(stats[-1]):
-            return stats[-1]
-        time.sleep(0.1)
-    raise AssertionError(f"stream stats never matched: {stats[-1:]}")
 
 
 def _access_lines(gw) -> list[tuple[float, int, str]]:
@@ -43,10 +33,10 @@ def test_idle_streams_hold_no_greenlet_and_lose_nothing(gateway_factory, kafka_b
     gw = gateway_factory([stream_api("/s", [SSE], kafka_endpoint(unique_topic))], workers=1,
                          env=STATS_ENV)
     first = SseClient(gw.url, "/s")
-    base = _stats(gw, lambda s: s["subscriptions"] == 1)
+    base = wait_stream_stats(gw, lambda s: s["subscriptions"] == 1)
     clients = [SseClient(gw.url, "/s") for _ in range(60)]
     every = [first] + clients
-    stats = _stats(gw, lambda s: s["subscriptions"] == 61)
+    stats = wait_stream_stats(gw, lambda s: s["subscriptions"] == 61)
     # the greenlet path: one greenlet per client (+60); taken over: none
     assert stats["greenlets"] - base["greenlets"] < 10, (base, stats)
 
@@ -64,7 +54,7 @@ def test_idle_streams_hold_no_greenlet_and_lose_nothing(gateway_factory, kafka_b
     opened = time.monotonic()
     for client in clients[:30]:
         client.close()
-    _stats(gw, lambda s: s["subscriptions"] == 31, timeout=5)   # noticed within a second
+    wait_stream_stats(gw, lambda s: s["subscriptions"] == 31, timeout=5)   # noticed within a second
     lines = _access_lines(gw)
     assert len(lines) == 30, lines
     frames = len(b"retry: 1000\n\n") + 2 * len(b"id: x\nevent: message\n\n")
@@ -108,13 +98,13 @@ def test_slow_client_of_a_detached_stream_is_cut(gateway_factory, kafka_bootstra
     slow.connect(("127.0.0.1", gw.port))
     slow.sendall(b"GET /s HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n")
     try:
-        _stats(gw, lambda s: s["subscriptions"] == 1)
+        wait_stream_stats(gw, lambda s: s["subscriptions"] == 1)
         payload = "x" * 64000
         for round_ in range(10):
             produce(kafka_bootstrap, unique_topic, [f"{round_}-{i} {payload}" for i in range(30)])
             if "is too slow" in gw.log_path.read_text(errors="replace"):
                 break
-        _stats(gw, lambda s: s["subscriptions"] == 0, timeout=15)
+        wait_stream_stats(gw, lambda s: s["subscriptions"] == 0, timeout=15)
         assert "is too slow" in gw.log_path.read_text(errors="replace")
         slow.settimeout(10)
         while True:                      # the server hung up
@@ -125,7 +115,7 @@ def test_slow_client_of_a_detached_stream_is_cut(gateway_factory, kafka_bootstra
                 break
     finally:
         slow.close()
-    _stats(gw, lambda s: s["tails"] == 0 or s["subscriptions"] == 0)
+    wait_stream_stats(gw, lambda s: s["tails"] == 0 or s["subscriptions"] == 0)
     assert len(_access_lines(gw)) == 1
 
 
@@ -135,9 +125,9 @@ def test_handover_off_keeps_a_greenlet_per_stream(gateway_factory, kafka_bootstr
     gw = gateway_factory([stream_api("/s", [SSE], kafka_endpoint(unique_topic))], workers=1,
                          env={**STATS_ENV, "EVGATE_SSE_HANDOVER": "false"})
     first = SseClient(gw.url, "/s")
-    base = _stats(gw, lambda s: s["subscriptions"] == 1)
+    base = wait_stream_stats(gw, lambda s: s["subscriptions"] == 1)
     clients = [SseClient(gw.url, "/s") for _ in range(20)]
-    stats = _stats(gw, lambda s: s["subscriptions"] == 21)
+    stats = wait_stream_stats(gw, lambda s: s["subscriptions"] == 21)
     assert stats["greenlets"] - base["greenlets"] >= 20, (base, stats)
     produce(kafka_bootstrap, unique_topic, ["one"])
     for client in [first] + clients:

@@ -16,7 +16,8 @@ import pytest
 import websocket
 
 from tests.support.kafka_broker import create_topic
-from tests.support.streams import kafka_endpoint, produce, stream_api, stream_stats
+from tests.support.streams import (kafka_endpoint, produce, stream_api,
+                                   wait_stream_stats, ws_connect)
 
 pytestmark = pytest.mark.integration
 
@@ -24,22 +25,6 @@ WS_SUB = {"type": "websocket", "configuration": {"publisher": {"enabled": False}
 APP_ORIGIN = "https://app.example.com"
 ENV = {"EVGATE_STREAM_STATS_INTERVAL_MS": "200", "EVGATE_MAX_MESSAGE_SIZE": "1000"}
 _ACCESS = re.compile(r'"GET /ws" 101 ([0-9.]+)ms (\d+)B api=\S+ entrypoint=websocket')
-
-
-def _stats(gw, condition, timeout=15.0):
-    deadline = time.monotonic() + timeout
-    stats = []
-    while time.monotonic() < deadline:
-        stats = stream_stats(gw.log_path.read_text(errors="replace"))
-        if stats and condition(stats[-1]):
-            return stats[-1]
-        time.sleep(0.1)
-    raise AssertionError(f"stream stats never matched: {stats[-1:]}")
-
-
-def _connect(gw):
-    return websocket.create_connection(f"ws://127.0.0.1:{gw.port}/ws", timeout=15,
-                                       suppress_origin=True)
 
 
 def _fds(pid: int) -> int:
@@ -95,11 +80,11 @@ def test_idle_websockets_hold_no_greenlet_and_close_cleanly(gateway_factory, kaf
     status, body = _raw_upgrade(gw, Origin="https://evil.example.net")
     assert status == 403 and "CORS_ORIGIN_NOT_ALLOWED" in json.dumps(body), body
 
-    first = _connect(gw)
-    base = _stats(gw, lambda s: s["subscriptions"] == 1)
+    first = ws_connect(gw)
+    base = wait_stream_stats(gw, lambda s: s["subscriptions"] == 1)
     fds = _fds(base["pid"])
-    clients = [_connect(gw) for _ in range(40)]
-    stats = _stats(gw, lambda s: s["subscriptions"] == 41)
+    clients = [ws_connect(gw) for _ in range(40)]
+    stats = wait_stream_stats(gw, lambda s: s["subscriptions"] == 41)
     # the greenlet path: three greenlets per client (+120); taken over: none
     assert stats["greenlets"] - base["greenlets"] < 10, (base, stats)
 
@@ -124,7 +109,7 @@ def test_idle_websockets_hold_no_greenlet_and_close_cleanly(gateway_factory, kaf
     for ws in clients[20:30]:                     # gone without a Close
         ws.sock.shutdown(socket.SHUT_RDWR)
         ws.sock.close()
-    _stats(gw, lambda s: s["subscriptions"] == 11, timeout=5)   # noticed at once
+    wait_stream_stats(gw, lambda s: s["subscriptions"] == 11, timeout=5)   # noticed at once
     lines = [(float(ms), int(size)) for ms, size in
              _ACCESS.findall(gw.log_path.read_text(errors="replace"))]
     assert len(lines) == 30, lines
@@ -139,7 +124,7 @@ def test_idle_websockets_hold_no_greenlet_and_close_cleanly(gateway_factory, kaf
         assert _eof(ws)
     for ws in clients[32:]:
         ws.close()
-    stats = _stats(gw, lambda s: s["subscriptions"] == 1, timeout=5)
+    stats = wait_stream_stats(gw, lambda s: s["subscriptions"] == 1, timeout=5)
     assert abs(_fds(base["pid"]) - fds) <= 2, (fds, _fds(base["pid"]))   # no fd left behind
     assert stats["greenlets"] - base["greenlets"] < 5, (base, stats)
 
@@ -156,10 +141,10 @@ def test_handover_off_keeps_the_greenlet_path(gateway_factory, kafka_bootstrap, 
     create_topic(kafka_bootstrap, unique_topic)
     gw = gateway_factory([stream_api("/ws", [WS_SUB], kafka_endpoint(unique_topic))],
                          workers=1, env={**ENV, "EVGATE_WS_HANDOVER": "false"})
-    first = _connect(gw)
-    base = _stats(gw, lambda s: s["subscriptions"] == 1)
-    clients = [_connect(gw) for _ in range(10)]
-    stats = _stats(gw, lambda s: s["subscriptions"] == 11)
+    first = ws_connect(gw)
+    base = wait_stream_stats(gw, lambda s: s["subscriptions"] == 1)
+    clients = [ws_connect(gw) for _ in range(10)]
+    stats = wait_stream_stats(gw, lambda s: s["subscriptions"] == 11)
     assert stats["greenlets"] - base["greenlets"] >= 20, (base, stats)
     produce(kafka_bootstrap, unique_topic, ["one"])
     for ws in [first] + clients:
@@ -171,12 +156,12 @@ def test_too_slow_client_is_cut_and_released(gateway_factory):
     gw = gateway_factory([stream_api("/ws", [WS_SUB], {
         "messageInterval": 20, "messageContent": "x" * 60000}, endpoint_type="mock")],
         workers=1, env={**ENV, "EVGATE_STREAM_CLIENT_BUFFER": "20"})
-    keeper = _connect(gw)                         # a client that reads: keeps its stream
+    keeper = ws_connect(gw)                         # a client that reads: keeps its stream
     assert keeper.recv().startswith("x")
     [pid] = [int(p) for p in Path(f"/proc/{gw.proc.pid}/task/{gw.proc.pid}/children")
              .read_text().split()]
     fds = _fds(pid)
-    ws = _connect(gw)
+    ws = ws_connect(gw)
     ws.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     assert ws.recv().startswith("x")
     deadline = time.monotonic() + 20

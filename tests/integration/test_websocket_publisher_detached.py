@@ -5,34 +5,17 @@ an oversized frame closed with 1009 and not produced, a failed produce answered 
 greenlet path (1011, the same log line)."""
 from __future__ import annotations
 
-import time
-
 import pytest
 import websocket
 
 from tests.support.kafka_broker import consume_all, create_topic
-from tests.support.streams import kafka_endpoint, stream_api, stream_stats
+from tests.support.streams import (kafka_endpoint, stream_api,
+                                   wait_stream_stats, ws_connect)
 
 pytestmark = pytest.mark.integration
 
 WS = {"type": "websocket"}                        # publisher and subscriber enabled
 ENV = {"EVGATE_STREAM_STATS_INTERVAL_MS": "200", "EVGATE_MAX_MESSAGE_SIZE": "1000"}
-
-
-def _stats(gw, condition, timeout=15.0):
-    deadline = time.monotonic() + timeout
-    stats = []
-    while time.monotonic() < deadline:
-        stats = stream_stats(gw.log_path.read_text(errors="replace"))
-        if stats and condition(stats[-1]):
-            return stats[-1]
-        time.sleep(0.1)
-    raise AssertionError(f"stream stats never matched: {stats[-1:]}")
-
-
-def _connect(gw):
-    return websocket.create_connection(f"ws://127.0.0.1:{gw.port}/ws", timeout=15,
-                                       suppress_origin=True)
 
 
 def _close_frame(ws) -> tuple[int, bytes]:
@@ -47,10 +30,10 @@ def test_publisher_sockets_hold_no_greenlet_and_publish_in_order_once(
     create_topic(kafka_bootstrap, unique_topic)
     gw = gateway_factory([stream_api("/ws", [WS], kafka_endpoint(unique_topic))],
                          workers=1, env=ENV)
-    first = _connect(gw)
-    base = _stats(gw, lambda s: s["subscriptions"] == 1)
-    clients = [_connect(gw) for _ in range(30)]
-    stats = _stats(gw, lambda s: s["subscriptions"] == 31)
+    first = ws_connect(gw)
+    base = wait_stream_stats(gw, lambda s: s["subscriptions"] == 1)
+    clients = [ws_connect(gw) for _ in range(30)]
+    stats = wait_stream_stats(gw, lambda s: s["subscriptions"] == 31)
     # the greenlet path: three greenlets per client (+90); taken over: none while idle
     assert stats["greenlets"] - base["greenlets"] < 10, (base, stats)
 
@@ -85,7 +68,7 @@ def test_publisher_sockets_hold_no_greenlet_and_publish_in_order_once(
     records = consume_all(kafka_bootstrap, unique_topic, len(sent) + 2, timeout=8)
     assert [r.value() for r in records] == sent + [b"after the big one"]
 
-    stats = _stats(gw, lambda s: s["subscriptions"] == 30)
+    stats = wait_stream_stats(gw, lambda s: s["subscriptions"] == 30)
     assert stats["greenlets"] - base["greenlets"] < 10, (base, stats)   # publishers gone
     for ws in [first] + clients[4:]:
         ws.send_close(websocket.STATUS_NORMAL, b"bye")
@@ -93,7 +76,7 @@ def test_publisher_sockets_hold_no_greenlet_and_publish_in_order_once(
         ws.shutdown()
     for ws in clients[:3]:
         ws.close()
-    _stats(gw, lambda s: s["subscriptions"] == 0, timeout=5)
+    wait_stream_stats(gw, lambda s: s["subscriptions"] == 0, timeout=5)
     assert gw.stop() == 0
     log = gw.log_path.read_text(errors="replace")
     assert "Traceback" not in log and "failed" not in log, log[-3000:]
@@ -108,14 +91,14 @@ def test_a_failed_produce_closes_with_1011_as_on_the_greenlet_path(
     gw = gateway_factory([stream_api("/ws", [WS], endpoint)], workers=1,
                          env={**ENV, "EVGATE_PRODUCE_TIMEOUT_MS": "1500",
                               "EVGATE_WS_HANDOVER_PUBLISHER": handover})
-    ws = _connect(gw)
-    _stats(gw, lambda s: s["subscriptions"] == 1)
+    ws = ws_connect(gw)
+    wait_stream_stats(gw, lambda s: s["subscriptions"] == 1)
     ws.send("refused")
     ws.send("never read")
     code, reason = _close_frame(ws)
     assert (code, reason) == (1011, b"the message could not be produced")
     ws.close()
-    _stats(gw, lambda s: s["subscriptions"] == 0, timeout=5)
+    wait_stream_stats(gw, lambda s: s["subscriptions"] == 0, timeout=5)
     log = gw.log_path.read_text(errors="replace")
     assert log.count("websocket publish failed") == 1, log[-3000:]
     assert "Traceback" not in log, log[-3000:]
@@ -133,11 +116,11 @@ def test_publish_flow_policies_read_the_upgrade_request_on_a_handed_over_socket(
                              {"name": "x-source",
                               "value": "gw-{#request.headers['X-Src'][0]}"}]}}]}]
     gw = gateway_factory([api], workers=1, env=ENV)
-    base_ws = _connect(gw)
-    base = _stats(gw, lambda s: s["subscriptions"] == 1)
+    base_ws = ws_connect(gw)
+    base = wait_stream_stats(gw, lambda s: s["subscriptions"] == 1)
     ws = websocket.create_connection(f"ws://127.0.0.1:{gw.port}/ws", timeout=15,
                                      suppress_origin=True, header=["X-Src: client-7"])
-    stats = _stats(gw, lambda s: s["subscriptions"] == 2)
+    stats = wait_stream_stats(gw, lambda s: s["subscriptions"] == 2)
     assert stats["greenlets"] - base["greenlets"] < 2, (base, stats)   # handed over
     for text in ("one", "drop me", "two"):
         ws.send(text)

@@ -111,6 +111,26 @@ def stream_stats(log: str) -> list[dict[str, int]]:
             for m in _STATS.finditer(log)]
 
 
+def wait_stream_stats(gw: Any, condition: Any, timeout: float = 15.0) -> dict[str, int]:
+    """The worker's latest `stream stats` line once `condition` holds for it; AssertionError
+    naming the last line seen after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    stats: list[dict[str, int]] = []
+    while time.monotonic() < deadline:
+        stats = stream_stats(gw.log_path.read_text(errors="replace"))
+        if stats and condition(stats[-1]):
+            return stats[-1]
+        time.sleep(0.1)
+    raise AssertionError(f"stream stats never matched: {stats[-1:]}")
+
+
+def ws_connect(gw: Any, path: str = "/ws") -> Any:
+    """A websocket-client connection to `path` without an Origin header."""
+    import websocket
+    return websocket.create_connection(f"ws://127.0.0.1:{gw.port}{path}", timeout=15,
+                                       suppress_origin=True)
+
+
 def open_raw_sse(port: int, path: str, cursor: str) -> tuple[socket.socket, int, bytes]:
     """An SSE client resuming at `cursor` that reads the response head (and a short error
     body) and then never reads again: (socket, status, what it read). Its 4 KiB receive
