@@ -74,19 +74,19 @@ class ApiKeyStore:
     def set_revoked(self, subscription_id: str, hashed: str, revoked: bool,
                     conn: Connection | None = None) -> bool:
         """Revoke or reactivate one key of a subscription (by its `key_hash`); True if found."""
-        with self._repo.write(conn) as tx:
-            result = tx.execute(update(api_keys).where(
-                api_keys.c.subscription_id == subscription_id, api_keys.c.key_hash == hashed
-            ).values(revoked=revoked))
-        return result.rowcount > 0
+        return self._update_one(subscription_id, hashed, conn, revoked=revoked)
 
     def set_expire_at(self, subscription_id: str, hashed: str, at: datetime | None,
                       conn: Connection | None = None) -> bool:
         """Set (None: clear) one key's expiry (by its `key_hash`); True if found."""
+        return self._update_one(subscription_id, hashed, conn, expire_at=at)
+
+    def _update_one(self, subscription_id: str, hashed: str, conn: Connection | None,
+                    **values: Any) -> bool:
         with self._repo.write(conn) as tx:
             result = tx.execute(update(api_keys).where(
                 api_keys.c.subscription_id == subscription_id, api_keys.c.key_hash == hashed
-            ).values(expire_at=at))
+            ).values(**values))
         return result.rowcount > 0
 
     def delete_for_api(self, api_id: str, conn: Connection | None = None) -> None:

@@ -111,6 +111,16 @@ def stream_stats(log: str) -> list[dict[str, int]]:
             for m in _STATS.finditer(log)]
 
 
+def socket_pair() -> tuple[Any, Any]:
+    """(server, client) gevent sockets with small buffers, so that the server's side fills
+    soon (the detached stream tests: blocked writes, slow clients)."""
+    from gevent import socket as gsocket
+    server, client = gsocket.socketpair()
+    server.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+    client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    return server, client
+
+
 def wait_stream_stats(gw: Any, condition: Any, timeout: float = 15.0) -> dict[str, int]:
     """The worker's latest `stream stats` line once `condition` holds for it; AssertionError
     naming the last line seen after `timeout` seconds."""

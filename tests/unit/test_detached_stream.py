@@ -15,14 +15,7 @@ from evgate.core.stream import StreamItem, Subscription
 from evgate.entrypoints.detached import HEARTBEAT_CHUNK, DetachedStream
 from evgate.entrypoints.direct_writer import chunk
 from evgate.entrypoints.sse import _control_frame, encode_event
-from tests.support.streams import dechunk
-
-
-def _pair():
-    server, client = gsocket.socketpair()
-    server.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
-    client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    return server, client
+from tests.support.streams import dechunk, socket_pair
 
 
 def _stream(subscription, server, heartbeat=60.0):
@@ -55,7 +48,7 @@ def _ids(frames: list[bytes]) -> list[int]:
 
 
 def test_blocked_writes_wait_in_order_and_goaway_ends_the_body():
-    server, client = _pair()
+    server, client = socket_pair()
     subscription = Subscription(10_000, "t")
     stream, ends = _stream(subscription, server)
     delivered = []
@@ -75,7 +68,7 @@ def test_blocked_writes_wait_in_order_and_goaway_ends_the_body():
 
 
 def test_a_batch_is_one_write_and_heartbeats_come_from_the_timer():
-    server, client = _pair()
+    server, client = socket_pair()
     subscription = Subscription(100, "t")
     stream, _ = _stream(subscription, server, heartbeat=0.1)
     gevent.sleep(0)
@@ -92,7 +85,7 @@ def test_a_batch_is_one_write_and_heartbeats_come_from_the_timer():
 
 
 def test_a_client_that_leaves_is_noticed_and_released():
-    server, client = _pair()
+    server, client = socket_pair()
     subscription = Subscription(100, "t")
     stream, ends = _stream(subscription, server)
     gevent.sleep(0)
@@ -105,7 +98,7 @@ def test_a_client_that_leaves_is_noticed_and_released():
 
 
 def test_a_client_that_stops_reading_is_cut_as_slow():
-    server, client = _pair()
+    server, client = socket_pair()
     subscription = Subscription(20, "t")
     stream, ends = _stream(subscription, server)
     for i in range(200):
@@ -132,7 +125,7 @@ def test_a_client_that_stops_reading_is_cut_as_slow():
 
 
 def test_a_failure_on_the_hub_ends_this_stream_only():
-    server, client = _pair()
+    server, client = socket_pair()
     subscription = Subscription(100, "t")
     subscription.offer(_item(1))          # buffered before the stream starts: its drain fails
 

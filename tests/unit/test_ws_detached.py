@@ -7,13 +7,11 @@ client is released, and the handshake is RFC 6455's."""
 from __future__ import annotations
 
 import os
-import socket
 import struct
 
 import gevent
 import gevent.event
 import pytest
-from gevent import socket as gsocket
 from werkzeug.test import EnvironBuilder
 from werkzeug.wrappers import Request
 from wsproto.frame_protocol import Frame, FrameProtocol, Opcode
@@ -24,15 +22,9 @@ from evgate.entrypoints import ws_detached
 from evgate.entrypoints.websocket import _raw_frame
 from evgate.entrypoints.ws_detached import DetachedWebSocket, accept_key, close_frame, handshake
 from evgate.errors import BadRequestError
+from tests.support.streams import socket_pair
 
 HEAD = b"HTTP/1.1 101 Switching Protocols\r\n\r\n"
-
-
-def _pair():
-    server, client = gsocket.socketpair()
-    server.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
-    client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    return server, client
 
 
 def _open(subscription, server, max_message=1000):
@@ -151,7 +143,7 @@ def test_close_frame_reason_is_cut_to_a_control_frame_on_a_character_boundary():
 
 
 def test_ping_answered_client_data_ignored_and_client_close_echoed():
-    server, sock = _pair()
+    server, sock = socket_pair()
     subscription = Subscription(100, "t")
     stream, ends = _open(subscription, server)
     client = Client(sock)
@@ -177,7 +169,7 @@ def test_ping_answered_client_data_ignored_and_client_close_echoed():
 
 
 def test_pong_goes_after_a_half_written_frame_never_inside_it():
-    server, sock = _pair()
+    server, sock = socket_pair()
     subscription = Subscription(10_000, "t")
     stream, _ = _open(subscription, server)
     for i in range(40):                           # far more than the socket buffers hold
@@ -199,7 +191,7 @@ def test_pong_goes_after_a_half_written_frame_never_inside_it():
 
 
 def test_goaway_closes_with_1001_after_the_buffered_frames_and_waits_for_the_answer():
-    server, sock = _pair()
+    server, sock = socket_pair()
     subscription = Subscription(10_000, "t")
     stream, ends = _open(subscription, server)
     for i in range(30):
@@ -218,7 +210,7 @@ def test_goaway_closes_with_1001_after_the_buffered_frames_and_waits_for_the_ans
 
 def test_a_client_that_never_answers_our_close_is_closed_after_close_wait(monkeypatch):
     monkeypatch.setattr(ws_detached, "CLOSE_WAIT", 0.2)
-    server, sock = _pair()
+    server, sock = socket_pair()
     subscription = Subscription(100, "t")
     stream, _ = _open(subscription, server)
     subscription.close("error", "Kafka is unavailable")
@@ -232,7 +224,7 @@ def test_a_client_that_never_answers_our_close_is_closed_after_close_wait(monkey
 @pytest.mark.parametrize("bad, code", [
     ("too big", 1009), ("unmasked", 1002), ("bad utf-8", 1007), ("reserved bits", 1002)])
 def test_refused_client_frames_close_with_their_code(bad, code):
-    server, sock = _pair()
+    server, sock = socket_pair()
     subscription = Subscription(100, "t")
     stream, ends = _open(subscription, server, max_message=1000)
     mask = FrameProtocol(client=True, extensions=[])
@@ -255,7 +247,7 @@ def test_refused_client_frames_close_with_their_code(bad, code):
 
 
 def test_departed_client_is_released_at_once():
-    server, sock = _pair()
+    server, sock = socket_pair()
     subscription = Subscription(100, "t")
     stream, ends = _open(subscription, server)
     fd = stream._raw.fileno()
@@ -269,7 +261,7 @@ def test_departed_client_is_released_at_once():
 
 
 def test_too_slow_client_is_cut():
-    server, sock = _pair()
+    server, sock = socket_pair()
     subscription = Subscription(5, "t")
     stream, _ = _open(subscription, server)
     for i in range(100):
@@ -284,7 +276,7 @@ def test_too_slow_client_is_cut():
 
 
 def test_client_gone_mid_write_releases_the_stream_and_its_fd():
-    server, sock = _pair()
+    server, sock = socket_pair()
     subscription = Subscription(10_000, "t")
     stream, ends = _open(subscription, server)
     fd = stream._raw.fileno()
@@ -336,7 +328,7 @@ def _until(condition, timeout=3.0):
 
 
 def test_a_fast_sender_is_not_read_while_its_frame_is_published_then_all_go_in_order():
-    server, sock = _pair()
+    server, sock = socket_pair()
     subscription = Subscription(100, "t")
     publish = FakePublish()
     stream, _ = _open_publisher(subscription, server, publish)
@@ -347,7 +339,7 @@ def test_a_fast_sender_is_not_read_while_its_frame_is_published_then_all_go_in_o
     for i in range(200):                            # a fast sender: text, binary, fragmented
         if i % 3 == 0:
             data = bytes(mask.send_data(f"m{i}-a", fin=False)) + bytes(
-                mask.send_data(f"-b", fin=True))
+                mask.send_data("-b", fin=True))
         elif i % 3 == 1:
             data = bytes(mask.send_data(f"m{i}".encode() + b"\xff"))
         else:
@@ -373,7 +365,7 @@ def test_a_fast_sender_is_not_read_while_its_frame_is_published_then_all_go_in_o
 
 
 def test_a_failed_publish_closes_with_1011_and_publishes_nothing_after_it():
-    server, sock = _pair()
+    server, sock = socket_pair()
     subscription = Subscription(100, "t")
     publish = FakePublish(fail={b"bad"})
     publish.gate.set()
@@ -392,7 +384,7 @@ def test_a_failed_publish_closes_with_1011_and_publishes_nothing_after_it():
 
 
 def test_an_oversized_message_is_closed_with_1009_and_never_published():
-    server, sock = _pair()
+    server, sock = socket_pair()
     subscription = Subscription(100, "t")
     publish = FakePublish()
     publish.gate.set()
@@ -411,7 +403,7 @@ def test_an_oversized_message_is_closed_with_1009_and_never_published():
 
 
 def test_the_clients_close_is_answered_after_what_it_sent_before_is_published():
-    server, sock = _pair()
+    server, sock = socket_pair()
     subscription = Subscription(100, "t")
     publish = FakePublish()
     stream, ends = _open_publisher(subscription, server, publish)
@@ -435,7 +427,7 @@ def test_the_clients_close_is_answered_after_what_it_sent_before_is_published():
 
 
 def test_a_stream_ended_while_publishing_stays_in_flight_until_the_publish_settles():
-    server, sock = _pair()
+    server, sock = socket_pair()
     subscription = Subscription(100, "t")
     publish = FakePublish()
     stream, ends = _open_publisher(subscription, server, publish)
