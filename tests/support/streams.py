@@ -121,6 +121,24 @@ def socket_pair() -> tuple[Any, Any]:
     return server, client
 
 
+def fd_identity(fd: int) -> tuple[int, int]:
+    """What an open descriptor refers to (device, inode): for `assert_fd_released`."""
+    import os
+    status = os.fstat(fd)
+    return status.st_dev, status.st_ino
+
+
+def assert_fd_released(fd: int, identity: tuple[int, int]) -> None:
+    """The descriptor was closed. Its number may already serve another file (anything in
+    the process may open one meanwhile: a client library's thread, the hub), so the check
+    is that it no longer refers to the same socket, not that the number is free."""
+    import os
+    try:
+        assert fd_identity(fd) != identity, f"fd {fd} still refers to the stream's socket"
+    except OSError:
+        pass
+
+
 def wait_stream_stats(gw: Any, condition: Any, timeout: float = 15.0) -> dict[str, int]:
     """The worker's latest `stream stats` line once `condition` holds for it; AssertionError
     naming the last line seen after `timeout` seconds."""

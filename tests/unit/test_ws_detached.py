@@ -6,7 +6,6 @@ client frames (too big, unmasked, bad UTF-8) end with the right code, a departed
 client is released, and the handshake is RFC 6455's."""
 from __future__ import annotations
 
-import os
 import struct
 
 import gevent
@@ -22,7 +21,7 @@ from evgate.entrypoints import ws_detached
 from evgate.entrypoints.websocket import _raw_frame
 from evgate.entrypoints.ws_detached import DetachedWebSocket, accept_key, close_frame, handshake
 from evgate.errors import BadRequestError
-from tests.support.streams import socket_pair
+from tests.support.streams import assert_fd_released, fd_identity, socket_pair
 
 HEAD = b"HTTP/1.1 101 Switching Protocols\r\n\r\n"
 
@@ -251,13 +250,13 @@ def test_departed_client_is_released_at_once():
     subscription = Subscription(100, "t")
     stream, ends = _open(subscription, server)
     fd = stream._raw.fileno()
+    identity = fd_identity(fd)
     sock.close()
     with gevent.Timeout(2):
         while not stream.ended:
             gevent.sleep(0.01)
     assert subscription.closed.kind == "client-gone" and ends
-    with pytest.raises(OSError):
-        os.fstat(fd)                               # closed, not leaked (fd not reused here)
+    assert_fd_released(fd, identity)               # closed, not leaked
 
 
 def test_too_slow_client_is_cut():
@@ -280,6 +279,7 @@ def test_client_gone_mid_write_releases_the_stream_and_its_fd():
     subscription = Subscription(10_000, "t")
     stream, ends = _open(subscription, server)
     fd = stream._raw.fileno()
+    identity = fd_identity(fd)
     for i in range(40):                           # the socket is full: a write is pending
         subscription.offer(_item(i, 3000))
     gevent.sleep(0.05)
@@ -290,8 +290,7 @@ def test_client_gone_mid_write_releases_the_stream_and_its_fd():
             gevent.sleep(0.01)
     assert subscription.closed.kind == "client-gone" and ends == [stream.sent]
     assert stream._writer is None and stream._reader is None and stream._pending is None
-    with pytest.raises(OSError):
-        os.fstat(fd)
+    assert_fd_released(fd, identity)
 
 
 # -- publisher sockets: inbound frames published in order, reads paused meanwhile ----------
