@@ -25,12 +25,18 @@ _MASKS: dict[int, tuple[int, int]] = {}
 _LAYOUT = [out for out in range(36) if out not in (8, 13, 18, 23)]
 
 
+#: from this count on, one draw for all ids is cheaper than `new_id` per id: the 32 strided
+#: copies cost ~17 us whatever the count (one id that way took 18 us, `new_id` 1.5 us: every
+#: single-record POST paid it, bench/ingest.py's profile)
+BATCH_FROM = 16
+
+
 def new_ids(count: int, _bits=random.getrandbits) -> list[str]:
-    """`count` ids as `new_id` makes them, from one draw of random bits, one hex conversion
-    and 32 strided copies (batch ingestion keys each record: one by one cost ~2 us each in
-    bench/ingest.py's profile)."""
-    if count <= 0:
-        return []
+    """`count` ids as `new_id` makes them; for a batch (batch ingestion keys each record: one
+    by one cost ~2 us each in bench/ingest.py's profile) from one draw of random bits, one hex
+    conversion and 32 strided copies."""
+    if count < BATCH_FROM:
+        return [new_id() for _ in range(count)]
     masks = _MASKS.get(count)
     if masks is None:
         clear = set_ = 0
