@@ -128,8 +128,10 @@ class GatewayDispatcher:
         return self._finish(response, transaction_id)
 
     def _finish(self, response: Response, transaction_id: str) -> Response:
-        response.headers[TRANSACTION_HEADER] = transaction_id
-        response.headers.setdefault(REQUEST_ID_HEADER, transaction_id)
+        headers = response.headers
+        headers[TRANSACTION_HEADER] = transaction_id
+        if REQUEST_ID_HEADER not in headers:   # (werkzeug's setdefault raises a KeyError inside)
+            headers[REQUEST_ID_HEADER] = transaction_id
         if self.runtime.draining:
             response.headers["Connection"] = "close"
         return response

@@ -222,6 +222,22 @@ def test_idle_keep_alive_outlives_the_head_timeout(gateway):
         assert read_responses(sock, 1)[0][0] == 202
 
 
+def test_every_request_of_a_keep_alive_connection_has_the_head_timeout(gateway):
+    """The head timer is one per connection, armed again for each request: the third
+    request's head, begun and never finished, is cut after the head timeout (2 s) like the
+    first one's would be, and the requests before it were not cut by an earlier arming."""
+    with socket.create_connection(("127.0.0.1", gateway.port), timeout=10) as sock:
+        for index in range(2):
+            sock.sendall(post_head("Content-Length: 6") + b"keep-%d" % index)
+            assert read_responses(sock, 1)[0][0] == 202
+            time.sleep(1.2)            # together more than the head timeout: not one clock
+        started = time.monotonic()
+        sock.sendall(b"POST /in HTTP/1.1\r\nHost: evgate\r\n")    # never ends
+        assert sock.recv(65536) == b""                              # closed by the server
+        waited = time.monotonic() - started
+    assert 1.5 <= waited < 8, waited
+
+
 def test_a_stream_is_not_cut_by_the_head_timeout(gateway):
     client = SseClient(gateway.url, "/ticks", timeout=10)
     try:
@@ -281,7 +297,8 @@ def test_slowloris_connections_are_closed_while_requests_are_served(gateway):
 def test_nothing_of_the_attacks_reached_kafka(gateway, kafka_bootstrap):
     """Runs after the tests above (same module-scoped gateway): only the good requests'
     records are in the topic."""
-    good = {b"abcdefg", b"second-1", b"pipe-1", b"pipe-2", b"idle-1", b"idle-2"}
+    good = {b"abcdefg", b"second-1", b"pipe-1", b"pipe-2", b"idle-1", b"idle-2", b"keep-0",
+            b"keep-1"}
     records = consume_all(kafka_bootstrap, gateway.topic, len(good) + 1, timeout=6)
     values = {record.value() for record in records}
     assert values == good

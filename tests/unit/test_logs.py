@@ -9,8 +9,8 @@ import pytest
 from flask import Flask, g
 
 from evgate.config import Config
-from evgate.logs import (ACCESS_LOGGER, JsonFormatter, PlainFormatter, RequestContextFilter,
-                         configure, format_access, mask_secrets)
+from evgate.logs import (ACCESS_LOGGER, PLAIN_FORMAT, AccessLine, JsonFormatter, PlainFormatter,
+                         RequestContextFilter, configure, format_access, mask_secrets)
 
 
 @pytest.mark.parametrize("text, secret", [
@@ -160,3 +160,55 @@ def test_gunicorn_logs_are_masked_too():
     assert "ValueError" in text
     for secret in ("k3y-v4lue", "db-pa55", "adm1n-s3cret"):
         assert secret not in text
+
+
+def _generic_plain(record: logging.LogRecord) -> str:
+    """What PlainFormatter wrote for a record before its access-line fast path."""
+    return mask_secrets(logging.Formatter(PLAIN_FORMAT).format(record))
+
+
+@pytest.mark.parametrize("fields", [
+    {"method": "POST", "path": "/data/ingestion", "status": 202, "duration_ms": 12.345,
+     "bytes": 120, "api_id": "a1", "entrypoint": "http-post", "transaction_id": "t1",
+     "client": "127.0.0.1"},
+    {"method": "GET", "path": "/in?api-key=s3cr3t&x=1", "status": 401, "duration_ms": 0.04,
+     "bytes": None, "api_id": None, "entrypoint": None, "transaction_id": None, "client": None},
+    {"method": "GET", "path": "/a/Authorization: Bearer abcdefgh", "status": 200,
+     "duration_ms": 1e6, "bytes": 0, "api_id": "x", "entrypoint": "sse",
+     "transaction_id": "t", "client": "::1"},
+])
+def test_the_access_line_fast_path_writes_what_the_generic_formatter_writes(fields):
+    formatter = PlainFormatter()
+    for created in (1764600000.0, 1764600000.999, 1764600001.5, 1764600001.0005):
+        record = logging.getLogger(ACCESS_LOGGER).makeRecord(
+            ACCESS_LOGGER, logging.INFO, __file__, 0, "%s", (AccessLine(fields),), None,
+            extra=fields)
+        record.created = created
+        record.msecs = int((created - int(created)) * 1000) + 0.0
+        fast = formatter.format(record)
+        assert fast == _generic_plain(record)
+        assert "s3cr3t" not in fast and "abcdefgh" not in fast
+
+
+def test_plain_time_stamps_are_the_generic_formatter_s_across_seconds():
+    formatter, generic = PlainFormatter(), logging.Formatter(PLAIN_FORMAT)
+    for created in (1764600000.0, 1764600000.5, 1764600001.25, 1764599999.75, 1.0):
+        record = _record("x")
+        record.created = created
+        record.msecs = int((created - int(created)) * 1000) + 0.0
+        assert formatter.formatTime(record) == generic.formatTime(record)
+        assert formatter.formatTime(record, "%H") == generic.formatTime(record, "%H")
+
+
+def test_an_access_record_with_a_traceback_takes_the_generic_way():
+    fields = {"method": "GET", "path": "/p", "status": 500, "duration_ms": 1.0, "bytes": 0,
+              "api_id": "a", "entrypoint": "http-get", "transaction_id": "t", "client": "c"}
+    try:
+        raise ValueError("boom password=hunter22")
+    except ValueError:
+        import sys
+        record = logging.getLogger(ACCESS_LOGGER).makeRecord(
+            ACCESS_LOGGER, logging.INFO, __file__, 0, "%s", (AccessLine(fields),),
+            sys.exc_info(), extra=fields)
+    text = PlainFormatter().format(record)
+    assert "ValueError: boom" in text and "hunter22" not in text
