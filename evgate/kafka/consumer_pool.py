@@ -172,7 +172,10 @@ class Fanout:
         if self.one is None:
             self.seq_by_cursor.update(zip(map(_CURSOR, items), range(head, head + len(items))))
         self.head_seq = head + len(items)
-        self.at_end.update(dict.fromkeys(map(_PARTITION_KEY, items), False))
+        if self.one is None:
+            self.at_end.update(dict.fromkeys(map(_PARTITION_KEY, items), False))
+        elif items:
+            self.at_end[self.one] = False
         for key in eof or ():
             self.at_end[key] = True
         self.position = position
@@ -213,7 +216,8 @@ class Fanout:
             self.next_seq.values(), default=max(self.idle_mark, self.first_seq))
         limit = max(0, min(len(ring), needed - self.first_seq))
         drop = max(0, min(drop, limit))
-        if excess_bytes > sum(map(_SIZE, ring[:drop])):    # the memory bound: more records
+        if excess_bytes > 0 and excess_bytes > sum(map(_SIZE, ring[:drop])):
+            # the memory bound: more records
             freed = 0
             for drop, size in enumerate(map(_SIZE, ring[:limit]), 1):
                 freed += size
@@ -226,14 +230,16 @@ class Fanout:
         dropped = ring[:drop]
         del ring[:drop]
         self.ring_bytes -= sum(map(_SIZE, dropped))
-        self.ring_base.update(zip(map(_PARTITION_KEY, dropped), map(_OFFSET, dropped)))
         if self.one is None:
+            self.ring_base.update(zip(map(_PARTITION_KEY, dropped), map(_OFFSET, dropped)))
             # a cursor read again later (a reader that rewound) maps to its newer place: only
             # the entries of the dropped places go
             seq_by_cursor = self.seq_by_cursor
             for seq, cursor in enumerate(map(_CURSOR, dropped), self.first_seq):
                 if seq_by_cursor.get(cursor) == seq:
                     del seq_by_cursor[cursor]
+        else:
+            self.ring_base[self.one] = dropped[-1].offset
         self.first_seq += drop
 
     def seq_of(self, position: Position) -> int | None:
