@@ -27,13 +27,17 @@ import logging
 import os
 from collections import deque
 from dataclasses import dataclass, field
+from itertools import repeat
+from operator import is_not, methodcaller
 from typing import Any, Protocol
 
-from confluent_kafka import OFFSET_END, Consumer, KafkaError, KafkaException, TopicPartition
+from confluent_kafka import (OFFSET_END, Consumer, KafkaError, KafkaException, Message,
+                             TopicPartition)
 from gevent import monkey
 
 from ..core.stream import StreamItem
 from .client_config import mask
+from .cursor import encode_offsets
 from .records import record_to_message
 from .threads import HubHandoff, HubLogger, native_lock, start_native_thread
 
@@ -41,6 +45,11 @@ logger = logging.getLogger(__name__)
 
 _native_sleep = monkey.get_original("time", "sleep")
 _URLSAFE = bytes.maketrans(b"+/", b"-_")
+# a confluent-kafka Message's getters, unbound: `map` calls them without a method look-up
+# per record (4x cheaper than methodcaller); other record types (tests) by name
+_GETTERS = {Message: (Message.error, Message.topic, Message.partition, Message.offset,
+                      Message.value)}
+_BY_NAME = tuple(map(methodcaller, ("error", "topic", "partition", "offset", "value")))
 
 
 @dataclass
@@ -280,8 +289,53 @@ class KafkaConsumerBridge:
     def _items(self, records: list[Any], eof_kind: bool
                ) -> tuple[list[StreamItem], set[tuple[str, int]]]:
         """The batch's items, and the partitions whose end it reached (offsets starts)."""
-        items: list[StreamItem] = []
         eof: set[tuple[str, int]] = set()
+        if len(self.position) == 1 and records:
+            getters = _GETTERS.get(type(records[0]), _BY_NAME)
+            errors = list(map(getters[0], records))
+            # `is not`: a KafkaError compared with None by `==` raises
+            if any(map(is_not, errors, repeat(None))):
+                records = [record for record, error in zip(records, errors)
+                           if error is None or self._error(record, error, eof_kind, eof)]
+            return self._one_partition(records, getters), eof
+        return self._records(records, eof_kind, eof), eof
+
+    def _error(self, record: Any, error: Any, eof_kind: bool, eof: set) -> bool:
+        """Note a record that is an event (a partition's end, an error); always False."""
+        if error.code() == KafkaError._PARTITION_EOF:
+            if eof_kind:
+                eof.add((record.topic(), record.partition()))
+        elif error.code() != KafkaError.UNKNOWN_TOPIC_OR_PART:
+            self._handoff.call(logger.warning, "kafka consumer %s: %s", self.name, str(error))
+        return False
+
+    def _one_partition(self, records: list[Any], getters: tuple) -> list[StreamItem]:
+        """The items of a one-partition reader's batch (no events left in it) by whole-batch
+        C calls: the records' offsets and values by `map`, every cursor by one base64 pass
+        (`cursors.encode_offsets`), the items by one `map` (~0.5 ms less of the GIL per
+        500 records than a loop per record). A record of another partition (a consumer
+        group's new assignment) takes the general path."""
+        if not records:
+            return []
+        ((topic, partition),) = self.position
+        _error, get_topic, get_partition, get_offset, get_value = getters
+        if set(map(get_partition, records)) != {partition} \
+                or set(map(get_topic, records)) != {topic}:
+            return self._records(records, False, set())
+        key = (topic, partition)
+        offsets = list(map(get_offset, records))
+        values = list(map(get_value, records))
+        sizes = list(map(len, values)) if None not in values else [
+            0 if value is None else len(value) for value in values]
+        self.position[key] = offsets[-1]
+        return list(map(StreamItem, repeat(None), encode_offsets(topic, partition, offsets),
+                        repeat(key), offsets, records, repeat(record_to_message), sizes,
+                        values))
+
+    def _records(self, records: list[Any], eof_kind: bool, eof: set[tuple[str, int]]
+                 ) -> list[StreamItem]:
+        """The items of a batch, record by record (several partitions)."""
+        items: list[StreamItem] = []
         position = self.position
         # the cursor text, one `topic@partition#offset` part per partition, kept sorted: only
         # the part of the record's partition changes (cursors.encode per record cost ~4 us)
@@ -298,12 +352,7 @@ class KafkaConsumerBridge:
         for record in records:
             error = record.error()
             if error is not None:
-                if error.code() == KafkaError._PARTITION_EOF:
-                    if eof_kind:
-                        eof.add((record.topic(), record.partition()))
-                elif error.code() != KafkaError.UNKNOWN_TOPIC_OR_PART:
-                    self._handoff.call(logger.warning, "kafka consumer %s: %s", self.name,
-                                       str(error))
+                self._error(record, error, eof_kind, eof)
                 continue
             topic, partition, offset = record.topic(), record.partition(), record.offset()
             # one key tuple per partition and batch, not per record (the ring holds them)
@@ -331,8 +380,8 @@ class KafkaConsumerBridge:
             # reads only the value and the cursor
             value = record.value()
             append(StreamItem(None, cursor_text, key, offset, record, record_to_message,
-                              len(value) if value is not None else 0))
-        return items, eof
+                              len(value) if value is not None else 0, value))
+        return items
 
     def _run_commands(self) -> None:
         while self._commands:

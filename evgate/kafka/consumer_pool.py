@@ -40,6 +40,7 @@ import gc
 import logging
 import os
 import time
+from bisect import bisect_left
 from operator import attrgetter
 from typing import Any, Mapping
 
@@ -113,7 +114,11 @@ class Fanout:
         self.ring_base: Position = {}
         self.first_seq = 0
         self.head_seq = 0
+        # a ring record's number by its cursor, for several partitions; a one-partition
+        # fanout (`one`: its partition) finds it by offset in the ring (`seq_of`) instead:
+        # no dict entry to make and delete per record
         self.seq_by_cursor: dict[str, int] = {}
+        self.one: tuple[str, int] | None = None
         # a tail replays its ring to a joining client at once: half a client buffer at most
         self.max_records = pool.ring_records if not live else pool.batch * 2
         self.max_bytes = pool.memory_bytes
@@ -146,6 +151,7 @@ class Fanout:
         self.position = dict(position)
         self.ring_base = dict(position)
         self.partitions = frozenset(position)
+        self.one = next(iter(position)) if len(position) == 1 else None
         self.pool.learn_partitions(self.key, self.partitions)
         self.ready.set(True)
         if self.live:
@@ -163,9 +169,13 @@ class Fanout:
         head = self.head_seq
         self.ring.extend(items)
         self.ring_bytes += sum(map(_SIZE, items))
-        self.seq_by_cursor.update(zip(map(_CURSOR, items), range(head, head + len(items))))
+        if self.one is None:
+            self.seq_by_cursor.update(zip(map(_CURSOR, items), range(head, head + len(items))))
         self.head_seq = head + len(items)
-        self.at_end.update(dict.fromkeys(map(_PARTITION_KEY, items), False))
+        if self.one is None:
+            self.at_end.update(dict.fromkeys(map(_PARTITION_KEY, items), False))
+        elif items:
+            self.at_end[self.one] = False
         for key in eof or ():
             self.at_end[key] = True
         self.position = position
@@ -206,7 +216,8 @@ class Fanout:
             self.next_seq.values(), default=max(self.idle_mark, self.first_seq))
         limit = max(0, min(len(ring), needed - self.first_seq))
         drop = max(0, min(drop, limit))
-        if excess_bytes > sum(map(_SIZE, ring[:drop])):    # the memory bound: more records
+        if excess_bytes > 0 and excess_bytes > sum(map(_SIZE, ring[:drop])):
+            # the memory bound: more records
             freed = 0
             for drop, size in enumerate(map(_SIZE, ring[:limit]), 1):
                 freed += size
@@ -219,14 +230,40 @@ class Fanout:
         dropped = ring[:drop]
         del ring[:drop]
         self.ring_bytes -= sum(map(_SIZE, dropped))
-        self.ring_base.update(zip(map(_PARTITION_KEY, dropped), map(_OFFSET, dropped)))
-        # a cursor read again later (a reader that rewound) maps to its newer place: only
-        # the entries of the dropped places go
-        seq_by_cursor = self.seq_by_cursor
-        for seq, cursor in enumerate(map(_CURSOR, dropped), self.first_seq):
-            if seq_by_cursor.get(cursor) == seq:
-                del seq_by_cursor[cursor]
+        if self.one is None:
+            self.ring_base.update(zip(map(_PARTITION_KEY, dropped), map(_OFFSET, dropped)))
+            # a cursor read again later (a reader that rewound) maps to its newer place: only
+            # the entries of the dropped places go
+            seq_by_cursor = self.seq_by_cursor
+            for seq, cursor in enumerate(map(_CURSOR, dropped), self.first_seq):
+                if seq_by_cursor.get(cursor) == seq:
+                    del seq_by_cursor[cursor]
+        else:
+            self.ring_base[self.one] = dropped[-1].offset
         self.first_seq += drop
+
+    def seq_of(self, position: Position) -> int | None:
+        """The number of the ring record whose cursor is `position` (complete), or None. One
+        partition: its offsets in the ring increase (Kafka's order within a partition), so a
+        bisection finds it; a record that does not match is treated as absent (the callers
+        then replay with `_FloorTransform`, or build nothing ahead: never a wrong record)."""
+        one = self.one
+        if one is None:
+            return self.seq_by_cursor.get(cursors.encode(position))
+        offset = position.get(one)
+        ring = self.ring
+        index = bisect_left(ring, offset, key=_OFFSET) if offset is not None else len(ring)
+        if index < len(ring) and ring[index].offset == offset and len(position) == 1:
+            return self.first_seq + index
+        return None
+
+    def _seq_of_cursor(self, cursor: str | None) -> int | None:
+        if self.one is None or not cursor:
+            return self.seq_by_cursor.get(cursor or "")
+        try:
+            return self.seq_of(cursors.parse(cursor))
+        except cursors.CursorError:
+            return None
 
     def complete(self, position: Position) -> Position:
         """A client's position on every partition (one its cursor does not name starts at the
@@ -252,7 +289,7 @@ class Fanout:
         seq = self.head_seq
         transform = None
         if full != here:
-            exact = self.seq_by_cursor.get(cursors.encode(full))
+            exact = self.seq_of(full)
             if exact is not None:
                 seq = exact + 1              # a page boundary: replay from the ring as is
             else:
@@ -282,7 +319,7 @@ class Fanout:
         self.subscribers.discard(subscription)
         fed = self.next_seq.pop(subscription, None)
         if fed is not None:
-            last = self.seq_by_cursor.get(subscription.last_cursor or "")
+            last = self._seq_of_cursor(subscription.last_cursor)
             self.idle_mark = last + 1 if last is not None else fed
         self.blocked_since.pop(subscription, None)
         if self.subscribers or self.stopped:
@@ -660,7 +697,7 @@ class ConsumerPool:
         if fanout is None or fanout.position is None \
                 or not fanout.can_serve(position, self.share_window):
             return None
-        seq = fanout.seq_by_cursor.get(cursors.encode(fanout.complete(position)))
+        seq = fanout.seq_of(fanout.complete(position))
         if seq is None or fanout.head_seq - seq - 1 < min_records:
             return None
         subscription = Subscription(capacity, label, start_cursor=cursors.encode(position))

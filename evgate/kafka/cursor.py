@@ -19,6 +19,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+from itertools import groupby
 from typing import Iterable, Mapping
 
 Position = dict[tuple[str, int], int]
@@ -41,6 +42,36 @@ def to_text(position: Mapping[tuple[str, int], int]) -> str:
 def encode(position: Mapping[tuple[str, int], int]) -> str:
     raw = to_text(position).encode("utf-8")
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+
+_URLSAFE = bytes.maketrans(b"+/", b"-_")
+
+
+def encode_offsets(topic: str, partition: int, offsets: list[int]) -> list[str]:
+    """`encode({(topic, partition): offset})` for each offset (increasing: a one-partition
+    reader's batch), in a few C calls for the whole batch instead of ~1 us of f-string and
+    base64 calls per record (the reader's thread holds the GIL for them). Base64 encodes
+    each 3-byte group on its own, so texts padded with NULs to a multiple of 3 bytes encode
+    as one buffer; each cursor is its slice, less the characters that stand for the NULs
+    (what the padding `=` replaces, stripped as `encode` strips it)."""
+    if not offsets:
+        return []
+    prefix = f"{topic}@{partition}#".encode()
+    digits = len(str(min(offsets)))
+    if len(str(max(offsets))) != digits:
+        # the batch crosses a power of ten: one run per digit count (rare)
+        out: list[str] = []
+        for _, run in groupby(offsets, lambda offset: len(str(offset))):
+            out += encode_offsets(topic, partition, list(run))
+        return out
+    length = len(prefix) + digits
+    pad = -length % 3
+    fill = b"\0" * pad
+    joined = (prefix.replace(b"%", b"%%") + b"%d" + fill) * len(offsets) % tuple(offsets)
+    text = binascii.b2a_base64(joined, newline=False).translate(_URLSAFE).decode("ascii")
+    width = (length + pad) // 3 * 4
+    keep = width - pad
+    return [text[start:start + keep] for start in range(0, len(text), width)]
 
 
 def parse(text: str, topics: Iterable[str] | None = None) -> Position:

@@ -42,6 +42,24 @@ def test_round_trip(position):
     assert cursors.parse(cursors.to_text(position)) == position
 
 
+@pytest.mark.parametrize("topic", ["a", "ab", "abc", "orders.v1", "t-" * 40])
+@pytest.mark.parametrize("start", [0, 7, 95, 998, 99_990, 10**12, 10**18 - 5])
+def test_a_batchs_cursors_are_what_encode_writes_for_each_offset(topic, start):
+    """A one-partition reader encodes a batch's cursors in one base64 pass: every length of
+    the text modulo 3 (the NUL padding), and batches crossing a power of ten."""
+    offsets = list(range(start, start + 12))
+    assert cursors.encode_offsets(topic, 3, offsets) == [
+        cursors.encode({(topic, 3): offset}) for offset in offsets]
+
+
+@given(st.lists(st.integers(min_value=0, max_value=10**15), max_size=40),
+       st.integers(min_value=0, max_value=99_999))
+def test_batch_cursors_round_trip_in_any_order(offsets, partition):
+    encoded = cursors.encode_offsets("demo_t", partition, offsets)
+    assert encoded == [cursors.encode({("demo_t", partition): o}) for o in offsets]
+    assert [cursors.parse(c) for c in encoded] == [{("demo_t", partition): o} for o in offsets]
+
+
 def test_prefer_wait_is_read_as_rfc_7240_says():
     from werkzeug.datastructures import Headers
 

@@ -11,8 +11,9 @@ def _ring(max_records: int, max_bytes: int, live: bool = False) -> Fanout:
     fanout = Fanout.__new__(Fanout)     # no consumer: only the ring is exercised
     fanout.live = live
     fanout.ring, fanout.ring_bytes, fanout.first_seq, fanout.head_seq = [], 0, 0, 0
-    fanout.ring_base, fanout.seq_by_cursor, fanout.at_end = {}, {}, {}
+    fanout.ring_base, fanout.seq_by_cursor, fanout.at_end, fanout.one = {}, {}, {}, None
     fanout.next_seq, fanout.idle_mark = {}, 0
+    fanout.subscribers, fanout.stopped, fanout.position = set(), True, None
     fanout.max_records, fanout.max_bytes = max_records, max_bytes
     return fanout
 
@@ -148,3 +149,77 @@ def test_pages_of_a_readers_records_say_what_json_dumps_would():
             {"id": item.cursor, "content": None, "deleted": True} if value is None else
             {"id": item.cursor, "content": value.decode("utf-8", errors="replace")}
             for item, value in zip(items, values)], odd
+
+
+class _Event(_Record):
+    """An event record (a partition's end) in a batch: an error, no value."""
+
+    def __init__(self, topic: str, partition: int, code: int):
+        super().__init__(topic, partition, -1001, None)
+        self._code = code
+
+    def error(self):
+        from confluent_kafka import KafkaError
+        return KafkaError(self._code)
+
+
+def test_a_one_partition_batch_skips_events_and_keeps_each_records_value():
+    """The one-partition path (whole-batch calls): a partition's end is reported and is no
+    item, a tombstone's content is None, each item's content is the record's own bytes (not a
+    copy: the ring counts it once), the position moves to the batch's last record."""
+    from confluent_kafka import KafkaError
+
+    from evgate.kafka import cursor as cursors
+    from evgate.kafka.consumer import KafkaConsumerBridge
+    bridge = KafkaConsumerBridge.__new__(KafkaConsumerBridge)
+    bridge.position, bridge._parts, bridge._slots = {("a", 2): 98}, None, {}
+    records = [_Record("a", 2, 99, b"x" * 7), _Record("a", 2, 100, None),
+               _Record("a", 2, 101, b"yz"), _Event("a", 2, KafkaError._PARTITION_EOF)]
+    items, eof = bridge._items(records, True)
+    assert eof == {("a", 2)}
+    assert [item.offset for item in items] == [99, 100, 101]
+    assert [item.cursor for item in items] == [cursors.encode({("a", 2): n})
+                                               for n in (99, 100, 101)]
+    assert [item.size for item in items] == [7, 0, 2]
+    assert items[0].content is records[0].value() and items[1].content is None
+    assert items[1].message.tombstone and items[2].message.content == b"yz"
+    assert bridge.position == {("a", 2): 101}
+    items, eof = bridge._items([_Event("a", 2, KafkaError._PARTITION_EOF)], False)
+    assert (items, eof) == ([], set())
+
+
+def _one_partition_ring(max_records: int) -> Fanout:
+    fanout = _ring(max_records=max_records, max_bytes=1 << 20)
+    fanout.one = ("t", 0)
+    return fanout
+
+
+def _batch(offsets: list[int]) -> list[StreamItem]:
+    from evgate.kafka import cursor as cursors
+    return [StreamItem(None, cursors.encode({("t", 0): o}), ("t", 0), o, size=10)
+            for o in offsets]
+
+
+def test_a_one_partition_ring_finds_records_by_offset_without_a_dict():
+    """One partition: no cursor dict entry per record; a record is found by its offset in the
+    ring (gaps in the offsets, e.g. transaction markers, included) until it leaves the ring,
+    and a position the ring does not hold is no record."""
+    from evgate.kafka import cursor as cursors
+    fanout = _one_partition_ring(max_records=4)
+    offsets = [3, 4, 6, 7, 10, 11, 12]
+    fanout.on_batch(_batch(offsets[:3]), {("t", 0): 6}, None)
+    fanout.on_batch(_batch(offsets[3:]), {("t", 0): 12}, None)
+    assert fanout.seq_by_cursor == {}
+    assert fanout.first_seq == 0 and len(fanout.ring) == 7    # no client read it: kept
+    assert [fanout.seq_of({("t", 0): o}) for o in offsets] == list(range(7))
+    assert fanout.seq_of({("t", 0): 5}) is None and fanout.seq_of({("t", 0): 13}) is None
+    assert fanout.seq_of({("t", 0): 2}) is None
+    fanout.idle_mark = 5                        # the next client starts after offset 10
+    fanout._trim()
+    assert fanout.first_seq == 3 and fanout.ring_base == {("t", 0): 6}
+    assert fanout.seq_of({("t", 0): 6}) is None                # dropped
+    assert [fanout.seq_of({("t", 0): o}) for o in (7, 10, 12)] == [3, 4, 6]
+    assert fanout._seq_of_cursor(cursors.encode({("t", 0): 10})) == 4
+    assert fanout._seq_of_cursor("t@0#11") == 5                # the plain form too
+    assert fanout._seq_of_cursor("not a cursor!") is None
+    assert fanout._seq_of_cursor(None) is None
