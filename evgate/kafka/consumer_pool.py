@@ -167,6 +167,9 @@ class Fanout:
     def on_batch(self, items: list[StreamItem], position: Position, eof: Any) -> None:
         # per batch, not per record where it can be (the hub's time per page: bench/poll.py)
         head = self.head_seq
+        if self.one is not None and items and self.ring \
+                and items[0].offset <= self.ring[-1].offset:
+            self._index_by_cursor()
         self.ring.extend(items)
         self.ring_bytes += sum(map(_SIZE, items))
         if self.one is None:
@@ -241,6 +244,15 @@ class Fanout:
         else:
             self.ring_base[self.one] = dropped[-1].offset
         self.first_seq += drop
+
+    def _index_by_cursor(self) -> None:
+        """The partition's offsets went back (a log truncated and read again after an offset
+        reset): `seq_of`'s bisection needs them increasing, so from now on records are found
+        by cursor, as on several partitions, the newest place of a cursor read twice
+        winning."""
+        self.one = None
+        first = self.first_seq
+        self.seq_by_cursor = {item.cursor: first + index for index, item in enumerate(self.ring)}
 
     def seq_of(self, position: Position) -> int | None:
         """The number of the ring record whose cursor is `position` (complete), or None. One

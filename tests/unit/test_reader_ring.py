@@ -223,3 +223,22 @@ def test_a_one_partition_ring_finds_records_by_offset_without_a_dict():
     assert fanout._seq_of_cursor("t@0#11") == 5                # the plain form too
     assert fanout._seq_of_cursor("not a cursor!") is None
     assert fanout._seq_of_cursor(None) is None
+
+
+def test_a_one_partition_ring_whose_offsets_go_back_is_indexed_by_cursor():
+    """A log truncated and read again (an offset reset) brings offsets the ring already
+    holds: the bisection would find the older copy, so the ring indexes by cursor from then
+    on and a cursor read twice maps to its newest place (as on several partitions)."""
+    fanout = _one_partition_ring(max_records=100)
+    fanout.on_batch(_batch([5, 6, 7, 8]), {("t", 0): 8}, None)
+    assert fanout.seq_by_cursor == {}
+    fanout.on_batch(_batch([6, 7, 8, 9]), {("t", 0): 9}, None)
+    assert fanout.one is None
+    assert [fanout.seq_of({("t", 0): o}) for o in (5, 6, 7, 8, 9)] == [0, 4, 5, 6, 7]
+    fanout.idle_mark = 2
+    fanout._trim()
+    fanout.max_records = 3
+    fanout.idle_mark = 5
+    fanout._trim()
+    assert fanout.first_seq == 5
+    assert fanout.seq_of({("t", 0): 6}) is None and fanout.seq_of({("t", 0): 8}) == 6
