@@ -320,6 +320,16 @@ def _open_publisher(subscription, server, publish, max_message=1000):
     return stream, ends
 
 
+def _publisher_socket(publish=None, max_message=1000):
+    """A handed-over publisher socket and its client's end: (client socket, subscription,
+    publish, stream, its `on_end` calls, the client's frame masker)."""
+    server, sock = socket_pair()
+    subscription = Subscription(100, "t")
+    publish = publish or FakePublish()
+    stream, ends = _open_publisher(subscription, server, publish, max_message)
+    return sock, subscription, publish, stream, ends, FrameProtocol(client=True, extensions=[])
+
+
 def _until(condition, timeout=3.0):
     with gevent.Timeout(timeout):
         while not condition():
@@ -327,11 +337,7 @@ def _until(condition, timeout=3.0):
 
 
 def test_a_fast_sender_is_not_read_while_its_frame_is_published_then_all_go_in_order():
-    server, sock = socket_pair()
-    subscription = Subscription(100, "t")
-    publish = FakePublish()
-    stream, _ = _open_publisher(subscription, server, publish)
-    mask = FrameProtocol(client=True, extensions=[])
+    sock, subscription, publish, stream, _, mask = _publisher_socket()
     sock.sendall(bytes(mask.send_data("first")))
     _until(lambda: publish.calls == [b"first"])
     assert stream._publisher is not None and not stream._reader.active   # reads paused
@@ -364,12 +370,9 @@ def test_a_fast_sender_is_not_read_while_its_frame_is_published_then_all_go_in_o
 
 
 def test_a_failed_publish_closes_with_1011_and_publishes_nothing_after_it():
-    server, sock = socket_pair()
-    subscription = Subscription(100, "t")
-    publish = FakePublish(fail={b"bad"})
+    sock, subscription, publish, stream, ends, mask = _publisher_socket(
+        FakePublish(fail={b"bad"}))
     publish.gate.set()
-    stream, ends = _open_publisher(subscription, server, publish)
-    mask = FrameProtocol(client=True, extensions=[])
     sock.sendall(b"".join(bytes(mask.send_data(t)) for t in ("ok", "bad", "after")))
     client = Client(sock)
     close = client.read(_has(Opcode.CLOSE))[-1]
@@ -383,12 +386,8 @@ def test_a_failed_publish_closes_with_1011_and_publishes_nothing_after_it():
 
 
 def test_an_oversized_message_is_closed_with_1009_and_never_published():
-    server, sock = socket_pair()
-    subscription = Subscription(100, "t")
-    publish = FakePublish()
+    sock, subscription, publish, stream, _, mask = _publisher_socket()
     publish.gate.set()
-    stream, _ = _open_publisher(subscription, server, publish, max_message=1000)
-    mask = FrameProtocol(client=True, extensions=[])
     sock.sendall(bytes(mask.send_data("small")))
     _until(lambda: publish.calls == [b"small"])
     # 1200 bytes in three frames: each under the limit, the message over it
@@ -402,11 +401,7 @@ def test_an_oversized_message_is_closed_with_1009_and_never_published():
 
 
 def test_the_clients_close_is_answered_after_what_it_sent_before_is_published():
-    server, sock = socket_pair()
-    subscription = Subscription(100, "t")
-    publish = FakePublish()
-    stream, ends = _open_publisher(subscription, server, publish)
-    mask = FrameProtocol(client=True, extensions=[])
+    sock, subscription, publish, stream, ends, mask = _publisher_socket()
     sock.sendall(bytes(mask.send_data("one")) + bytes(mask.send_data("two"))
                  + bytes(mask.close(1000, "done")))
     _until(lambda: publish.calls == [b"one"])
@@ -426,11 +421,7 @@ def test_the_clients_close_is_answered_after_what_it_sent_before_is_published():
 
 
 def test_a_stream_ended_while_publishing_stays_in_flight_until_the_publish_settles():
-    server, sock = socket_pair()
-    subscription = Subscription(100, "t")
-    publish = FakePublish()
-    stream, ends = _open_publisher(subscription, server, publish)
-    mask = FrameProtocol(client=True, extensions=[])
+    sock, subscription, publish, stream, ends, mask = _publisher_socket()
     sock.sendall(bytes(mask.send_data("one")) + bytes(mask.send_data("two")))
     _until(lambda: publish.calls == [b"one"])
     subscription.close("goaway", "the gateway is stopping")   # drain: 1001 and then the end
