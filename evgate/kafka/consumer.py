@@ -25,6 +25,7 @@ from __future__ import annotations
 import binascii
 import logging
 import os
+import time
 from collections import deque
 from dataclasses import dataclass, field
 from itertools import repeat
@@ -33,7 +34,6 @@ from typing import Any, Protocol
 
 from confluent_kafka import (OFFSET_END, Consumer, KafkaError, KafkaException, Message,
                              TopicPartition)
-from gevent import monkey
 
 from ..core.stream import StreamItem
 from .client_config import mask
@@ -43,7 +43,6 @@ from .threads import HubHandoff, HubLogger, native_lock, start_native_thread
 
 logger = logging.getLogger(__name__)
 
-_native_sleep = monkey.get_original("time", "sleep")
 _URLSAFE = bytes.maketrans(b"+/", b"-_")
 # a confluent-kafka Message's getters, unbound: `map` calls them without a method look-up
 # per record (4x cheaper than methodcaller); other record types (tests) by name
@@ -94,12 +93,28 @@ def give_memory_back() -> None:
         _malloc_trim(0)
 
 
+def _signal(lock: Any) -> None:
+    """Release a native lock that a thread waits on as a wake-up signal (held while there is
+    nothing to signal), unless it is released already."""
+    if lock.locked():
+        try:
+            lock.release()
+        except RuntimeError:     # released meanwhile
+            pass
+
+
 class KafkaConsumerBridge:
     POLL_TIMEOUT = 0.1
     BATCH = 500
     # Batches handed to the hub and not yet processed. Kept low so that the clients woken by
     # one batch drain their buffers before the next batch is offered to them.
     MAX_PENDING_BATCHES = 2
+    # seconds a held-back thread waits for the hub's nudge before it looks again by itself
+    HELD_BACK_WAIT = 0.05
+    # seconds a spare's partition list stays good for the reader it becomes, and the age at
+    # which a waiting spare looks it up again (a topic's partitions can be added)
+    METADATA_TTL = 10.0
+    METADATA_REFRESH = 5.0
 
     def __init__(self, conf: dict[str, Any], start: Start, sink: Sink, *, name: str,
                  setup_timeout: float = 5.0, batch: int | None = None):
@@ -129,10 +144,16 @@ class KafkaConsumerBridge:
         self._lost_reported = False
         self.position: dict[tuple[str, int], int] = {}
         self._parts: list[str] | None = None
+        #: (when, topics, partitions) of the last metadata lookup (`_known_partitions`)
+        self._known: tuple[float, tuple[str, ...], list[tuple[str, int]]] | None = None
         self._slots: dict[tuple[str, int], int] = {}
-        #: set on the hub: the thread stops fetching (flow control of catch-up readers; what
-        #: librdkafka prefetched meanwhile is bounded by queued.max.messages.kbytes)
-        self.paused = False
+        self._paused = False
+        # released by the hub when a held-back thread may go on (unpaused, a batch processed,
+        # a command queued, stopped): the thread waits on it instead of polling a flag, so it
+        # fetches the next batch right after a page takes the last one, while the client
+        # reads that page, not a sleep later when the next request is being served
+        self._nudge = native_lock()
+        self._nudge.acquire()
         #: set on the hub: the thread gives freed memory back after closing the consumer
         self.trim_on_close = False
         #: a spare's state: warming (thread) -> ready (thread) -> claimed (hub) | dead (thread)
@@ -147,10 +168,26 @@ class KafkaConsumerBridge:
         return f"<KafkaConsumerBridge {self.name} {self.start_spec.kind} {self.start_spec.topics}>"
 
     # -- hub side ---------------------------------------------------------------------------
+    @property
+    def paused(self) -> bool:
+        """Set on the hub: the thread stops fetching (flow control of catch-up readers; what
+        librdkafka prefetched meanwhile is bounded by queued.max.messages.kbytes)."""
+        return self._paused
+
+    @paused.setter
+    def paused(self, value: bool) -> None:
+        self._paused = value
+        if not value:
+            self._wake_thread()
+
+    def _wake_thread(self) -> None:
+        _signal(self._nudge)
+
     def stop(self) -> None:
         """Ask the thread to close the consumer (commits stored offsets in a group)."""
         self._running = False
         self._release_spare()
+        self._wake_thread()
 
     def claim(self, start: Start, sink: Sink, name: str) -> bool:
         """A ready spare becomes a reader at `start` (an offsets start) for `sink`; False when
@@ -163,15 +200,12 @@ class KafkaConsumerBridge:
         return True
 
     def _release_spare(self) -> None:
-        if self._wake.locked():
-            try:
-                self._wake.release()
-            except RuntimeError:     # released meanwhile
-                pass
+        _signal(self._wake)
 
     def store_offsets(self, offsets: list[tuple[str, int, int]]) -> None:
         """At-least-once: mark records as delivered (committed by the auto-commit timer)."""
         self._commands.append(("store", offsets))
+        self._wake_thread()
 
     # -- native thread ----------------------------------------------------------------------
     def _on_error(self, error: KafkaError) -> None:
@@ -197,7 +231,7 @@ class KafkaConsumerBridge:
             self._partitions(spec.topics)
             consumer.subscribe(list(spec.topics))
             return {}
-        partitions = self._partitions(spec.topics)
+        partitions = self._known_partitions(spec) or self._partitions(spec.topics)
         unknown = sorted(set(spec.position) - set(partitions))
         if spec.kind == "offsets" and unknown:
             raise UnknownPartition("the cursor names partition(s) the topic does not have: "
@@ -216,6 +250,20 @@ class KafkaConsumerBridge:
         consumer.assign(assignment)
         return position
 
+    def _known_partitions(self, spec: Start) -> list[tuple[str, int]] | None:
+        """The partitions a spare looked up while it waited, for the reader it became: fresh
+        (at most METADATA_TTL seconds old), the same topics, and every partition the cursor
+        names among them; else None (Kafka is asked, one metadata round trip more before
+        the first fetch of a new position)."""
+        known, self._known = self._known, None
+        if known is None or spec.kind != "offsets":
+            return None
+        when, topics, partitions = known
+        if time.monotonic() - when > self.METADATA_TTL or topics != tuple(spec.topics) \
+                or not set(spec.position) <= set(partitions):
+            return None
+        return partitions
+
     def _partitions(self, topics: tuple[str, ...]) -> list[tuple[str, int]]:
         found = []
         for topic in topics:
@@ -225,6 +273,7 @@ class KafkaConsumerBridge:
                 reason = meta.error if meta is not None else "no metadata"
                 raise StartFailed(f"topic {topic!r} is not available: {reason}")
             found.extend((topic, p) for p in sorted(meta.partitions))
+        self._known = (time.monotonic(), tuple(topics), found)
         return found
 
     def _wait_as_spare(self) -> bool:
@@ -242,6 +291,12 @@ class KafkaConsumerBridge:
             if self._wake.acquire(timeout=1.0):
                 break
             self._consumer.poll(0)     # serves error_cb (a lost cluster) while waiting
+            if self._known is not None \
+                    and time.monotonic() - self._known[0] > self.METADATA_REFRESH:
+                try:
+                    self._partitions(self.start_spec.topics)
+                except (KafkaException, StartFailed, ValueError, RuntimeError):
+                    self._known = None   # the claimed reader asks Kafka again
         return self._running and self.spare_state == "claimed"
 
     def _loop(self) -> None:
@@ -265,8 +320,10 @@ class KafkaConsumerBridge:
         try:
             while self._running:
                 self._run_commands()
-                if self._sent - self.processed >= self.MAX_PENDING_BATCHES or self.paused:
-                    _native_sleep(0.002)   # the hub (or a client) is behind: do not pile up
+                if self._sent - self.processed >= self.MAX_PENDING_BATCHES or self._paused:
+                    # the hub (or a client) is behind: do not pile up; woken by the hub
+                    # (`_wake_thread`), the timeout only a safety net
+                    self._nudge.acquire(timeout=self.HELD_BACK_WAIT)
                     continue
                 first = consumer.poll(self.POLL_TIMEOUT)
                 if first is None:
@@ -403,6 +460,7 @@ class KafkaConsumerBridge:
     def _deliver(self, items: list[StreamItem], position: dict[tuple[str, int], int],
                  eof: set[tuple[str, int]]) -> None:
         self.processed += 1
+        self._wake_thread()
         if not self._running:
             return
         try:

@@ -679,8 +679,10 @@ class ConsumerPool:
             fanout = Fanout(self, key, conf, topic_set, position, live=False, api_id=api_id)
             self.readers_started += 1
             self.catchups.setdefault(key, []).append(fanout)
-        self._ensure_spares(key, conf, topic_set)
         self._wait(fanout.ready, subscription)
+        # the spare taken is replaced once this reader has started (making a consumer holds
+        # the hub ~1-4 ms: then, while the reader waits for its first fetch, not before)
+        self._ensure_spares(key, conf, topic_set)
         if fanout.stopped or not fanout.can_serve(position, self.share_window):
             # it moved on (or stopped) while this client waited for it to start: try again
             subscription.close("closed")
