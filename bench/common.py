@@ -220,6 +220,7 @@ wrk.headers["Content-Type"] = {content_type}
 local f = assert(io.open({body_path}, "rb"))
 wrk.body = f:read("*a")
 f:close()
+{pacing}
 
 done = function(summary, latency, requests)
   local e = summary.errors
@@ -270,11 +271,24 @@ class WrkResult:
                 f"({self.requests} requests in {self.duration_s:.1f}s, errors: {errors})")
 
 
+# wrk asks `delay()` before each request of a connection: a random pause of mean `gap` ms
+# (uniform, so the connections do not fall into step) spreads `rate` requests/s over them
+_LUA_PACING = """\
+local gap = {gap_ms}
+delay = function() return math.random(0, math.floor(2 * gap)) end
+"""
+
+
 def run_wrk(url: str, *, body: bytes, content_type: str = "application/json",
             headers: dict[str, str] | None = None, threads: int = 1, connections: int = 50,
-            duration: float = 10.0, timeout: float = 5.0, workdir: str | Path | None = None
-            ) -> WrkResult:
-    """POST `body` to `url` over keep-alive connections for `duration` seconds with wrk."""
+            duration: float = 10.0, timeout: float = 5.0, workdir: str | Path | None = None,
+            rate: float | None = None) -> WrkResult:
+    """POST `body` to `url` over keep-alive connections for `duration` seconds with wrk: as
+    fast as the server answers (a closed loop: every connection sends its next request when
+    the answer came), or with `rate`, paced to about that many requests/s in all (each
+    connection pauses a random time of mean connections/rate before its next request, so
+    the latencies are those of a server that is not saturated; slightly fewer requests than
+    `rate` are sent: the pause adds to each answer's time)."""
     if not url.startswith(("http://127.", "http://localhost", "http://[::1]")):
         raise ValueError(f"benchmarks target loopback only, not {url}")
     wrk = require_wrk()
@@ -284,9 +298,11 @@ def run_wrk(url: str, *, body: bytes, content_type: str = "application/json",
         extra = "\n".join(f"wrk.headers[{_lua_string(k)}] = {_lua_string(v)}"
                           for k, v in (headers or {}).items())
         script = Path(tmp) / "post.lua"
+        pacing = _LUA_PACING.format(gap_ms=1000.0 * connections / rate) if rate else ""
         script.write_text(_LUA_TEMPLATE.format(content_type=_lua_string(content_type),
                                                extra_headers=extra,
-                                               body_path=_lua_string(str(body_path))))
+                                               body_path=_lua_string(str(body_path)),
+                                               pacing=pacing))
         command = [wrk, f"-t{threads}", f"-c{connections}", f"-d{max(1, round(duration))}s",
                    f"--timeout={max(1, round(timeout))}s", "--latency", "-s", str(script), url]
         proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -306,7 +322,8 @@ def run_wrk(url: str, *, body: bytes, content_type: str = "application/json",
         p50_ms=data["p50_us"] / 1000, p90_ms=data["p90_us"] / 1000,
         p99_ms=data["p99_us"] / 1000, max_ms=data["max_us"] / 1000,
         errors={k: data[k] for k in ("connect", "read", "write", "status", "timeout")},
-        command=[Path(command[0]).name] + command[1:-3] + ["-s", "post.lua", url])
+        command=[Path(command[0]).name] + command[1:-3] + ["-s", "post.lua", url]
+        + ([f"(paced: {rate:g} req/s)"] if rate else []))
 
 
 # -- Kafka --------------------------------------------------------------------------------------

@@ -19,9 +19,12 @@ servers up at once and measured in interleaved rounds (--rounds; medians reporte
 It prints req/s, p50/p99 and worker CPU per request (from /proc, all threads) for (a), (m)
 and (b), the ratios evgate/minimal and evgate/bare, batch records/s, and checks on each
 producing route's topic (sum of high watermarks before/after) that every acknowledged record
-really landed. Exit status: 0 ok, 1 a record count or status check failed, 2 wrk or the
-broker is missing. The targets (evgate/minimal >= 0.9, batch >= 100k records/s) are reported,
-not enforced.
+really landed. The saturated rounds are followed by the same rounds paced to --paced-rate
+requests/s (default half of the minimal route's): wrk's closed loop keeps every server
+saturated, so their p99 there is their queue; the paced p99 is the latency figure.
+Exit status: 0 ok, 1 a record count or status check failed, 2 wrk or the broker is missing.
+The targets (evgate/minimal >= 0.9, evgate's paced p99 <= 50 ms, batch >= 100k records/s)
+are reported, not enforced.
 Everything binds and targets 127.0.0.1; every process started here is stopped by PID.
 """
 from __future__ import annotations
@@ -48,6 +51,7 @@ from .common import (GunicornServer, KafkaOffsets, WrkResult, add_gateway_args, 
 
 RATIO_TARGET = 0.9          # evgate / minimal route (issue 11)
 BATCH_TARGET = 100_000
+P99_TARGET_MS = 50          # evgate p99 at 50 connections, paced (issue 11)
 
 
 def json_body(size: int, index: int = 0) -> bytes:
@@ -138,7 +142,8 @@ def warm_up(target: Target, body: bytes, args: argparse.Namespace, *, connection
 
 def measure_round(target: Target, body: bytes, args: argparse.Namespace, *, connections: int,
                   duration: float, content_type: str = "application/json",
-                  per_request: int = 1, settle: float = 1.0) -> Round:
+                  per_request: int = 1, settle: float = 1.0,
+                  rate: float | None = None) -> Round:
     """One measured wrk run; with `target.offsets`, count what landed on its topic."""
     before = None
     if target.offsets is not None:
@@ -146,7 +151,8 @@ def measure_round(target: Target, body: bytes, args: argparse.Namespace, *, conn
         before = target.offsets.count()
     cpu_before = worker_cpu_s(target.server)
     result = run_wrk(target.server.url + target.path, body=body, content_type=content_type,
-                     threads=args.threads, connections=connections, duration=duration)
+                     threads=args.threads, connections=connections, duration=duration,
+                     rate=rate)
     cpu_us = (worker_cpu_s(target.server) - cpu_before) * 1e6 / max(1, result.requests)
     print(f"   {target.label:24} {result.summary()}  cpu {cpu_us:5.0f} us/req", flush=True)
     if target.offsets is None or before is None:
@@ -163,19 +169,31 @@ def measure_round(target: Target, body: bytes, args: argparse.Namespace, *, conn
 
 def interleaved(targets: list[Target], body: bytes, args: argparse.Namespace, *,
                 connections: int, rounds: int, duration: float, warmup: float,
-                settle: float = 1.0) -> dict[str, list[Round]]:
-    """Warm each target up, then `rounds` rounds of one wrk run per target, in turn."""
-    for target in targets:
-        warm_up(target, body, args, connections=connections, seconds=warmup)
+                settle: float = 1.0, rate: float | None = None) -> dict[str, list[Round]]:
+    """Warm each target up (unless `warmup` is 0), then `rounds` rounds of one wrk run per
+    target, in turn; with `rate`, paced (`run_wrk`)."""
+    if warmup:
+        for target in targets:
+            warm_up(target, body, args, connections=connections, seconds=warmup)
     runs: dict[str, list[Round]] = {t.key: [] for t in targets}
     for number in range(1, rounds + 1):
+        pace = f", paced to {rate:.0f} req/s" if rate else ""
         print(f"-- round {number}/{rounds}: {duration:g}s each, {connections} connections, "
-              f"{len(body)} B", flush=True)
+              f"{len(body)} B{pace}", flush=True)
         order = targets if number % 2 else list(reversed(targets))
         for target in order:
             runs[target.key].append(measure_round(target, body, args, connections=connections,
-                                                  duration=duration, settle=settle))
+                                                  duration=duration, settle=settle, rate=rate))
     return runs
+
+
+def paced_rate(args: argparse.Namespace, results: dict[str, Any]) -> float:
+    """The offered load of the paced rounds: --paced-rate, or by default half of what the
+    minimal route reached saturated in this invocation (0: no paced rounds)."""
+    if args.paced_rate is not None:
+        return max(0.0, args.paced_rate)
+    minimal = results.get("minimal")
+    return round(minimal["rps"] / 2) if minimal else 0.0
 
 
 def summarise(rounds: list[Round]) -> dict[str, Any]:
@@ -260,6 +278,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="seconds per --matrix run (%(default)s)")
     parser.add_argument("--matrix-rounds", type=int, default=2,
                         help="interleaved rounds per --matrix cell (%(default)s)")
+    parser.add_argument("--paced-rate", type=float, default=None,
+                        help="after the saturated rounds, the same rounds paced to this many "
+                             "requests/s (default: half of the minimal route's median req/s "
+                             "in this invocation; 0: none): p50/p99 of a server that is not "
+                             "saturated, the p99 <= 50 ms target's figure")
     parser.add_argument("--skip-batch", action="store_true", help="no batch phases")
     parser.add_argument("--skip-single", action="store_true",
                         help="no single-record rounds (only the batch phases)")
@@ -345,6 +368,17 @@ def main(argv: list[str] | None = None) -> int:
                 results[key] = summarise(rounds)
                 failures += check_failures(key, rounds)
             _ratios(results, results)
+            rate = paced_rate(args, results)
+            if rate:
+                # latency where it means something: the same connections, a load every
+                # route can carry (a saturated closed loop measures its own queue)
+                runs = interleaved(targets, body, args, connections=args.connections,
+                                   rounds=args.rounds, duration=args.duration, warmup=0,
+                                   rate=rate)
+                results["paced"] = {"offered_rps": rate}
+                for key, rounds in runs.items():
+                    results["paced"][key] = summarise(rounds)
+                    failures += check_failures(f"paced {key}", rounds)
 
         if not args.skip_batch and not args.matrix:
             records = [json_body(args.batch_record_size, i) for i in range(args.batch_size)]
@@ -431,6 +465,20 @@ def _print_summary(results: dict[str, Any], failures: list[str]) -> None:
               f"{results['compare']['cpu_us_per_request']} us)")
     if "ratio_baseline" in results:
         print(f"evgate/bare            {results['ratio_baseline']:.3f}")
+    paced = results.get("paced")
+    if paced:
+        print(f"paced to {paced['offered_rps']:.0f} req/s (not saturated):")
+        for key, label in (("baseline", "(a) bare Flask 202"),
+                           ("minimal", "(m) minimal produce"),
+                           ("compare", "(b0) compare-root"), ("evgate", "(b) evgate -> Kafka")):
+            if key in paced:
+                r = paced[key]
+                print(f"  {label:20} {r['rps']:8d} req/s  p50 {r['p50_ms']:6.2f} ms  "
+                      f"p99 {r['p99_ms']:6.2f} ms  cpu {r['cpu_us_per_request']:5d} us/req")
+        if "evgate" in paced:
+            p99 = paced["evgate"]["p99_ms"]
+            verdict = "meets" if p99 <= P99_TARGET_MS else "ABOVE"
+            print(f"evgate p99 paced       {p99:.2f} ms  ({verdict} target {P99_TARGET_MS} ms)")
     for key, name in [(k, n) for n in ("ndjson", "json-array")
                       for k in ("batch_compare", "batch")]:
         r = results.get(f"{key}_{name}")
