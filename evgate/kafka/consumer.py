@@ -149,9 +149,8 @@ class KafkaConsumerBridge:
         self._slots: dict[tuple[str, int], int] = {}
         self._paused = False
         # released by the hub when a held-back thread may go on (unpaused, a batch processed,
-        # a command queued, stopped): the thread waits on it instead of polling a flag, so it
-        # fetches the next batch right after a page takes the last one, while the client
-        # reads that page, not a sleep later when the next request is being served
+        # a command queued, stopped): the thread waits on it instead of waking every 2 ms to
+        # look at a flag (a GIL round trip each time, per paused reader)
         self._nudge = native_lock()
         self._nudge.acquire()
         #: set on the hub: the thread gives freed memory back after closing the consumer
