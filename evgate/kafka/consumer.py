@@ -37,13 +37,12 @@ from confluent_kafka import (OFFSET_END, Consumer, KafkaError, KafkaException, M
 
 from ..core.stream import StreamItem
 from .client_config import mask
-from .cursor import encode_offsets
+from .cursor import URLSAFE, encode_offsets
 from .records import record_to_message
 from .threads import HubHandoff, HubLogger, native_lock, start_native_thread
 
 logger = logging.getLogger(__name__)
 
-_URLSAFE = bytes.maketrans(b"+/", b"-_")
 # a confluent-kafka Message's getters, unbound: `map` calls them without a method look-up
 # per record (4x cheaper than methodcaller); other record types (tests) by name
 _GETTERS = {Message: (Message.error, Message.topic, Message.partition, Message.offset,
@@ -402,7 +401,7 @@ class KafkaConsumerBridge:
             parts = self._parts = [f"{t}@{p}#{position[(t, p)]}" for t, p in keys]
         slots = self._slots
         single = len(parts) == 1
-        b2a, urlsafe = binascii.b2a_base64, _URLSAFE
+        b2a, urlsafe = binascii.b2a_base64, URLSAFE
         append = items.append
         last_key = None
         for record in records:

@@ -44,7 +44,8 @@ def encode(position: Mapping[tuple[str, int], int]) -> str:
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
 
 
-_URLSAFE = bytes.maketrans(b"+/", b"-_")
+# standard base64 to base64url (`translate` of b2a_base64 output: a cursor's alphabet)
+URLSAFE = bytes.maketrans(b"+/", b"-_")
 
 
 def encode_offsets(topic: str, partition: int, offsets: list[int]) -> list[str]:
@@ -68,7 +69,7 @@ def encode_offsets(topic: str, partition: int, offsets: list[int]) -> list[str]:
     pad = -length % 3
     fill = b"\0" * pad
     joined = (prefix.replace(b"%", b"%%") + b"%d" + fill) * len(offsets) % tuple(offsets)
-    text = binascii.b2a_base64(joined, newline=False).translate(_URLSAFE).decode("ascii")
+    text = binascii.b2a_base64(joined, newline=False).translate(URLSAFE).decode("ascii")
     width = (length + pad) // 3 * 4
     keep = width - pad
     return [text[start:start + keep] for start in range(0, len(text), width)]
