@@ -123,12 +123,29 @@ class PhaseResult:
                     "max": round(max(self.client_rates(), default=0))}}
 
 
-def produce_backlog(bootstrap: str, topic: str, count: int, size: int) -> None:
+# where a record's 10-digit sequence number starts in its content, by --content
+INDEX_AT = {"padded": 0, "json": 8}
+
+
+def record_value(index: int, size: int, content: str = "padded") -> bytes:
+    """The backlog's record `index`: `padded`, its number and `x`s (a page's contents go out
+    as they are); `json`, a JSON document with its number, a device, a time stamp and a hex
+    payload (what an API carries: its quotes are escaped in a JSON page)."""
+    if content == "padded":
+        return (b"%010d" % index) + b"x" * (size - 10)
+    head = b'{"seq":"%010d","device":"sensor-%d","ts":%d,"payload":"' % (
+        index, index % 50, 1_700_000_000_000 + index)
+    fill = max(0, size - len(head) - 2)
+    return head + (index.to_bytes(8, "big").hex().encode() * (fill // 16 + 1))[:fill] + b'"}'
+
+
+def produce_backlog(bootstrap: str, topic: str, count: int, size: int,
+                    content: str = "padded") -> None:
     from confluent_kafka import Producer
     producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 20, "acks": "all",
                          "batch.size": 1 << 20})
     for index in range(count):
-        value = (b"%010d" % index) + b"x" * (size - 10)
+        value = record_value(index, size, content)
         while True:
             try:
                 producer.produce(topic, value)
@@ -163,8 +180,8 @@ def bare_client(bootstrap: str, topic: str, page: int, deadline: float
     return run
 
 
-def evgate_client(url: str, path: str, topic: str, page: int, deadline: float
-                  ) -> Callable[[ClientRun], None]:
+def evgate_client(url: str, path: str, topic: str, page: int, deadline: float,
+                  index_at: int = 0) -> Callable[[ClientRun], None]:
     from evgate.kafka import cursor as cursors
     host, port = url.removeprefix("http://").split(":")
 
@@ -185,7 +202,8 @@ def evgate_client(url: str, path: str, topic: str, page: int, deadline: float
                 body = json.loads(raw)
                 client.pages.append(time.perf_counter() - began)
                 for item in body["items"][:client.want - client.got]:
-                    client.in_order &= int(item["content"][:10]) == expected
+                    client.in_order &= int(item["content"][index_at:index_at + 10]) \
+                        == expected
                     expected += 1
                     client.got += 1
                 cursor = body["pagination"]["nextCursor"]
@@ -194,8 +212,8 @@ def evgate_client(url: str, path: str, topic: str, page: int, deadline: float
     return run
 
 
-def first_pages(url: str, path: str, topic: str, page: int, backlog: int, count: int
-                ) -> list[float]:
+def first_pages(url: str, path: str, topic: str, page: int, backlog: int, count: int,
+                index_at: int = 0) -> list[float]:
     """Seconds for each of `count` first pages, at descending positions (a reader only serves
     positions at or after its own, so none can join one already running), ~0.3 s apart (a
     client's first page after another's: the pool has time to replace a spare it took)."""
@@ -217,7 +235,7 @@ def first_pages(url: str, path: str, topic: str, page: int, backlog: int, count:
             body = json.loads(response.read())
             elapsed = time.perf_counter() - began
             if response.status != 200 or len(body["items"]) != page \
-                    or int(body["items"][0]["content"][:10]) != start:
+                    or int(body["items"][0]["content"][index_at:index_at + 10]) != start:
                 raise RuntimeError(f"first page at {start}: HTTP {response.status}")
             times.append(elapsed)
         finally:
@@ -303,6 +321,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="records each client of the concurrent phase reads (%(default)s)")
     parser.add_argument("--page", type=int, default=500, help="records per page (%(default)s)")
     parser.add_argument("--record-size", type=int, default=1024, help="bytes per record")
+    parser.add_argument("--content", choices=sorted(INDEX_AT), default="padded",
+                        help="records: `padded` (a number and x's: a JSON page carries them "
+                             "as they are) or `json` (JSON documents: their quotes are "
+                             "escaped in a page) (%(default)s)")
     parser.add_argument("--first-pages", type=int, default=12,
                         help="first pages at new positions to time at the end (%(default)s)")
     parser.add_argument("--max-seconds", type=float, default=60,
@@ -326,10 +348,12 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, Any] = {
         "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
         "machine": machine_description(), "workers": args.workers, "page": args.page,
-        "record_bytes": args.record_size, "backlog": backlog, "gateway_env": extra_env,
+        "record_bytes": args.record_size, "content": args.content, "backlog": backlog,
+        "gateway_env": extra_env,
         "rounds": args.rounds, "compare_root": args.compare_root}
     print(f"evgate polling benchmark, {results['date']}\nmachine: {results['machine']}\n"
-          f"gunicorn.conf.py, {args.workers} workers; backlog {backlog} x {args.record_size} B;"
+          f"gunicorn.conf.py, {args.workers} workers; backlog {backlog} x {args.record_size} B"
+          f" ({args.content});"
           f" pages of {args.page}; {args.rounds} round(s); broker {args.bootstrap}", flush=True)
     topic = f"bench-poll-{uuid.uuid4().hex[:10]}"
     failures: list[str] = []
@@ -338,7 +362,7 @@ def main(argv: list[str] | None = None) -> int:
             contextlib.ExitStack() as stack:
         stack.enter_context(temporary_topic(args.bootstrap, topic, 1))
         print(f"-- producing {backlog} records", flush=True)
-        produce_backlog(args.bootstrap, topic, backlog, args.record_size)
+        produce_backlog(args.bootstrap, topic, backlog, args.record_size, args.content)
         definition = api_definition(str(uuid.uuid4()), path, topic, args.bootstrap, args.page)
         database_url = f"sqlite:///{tmp}/evgate.db"
         import_apis(database_url, [definition])
@@ -382,7 +406,7 @@ def main(argv: list[str] | None = None) -> int:
                     deadline = time.monotonic() + args.max_seconds
                     cpu = workers_cpu(server.pid)
                     gateway = run_phase(label, clients(), evgate_client(
-                        server.url, path, topic, args.page, deadline))
+                        server.url, path, topic, args.page, deadline, INDEX_AT[args.content]))
                     pages = sum(len(c.pages) for c in gateway.clients)
                     cpu_ms = (workers_cpu(server.pid) - cpu) * 1000 / pages if pages else 0.0
                     print(f"      gateway workers' CPU: {cpu_ms:.2f} ms per page", flush=True)
@@ -403,7 +427,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"-- {args.first_pages} first pages at new positions, {label}", flush=True)
                 try:
                     times = first_pages(server.url, path, topic, args.page, backlog,
-                                        args.first_pages)
+                                        args.first_pages, INDEX_AT[args.content])
                 except Exception as exc:  # noqa: BLE001 - reported as a failed check
                     failures.append(f"first pages ({target}): {type(exc).__name__}: {exc}")
                     times = []

@@ -40,8 +40,8 @@ from __future__ import annotations
 import json
 import logging
 import time
-from operator import attrgetter
 from json.encoder import encode_basestring_ascii
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 from xml.sax.saxutils import escape, quoteattr
 
@@ -74,24 +74,40 @@ _CURSOR = attrgetter("cursor")
 _ITEM = (b'{"id":"', None, b'","content":"', None, b'"},')
 
 
-def _plain_json_items(items: list[StreamItem], head: bytes = b"", tail: bytes = b""
-                      ) -> bytes | None:
-    """`head{"id":"C","content":"V"},...tail` for items whose cursors and contents are all
-    their own JSON strings, else None. One list of separators, the cursors and the contents
-    filled in by slice assignment, joined once with `head` and `tail` (a page is ~540 KB: a
-    second join for them copied it all again)."""
+def _json_items(items: list[StreamItem], head: bytes = b"", tail: bytes = b"") -> bytes | None:
+    """`head{"id":"C","content":"V"},...tail` for a page of printable-ASCII records without
+    tombstones whose cursors are their own JSON strings, else None (the per-record
+    fragments then: non-ASCII, control characters). The contents are made JSON strings for
+    the whole page at once:
+
+    - without `"` or `\\` (text, base64, numbers): each content as it is;
+    - with them (a JSON record, the common case of an API): the page's contents joined by a
+      newline (which none contains: it is not printable), two `replace` passes, split
+      again (1 KiB JSON records by per-record fragments cost ~6 us each, ~3 ms a page;
+      docs/benchmarks.md, Polling).
+
+    One list of separators, the cursors and the contents filled in by slice assignment,
+    joined once with `head` and `tail` (a page is ~540 KB: a second join for them copied it
+    all again)."""
     contents = list(map(_CONTENT, items))
     if None in contents:                      # a tombstone: `"deleted": true`
         return None
-    if not all(map(bytes.isalnum, contents)):     # stops at a record's first other byte
-        joined = b"".join(contents)           # ~40 us for 500 KiB; one C pass to check
-        if not joined.isascii() or joined.translate(None, _JSON_SAFE):
-            return None
     joined_cursors = "\n".join(map(_CURSOR, items)).encode()
     cursors = joined_cursors.split(b"\n")
     if len(cursors) != len(items) or not joined_cursors.isascii() \
             or joined_cursors.translate(None, _JSON_SAFE_NL):
         return None
+    if not all(map(bytes.isalnum, contents)):     # stops at a record's first other byte
+        joined = b"".join(contents)           # ~40 us for 500 KiB; one C pass to check
+        if not joined.isascii():
+            return None
+        unsafe = joined.translate(None, _JSON_SAFE)
+        if unsafe.translate(None, b'"\\'):     # control characters
+            return None
+        if unsafe:
+            # quotes or backslashes: escaped as json.dumps does, for the whole page
+            contents = b"\n".join(contents).replace(b"\\", b"\\\\").replace(
+                b'"', b'\\"').split(b"\n")
     parts = list(_ITEM) * len(items)
     parts[1::5] = cursors
     parts[3::5] = contents
@@ -324,19 +340,19 @@ class HttpGetEntrypoint(Entrypoint):
 
     def _json_body(self, items: list[StreamItem], next_cursor: str | None,
                    limit: int) -> bytes:
-        """The JSON page as ONE bytes join, without a dict or a fragment per item: when every
-        record's content is its own JSON string (printable ASCII without quotes or
-        backslashes: the common case of a backlog of text or base64 records) the page is a
-        list of constant separators, cursors and contents put together by slice assignment,
-        so the per-record work is C (json.dumps costs ~5 us per 1 KiB record; this ~0.5 us
-        a record in all, the safety check included). Other pages are joined from per-record
-        fragments (`_json_fragment`). Nothing is cached on the shared items: a cached
-        fragment doubled what a reader's ring holds, outside its memory bound
+        """The JSON page as ONE bytes join, without a dict or a fragment per item: the
+        contents of all its records are made JSON strings at once (`_json_items`: as they
+        are, escaped page-wide, or by `map` of the C encoder) and put together with constant
+        separators and the cursors by slice assignment, so the per-record work is C
+        (json.dumps costs ~5 us per 1 KiB record). Pages with a tombstone, with headers or
+        metadata in the payload, or a cursor that is not its own JSON string are joined from
+        per-record fragments (`_json_fragment`). Nothing is cached on the shared items: a
+        cached fragment doubled what a reader's ring holds, outside its memory bound
         (docs/benchmarks.md, Polling). The item's Message is never built for it."""
         tail = b'],"pagination":%s}' % json.dumps(
             {"nextCursor": next_cursor, "limit": limit}).encode()
         if items and not (self.headers_in_payload or self.metadata_in_payload):
-            page = _plain_json_items(items, b'{"items":[', tail)
+            page = _json_items(items, b'{"items":[', tail)
             if page is not None:
                 return page
         return b"".join((b'{"items":[', b",".join(map(self._json_fragment, items)), tail))

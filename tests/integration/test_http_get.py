@@ -180,3 +180,11 @@ def test_json_page_fast_path_writes_what_the_message_path_writes(gateway_factory
     status, page = gw.json("GET", f"/fast?cursor={expected[-1]['id']}&limit=50",
                            headers={"Accept": "application/json"})
     assert status == 200 and page["items"] == []
+    # pages without the tombstone: printable ones with a JSON record (escaped for the whole
+    # page at once), and ones with control characters, non-ASCII and invalid UTF-8 (per-record
+    # fragments)
+    for after, limit in ((-1, 3), (1, 2), (2, 4)):
+        cursor = cursors.encode({(unique_topic, 0): after})
+        status, page = gw.json("GET", f"/fast?cursor={cursor}&limit={limit}",
+                               headers={"Accept": "application/json"})
+        assert status == 200 and page["items"] == expected[after + 1:after + 1 + limit], after

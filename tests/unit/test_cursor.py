@@ -130,3 +130,47 @@ def test_json_pages_decode_like_json_dumps_whatever_the_records():
             assert body == {"items": expected,
                             "pagination": {"nextCursor": "bmV4dA", "limit": 500}}
             assert all(item.frames is None for item in items)
+
+
+_CONTENTS = st.one_of(
+    st.binary(max_size=40),                                        # any bytes, not UTF-8 too
+    st.text(max_size=40).map(lambda text: text.encode("utf-8", "surrogatepass")),
+    st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7e), max_size=40).map(
+        str.encode),                                               # printable: quotes, `\`
+    st.sampled_from([b'{"a": "b\\\\c"}', b"alnum1", b"", b"with space"]))
+
+
+@given(st.lists(_CONTENTS, min_size=1, max_size=12))
+def test_a_page_made_at_once_is_the_per_record_fragments_byte_for_byte(contents):
+    """A page of printable-ASCII records (JSON with quotes and backslashes included) made
+    for all records at once (`_json_items`) is exactly the per-record fragments joined;
+    any other page (UTF-8 beyond ASCII, control characters, bytes that are not UTF-8) is
+    left to the fragments; both decode to the items json.dumps would give."""
+    import json
+
+    from evgate.core.message import Message
+    from evgate.core.stream import StreamItem
+    from evgate.entrypoints.http_get import HttpGetEntrypoint, _json_items
+    entrypoint = HttpGetEntrypoint.__new__(HttpGetEntrypoint)
+    entrypoint.headers_in_payload = entrypoint.metadata_in_payload = False
+    items = [StreamItem(Message(content=content), f"Y3Vy{index}")
+             for index, content in enumerate(contents)]
+    page = _json_items(items, b"[", b"]")
+    printable = all(c.isascii() and not c.translate(None, bytes(range(0x20, 0x7f)))
+                    for c in contents)
+    assert (page is not None) == printable
+    if page is not None:
+        assert page == b"[" + b",".join(map(entrypoint._json_fragment, items)) + b"]"
+    assert json.loads(entrypoint._json_page(items, "bmV4dA", 500).get_data())["items"] == [
+        {"id": item.cursor, "content": content.decode("utf-8", errors="replace")}
+        for item, content in zip(items, contents)]
+
+
+def test_a_page_with_a_tombstone_or_an_odd_cursor_is_left_to_the_fragments():
+    from evgate.core.message import Message
+    from evgate.core.stream import StreamItem
+    from evgate.entrypoints.http_get import _json_items
+    record = StreamItem(Message(content=b'{"a": 1}'), "Y3Vy")
+    assert _json_items([record, StreamItem(Message(tombstone=True), "Y3Vz")]) is None
+    for cursor in ('c"1', "c\n2", "c\\3", "\u00e9"):
+        assert _json_items([record, StreamItem(Message(content=b"x"), cursor)]) is None
