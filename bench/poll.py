@@ -2,7 +2,8 @@
 
     .venv/bin/python -m bench.poll            (make bench)
 
-In one invocation, against the same broker and the same pre-produced backlog (1 KiB records):
+In one invocation, against the same broker and the same pre-produced backlog (1 KiB records,
+--content padded or json):
 
   (a) bare      a confluent-kafka Consumer per client, assign()ed at the client's start offset,
                 reading pages of --page records with consume() (what the gateway cannot beat)
