@@ -588,6 +588,9 @@ class ConsumerPool:
     """Per worker (created lazily by the runtime after the fork)."""
 
     RETRY_AFTER = 2   # seconds, with 503 when the reader caps are reached
+    # seconds after a reader took a spare before its replacement is made: past the reader's
+    # first page (a client's first page from a cursor takes ~5-30 ms)
+    SPARE_REFILL_DELAY = 0.1
 
     def __init__(self, config: Config):
         self.config = config
@@ -608,6 +611,8 @@ class ConsumerPool:
         self._ids = 0
         self.readers_started = 0   # catch-up readers started so far (stats)
         self.spares: list[_Spare] = []
+        #: keys whose spares are topped up in SPARE_REFILL_DELAY (`_ensure_spares(later=True)`)
+        self._refills: set[tuple] = set()
         self.spares_taken = 0      # catch-up readers that started on a spare (stats)
         self.max_spares = config.stream_reader_spares
         self._spare_watch: Any = None
@@ -680,9 +685,9 @@ class ConsumerPool:
             self.readers_started += 1
             self.catchups.setdefault(key, []).append(fanout)
         self._wait(fanout.ready, subscription)
-        # the spare taken is replaced once this reader has started (making a consumer holds
-        # the hub ~1-4 ms: then, while the reader waits for its first fetch, not before)
-        self._ensure_spares(key, conf, topic_set)
+        # the spare taken is replaced once this reader's first page is out (making a consumer
+        # holds the hub ~1-4 ms: it delayed the reader's first batch by as much)
+        self._ensure_spares(key, conf, topic_set, later=True)
         if fanout.stopped or not fanout.can_serve(position, self.share_window):
             # it moved on (or stopped) while this client waited for it to start: try again
             subscription.close("closed")
@@ -827,9 +832,11 @@ class ConsumerPool:
                 return spare.bridge
         return None
 
-    def _ensure_spares(self, key: tuple, conf: dict[str, Any], topics: tuple[str, ...]) -> None:
+    def _ensure_spares(self, key: tuple, conf: dict[str, Any], topics: tuple[str, ...], *,
+                       later: bool = False) -> None:
         """A stream was opened on `key`: keep its spares fresh and top them up (a key without
-        one takes the place of the least recently used key's spare)."""
+        one takes the place of the least recently used key's spare); with `later`, the new
+        ones are made SPARE_REFILL_DELAY seconds from now (once per key)."""
         if self.max_spares <= 0 or self.closed:
             return
         now = time.monotonic()
@@ -838,6 +845,11 @@ class ConsumerPool:
             if spare.key == key:
                 spare.used = now
                 mine += 1
+        if later and mine < self.max_spares:
+            if key not in self._refills:
+                self._refills.add(key)
+                gevent.spawn_later(self.SPARE_REFILL_DELAY, self._refill, key, conf, topics)
+            return
         per_worker = self.config.stream_readers_per_worker
         while mine < self.max_spares:
             if len(self.spares) >= self.max_spares:
@@ -849,6 +861,10 @@ class ConsumerPool:
             mine += 1
         if self.spares and self._spare_watch is None:
             self._spare_watch = gevent.spawn(self._expire_spares)
+
+    def _refill(self, key: tuple, conf: dict[str, Any], topics: tuple[str, ...]) -> None:
+        self._refills.discard(key)
+        self._ensure_spares(key, conf, topics)
 
     def _drop_lru_spare(self, key: tuple | None = None) -> bool:
         """Close a spare other than the one a new reader of `key` would take: the least
