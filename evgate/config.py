@@ -150,7 +150,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("stream_reader_memory_kib", 4096,
             "Memory one catch-up reader may hold: librdkafka's fetch queue "
             "(queued.max.messages.kbytes) and its replay buffer of recent records each stay "
-            "under this; the reader pauses fetching instead of buffering more.", _positive_int,
+            "under this; the reader pauses fetching instead of buffering more. Kafka sizes a "
+            "fetch (at most 1 MiB per partition) by its compressed bytes: a compressed "
+            "topic's fetch is decoded whole, so the queue can pass this bound by one fetch "
+            "times the compression ratio (docs/security.md).", _positive_int,
             section="streaming"),
     Setting("stream_reader_share_window", 10000,
             "How many records per partition a resuming client may be ahead of a running "
