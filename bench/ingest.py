@@ -15,6 +15,10 @@ servers up at once and measured in interleaved rounds (--rounds; medians reporte
                 the real broker, 202 only once the broker acknowledged
   (c) batch     the http-post entrypoint's `batch: true` option, NDJSON and JSON-array bodies
                 of --batch-size records each
+  (p) producer  beside each batch run, bench/producer_limit.py: a bare Producer with the
+                gateway's producer settings, no HTTP, as many records in flight as the batch
+                connections carry (what the Kafka client and broker alone allow on these
+                cores; --skip-producer-limit: none)
 
 It prints req/s, p50/p99 and worker CPU per request (from /proc, all threads) for (a), (m)
 and (b), the ratios evgate/minimal and evgate/bare, batch records/s, and checks on each
@@ -39,15 +43,16 @@ import sys
 import tempfile
 import time
 import statistics
+import subprocess
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .common import (GunicornServer, KafkaOffsets, WrkResult, add_gateway_args, check_broker,
-                     cleanup_on_signals, gateway_env, import_apis, import_apis_in,
-                     machine_description, require_wrk, run_wrk, temporary_topic,
-                     wait_for_count)
+from .common import (ROOT, GunicornServer, KafkaOffsets, WrkResult, add_gateway_args,
+                     check_broker, cleanup_on_signals, gateway_env, import_apis,
+                     import_apis_in, machine_description, require_wrk, run_wrk,
+                     temporary_topic, wait_for_count)
 
 RATIO_TARGET = 0.9          # evgate / minimal route (issue 11)
 BATCH_TARGET = 100_000
@@ -286,6 +291,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--skip-batch", action="store_true", help="no batch phases")
     parser.add_argument("--skip-single", action="store_true",
                         help="no single-record rounds (only the batch phases)")
+    parser.add_argument("--skip-producer-limit", action="store_true",
+                        help="no (p) run of bench.producer_limit beside the batch rounds")
     parser.add_argument("--batch-rounds", type=int, default=1,
                         help="measured batch runs per body (%(default)s); with --compare-root "
                              "interleaved with the compared checkout's")
@@ -391,6 +398,7 @@ def main(argv: list[str] | None = None) -> int:
                     warm_up(target, batch_body, args, connections=args.batch_connections,
                             content_type=content_type)
                 runs: dict[str, list[Round]] = {t.key: [] for t in batch_targets}
+                limits: list[dict[str, Any]] = []
                 for number in range(1, args.batch_rounds + 1):
                     order = batch_targets if number % 2 else list(reversed(batch_targets))
                     for target in order:
@@ -398,6 +406,8 @@ def main(argv: list[str] | None = None) -> int:
                             target, batch_body, args, connections=args.batch_connections,
                             duration=args.duration, content_type=content_type,
                             per_request=args.batch_size))
+                    if not args.skip_producer_limit:
+                        limits.append(producer_limit(args, extra_env, failures))
                 for key, rounds in runs.items():
                     failures += check_failures(f"{key} {name}", rounds)
                     results[f"{key}_{name}"] = dict(
@@ -407,6 +417,13 @@ def main(argv: list[str] | None = None) -> int:
                             for r in rounds)),
                         cpu_us_per_record=round(statistics.median(
                             r.cpu_us for r in rounds) / args.batch_size, 1))
+                if limits:
+                    results[f"producer_limit_{name}"] = {
+                        "records_per_s": round(statistics.median(
+                            r["records_per_s"] for r in limits)),
+                        "cpu_us_per_record": round(statistics.median(
+                            r["cpu_us_per_record"] for r in limits), 1),
+                        "rounds": limits}
         if failures:
             print("\ngateway log (tail):\n" + server.log_tail(), file=sys.stderr)
 
@@ -415,6 +432,32 @@ def main(argv: list[str] | None = None) -> int:
         with open(args.json, "w", encoding="utf-8") as handle:
             json.dump(dict(results, failures=failures), handle, indent=2)
     return 1 if failures else 0
+
+
+def producer_limit(args: argparse.Namespace, extra_env: dict[str, str],
+                   failures: list[str]) -> dict[str, Any]:
+    """(p): bench.producer_limit in its own process on a topic of its own, with the gateway's
+    producer settings (--env), as long as one batch run: what the Kafka client and broker
+    alone allow on these cores, with no HTTP at all."""
+    topic = f"bench-limit-{uuid.uuid4().hex[:10]}"
+    with temporary_topic(args.bootstrap, topic, args.partitions):
+        proc = subprocess.run(
+            [sys.executable, "-m", "bench.producer_limit", "--bootstrap", args.bootstrap,
+             "--topic", topic, "--seconds", str(args.duration),
+             "--in-flight", str(args.batch_connections * args.batch_size),
+             "--record-size", str(args.batch_record_size)],
+            cwd=ROOT, env=dict(os.environ, **extra_env), capture_output=True, text=True,
+            timeout=args.duration + 90)
+    try:
+        result = json.loads(proc.stdout.strip().splitlines()[-1])
+    except (IndexError, ValueError):
+        failures.append(f"producer limit: exit {proc.returncode}: {proc.stderr[-500:]}")
+        return {"records_per_s": 0, "cpu_us_per_record": 0.0}
+    if proc.returncode:
+        failures.append(f"producer limit: records not acknowledged: {result}")
+    print(f"   (p) bare producer, no HTTP  {result['records_per_s']:8d} records/s  "
+          f"cpu {result['cpu_us_per_record']} us/record (all its threads)", flush=True)
+    return result
 
 
 def _ratios(source: dict[str, Any], into: dict[str, Any]) -> None:
@@ -489,6 +532,11 @@ def _print_summary(results: dict[str, Any], failures: list[str]) -> None:
                   f"p50 {r['p50_ms']:.1f} ms, p99 {r['p99_ms']:.1f} ms, "
                   f"{r['cpu_us_per_record']} us CPU/record; landed {r['landed']} / "
                   f"expected {r['expected']}; {verdict} target {BATCH_TARGET})")
+            limit = results.get(f"producer_limit_{name}")
+            if limit and key == "batch" and limit["records_per_s"]:
+                print(f"{'(p) bare producer':22} {limit['records_per_s']:8d} records/s  "
+                      f"({limit['cpu_us_per_record']} us CPU/record, no HTTP); batch {name} "
+                      f"is {r['records_per_s'] / limit['records_per_s']:.2f} of it")
     if results.get("matrix"):
         print("\nbody B  conns | minimal req/s  p99 ms | evgate req/s  p99 ms | ratio")
         for cell in results["matrix"]:
