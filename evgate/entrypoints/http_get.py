@@ -342,11 +342,11 @@ class HttpGetEntrypoint(Entrypoint):
                    limit: int) -> bytes:
         """The JSON page as ONE bytes join, without a dict or a fragment per item: the
         contents of all its records are made JSON strings at once (`_json_items`: as they
-        are, escaped page-wide, or by `map` of the C encoder) and put together with constant
-        separators and the cursors by slice assignment, so the per-record work is C
-        (json.dumps costs ~5 us per 1 KiB record). Pages with a tombstone, with headers or
-        metadata in the payload, or a cursor that is not its own JSON string are joined from
-        per-record fragments (`_json_fragment`). Nothing is cached on the shared items: a
+        are, or escaped for the whole page) and put together with constant separators and
+        the cursors by slice assignment, so the per-record work is C (json.dumps costs ~5 us
+        per 1 KiB record). Pages with a tombstone, non-ASCII or control characters, headers
+        or metadata in the payload, or a cursor that is not its own JSON string are joined
+        from per-record fragments (`_json_fragment`). Nothing is cached on the shared items: a
         cached fragment doubled what a reader's ring holds, outside its memory bound
         (docs/benchmarks.md, Polling). The item's Message is never built for it."""
         tail = b'],"pagination":%s}' % json.dumps(
