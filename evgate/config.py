@@ -288,6 +288,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("worker_connections", 10000,
             "Simultaneous client connections per worker (SSE and WebSocket clients count).",
             _positive_int, section="serving"),
+    Setting("accept_balance_ms", 20,
+            "How long a worker serving more connections than another leaves a new connection "
+            "for that one to accept, at most (ms): connections spread evenly between the "
+            "workers instead of going to whichever is awake. 0: first come, first served.",
+            _non_negative_int, section="serving"),
     Setting("header_timeout", 10,
             "Seconds a client has to send a complete request head, from the connection's "
             "start or from the first byte of the next keep-alive request (idle keep-alive "

@@ -17,12 +17,14 @@ Hooks (docs/deployment.md, docs/observability.md):
   the gateway app the node port (EVGATE_NODE_BIND) added to the listeners, so every worker
   accepts on both the gateway and the node address (`--bind` on the command line replaces
   `bind`, the node address is still added); the shared windows of rate limits and
-  failed logins (evgate/core/shared_windows.py) that the workers inherit.
+  failed logins (evgate/core/shared_windows.py) and the accept balance's table
+  (evgate/accept_balance.py) that the workers inherit.
+- `pre_fork` (master): the new worker's slot in the accept balance.
 - `post_worker_init` (worker): create the producers of the deployed APIs before the first
   request, and chain the worker's SIGTERM handler with the drain (runtime.drain in a greenlet).
 - `worker_exit` (worker): runtime.stop() - consumers closed, producers flushed; logging's
   module lock made native again (logs.release_gevent_lock: no gevent at interpreter exit).
-- `child_exit` (master): the dead worker's live gauges are dropped.
+- `child_exit` (master): the dead worker's live gauges are dropped, its slot freed.
 - `on_exit` (master): the metrics directory is removed if evgate created it.
 
 Drain timeline on SIGTERM (budget = graceful_timeout, 30 s by default): the master closes its
@@ -96,6 +98,8 @@ def on_starting(server):
     # before the fork: every worker maps the same windows (rate limits, login failures)
     from .core.shared_windows import create_node_table
     create_node_table()
+    from .accept_balance import create_table   # new connections spread over the workers
+    create_table()
     if _is_gateway(server) and _config.node_bind:
         addresses = list(server.cfg.bind)
         if _config.node_bind not in addresses:
@@ -150,9 +154,17 @@ def worker_exit(server, worker):
     release_gevent_lock()   # else "Exception ignored in _removeHandlerRef" at interpreter exit
 
 
+def pre_fork(server, worker):
+    """Master, before each worker's fork: its slot in the accept balance."""
+    from .accept_balance import assign_slot
+    assign_slot(server, worker)
+
+
 def child_exit(server, worker):
-    """Master: a worker ended; drop its live gauges from the metrics."""
+    """Master: a worker ended; drop its live gauges and free its accept-balance slot."""
+    from .accept_balance import release_slot
     from .observability.multiproc import mark_process_dead
+    release_slot(worker)
     mark_process_dead(worker.pid)
 
 

@@ -25,6 +25,7 @@ import errno
 import logging
 import socket
 import time
+from functools import partial
 from typing import Any
 
 import gevent
@@ -33,9 +34,12 @@ from gevent.pywsgi import MAX_REQUEST_LINE, OldMessage
 from gunicorn import http, util
 from gunicorn.http import errors as gerrors
 from gunicorn.http2 import negotiation
-from gunicorn.workers.ggevent import GeventPyWSGIWorker, GeventWorker, PyWSGIHandler
+from gevent.server import StreamServer
+from gunicorn.workers.ggevent import (GeventPyWSGIWorker, GeventWorker, PyWSGIHandler,
+                                      PyWSGIServer)
 
 from . import http_framing as framing
+from .accept_balance import BalancedAccept, balance_for
 from .config import Config
 
 logger = logging.getLogger(__name__)
@@ -52,6 +56,11 @@ def _headers_message(fields: list[tuple[str, str]]) -> OldMessage:
 
 def _header_timeout() -> float:
     return float(Config.from_env().header_timeout)
+
+
+def _balance(worker: Any):  # noqa: ANN202
+    """The worker's share of the node's accept balance (evgate/accept_balance.py)."""
+    return balance_for(worker, Config.from_env().accept_balance_ms)
 
 
 def _send_quietly(sock: Any, data: bytes) -> None:
@@ -226,6 +235,8 @@ class StrictPyWSGIWorker(GeventPyWSGIWorker):
     def run(self) -> None:
         self.wsgi_handler = type("StrictWSGIHandler", (StrictWSGIHandler,), {
             "header_timeout": _header_timeout(), "keepalive": float(self.cfg.keepalive)})
+        self.server_class = type("BalancedPyWSGIServer", (BalancedAccept, PyWSGIServer),
+                                 {"balance": _balance(self)})
         super().run()
 
 
@@ -244,6 +255,26 @@ class StrictGeventWorker(GeventWorker):
     def init_process(self) -> None:
         self.header_timeout = _header_timeout()
         super().init_process()
+
+    def run(self) -> None:
+        """gunicorn's run with a StreamServer that balances accepts: gunicorn makes its
+        StreamServer by name, so this passes one as `server_class` (whose arguments are a
+        WSGI server's) and keeps gunicorn's one accept per wake-up with several workers."""
+        worker = self
+        balance = _balance(self)
+
+        class BalancedStreamServer(BalancedAccept, StreamServer):
+            def __init__(self, listener: Any, application: Any = None, spawn: Any = None,
+                         log: Any = None, handler_class: Any = None, environ: Any = None,
+                         **ssl_args: Any):
+                super().__init__(listener, handle=partial(worker.handle, listener),
+                                 spawn=spawn, **ssl_args)
+                if worker.cfg.workers > 1:
+                    self.max_accept = 1
+
+        BalancedStreamServer.balance = balance
+        self.server_class = BalancedStreamServer
+        super().run()
 
     def timeout_ctx(self) -> gevent.Timeout:
         # gunicorn's own loop (TLS, HTTP/2 negotiation): the head timeout bounds idle too

@@ -1,0 +1,182 @@
+"""New connections spread evenly between the workers of one gunicorn server.
+
+Why: the workers share the master's listening socket, and a burst of new connections goes to
+whichever worker is awake to accept them: ten connections opened at once were measured
+splitting 10/0, 7/3 or 5/5, fifty up to 44/6 (docs/benchmarks.md). Keep-alive and streaming
+clients stay on the worker that accepted them, and the clients of the fuller worker share its
+one hub: ten polling clients read at rates up to 6x apart. The kernel spreads connections
+evenly only between sockets of their own (SO_REUSEPORT), which would drop the connections
+waiting in a stopping worker's queue at every restart; this keeps the one shared socket.
+
+How: the master maps a small table, one slot per worker, before it forks them
+(`create_table` in `on_starting`) and gives each new worker a free slot (`assign_slot` in
+`pre_fork`; `release_slot` in `child_exit`). A worker writes into its slot how many
+connections it is serving. When its listening socket is readable and it serves more than
+some other worker, it leaves the connection to that worker: it stops accepting for
+WAIT_STEP and looks again. It accepts anyway once it has left a waiting connection for
+EVGATE_ACCEPT_BALANCE_MS (the other worker may be busy, stuck or gone), and at once when it
+is among the least loaded. So a new connection waits at most that long, and only while
+another worker holds fewer connections than this one.
+
+Counted: the connections a worker's server greenlets serve (gunicorn's pool). Streams handed
+over to the worker's hub (evgate/entrypoints/detached.py) leave the count when their server
+greenlet ends.
+"""
+from __future__ import annotations
+
+import logging
+import mmap
+import select
+import time
+from typing import Any
+
+from gevent import monkey
+
+logger = logging.getLogger(__name__)
+
+FREE = -1
+SLOTS = 256          # workers one master can run at once with a slot (more: not balanced)
+_HIGH = 0            # the table's first word: 1 + the highest slot ever given (a scan's end)
+WAIT_STEP = 0.002    # seconds between two looks while a connection is left to a peer
+
+_table: memoryview | None = None
+_original_poll = monkey.get_original("select", "poll")
+
+
+def create_table(slots: int = SLOTS) -> memoryview:
+    """The master's call, before the fork: every worker maps the same slots, all free."""
+    global _table
+    area = mmap.mmap(-1, (1 + slots) * 8)          # MAP_SHARED | MAP_ANONYMOUS
+    _table = memoryview(area).cast("q")
+    for index in range(1, 1 + slots):
+        _table[index] = FREE
+    _table[_HIGH] = 1
+    return _table
+
+
+def assign_slot(server: Any, worker: Any) -> None:
+    """Master, pre_fork: the first slot no live worker holds (None: no table or no slot
+    left, and that worker accepts as connections come)."""
+    worker.accept_slot = None
+    if _table is None:
+        return
+    taken = {getattr(other, "accept_slot", None) for other in server.WORKERS.values()}
+    for index in range(1, len(_table)):
+        if index not in taken:
+            _table[index] = FREE     # a worker that died before child_exit freed its slot
+            _table[_HIGH] = max(_table[_HIGH], index + 1)
+            worker.accept_slot = index
+            return
+    logger.warning("no accept-balance slot left for a new worker (%s slots): its new "
+                   "connections are not balanced", len(_table) - 1)
+
+
+def release_slot(worker: Any) -> None:
+    """Master, child_exit: the worker's slot is free again."""
+    slot = getattr(worker, "accept_slot", None)
+    if _table is not None and slot is not None:
+        _table[slot] = FREE
+
+
+class Balance:
+    """A worker's side: its count of connections, and whether to leave a new one to a peer."""
+
+    def __init__(self, table: memoryview, slot: int, max_wait: float):
+        self.table = table
+        self.slot = slot
+        self.max_wait = max_wait
+        self.count = 0
+        self.accepting = True
+        table[slot] = 0
+
+    def opened(self) -> None:
+        self.count += 1
+        if self.accepting:
+            self.table[self.slot] = self.count
+
+    def closed(self) -> None:
+        self.count -= 1
+        if self.accepting:
+            self.table[self.slot] = self.count
+
+    def retire(self) -> None:
+        """The worker stops accepting (shutdown): peers no longer leave connections to it."""
+        self.accepting = False
+        self.table[self.slot] = FREE
+
+    def peer_has_fewer(self) -> bool:
+        """Another accepting worker serves fewer connections than this one."""
+        table, mine = self.table, self.count
+        if mine <= 0 or not self.accepting:
+            return False
+        slot = self.slot
+        for index in range(1, table[_HIGH]):
+            count = table[index]
+            if count < mine and count != FREE and index != slot:
+                return True
+        return False
+
+
+def balance_for(worker: Any, max_wait_ms: int) -> Balance | None:
+    """The worker's Balance, or None when it has no slot, runs alone, or balancing is off."""
+    slot = getattr(worker, "accept_slot", None)
+    if _table is None or slot is None or max_wait_ms <= 0 or worker.cfg.workers < 2:
+        return None
+    return Balance(_table, slot, max_wait_ms / 1000.0)
+
+
+class BalancedAccept:
+    """Mixin for a gevent server (before StreamServer or a WSGIServer in the bases): accept
+    only while this worker is among the least loaded, or once a connection waited enough.
+    `balance` is set on the class the worker makes (None: accept as gevent does)."""
+
+    balance: Balance | None = None
+    _balance_timer: Any = None
+    _waiting_since: float | None = None
+
+    def do_read(self):  # noqa: ANN201 - gevent's signature
+        balance = self.balance
+        if balance is not None and balance.peer_has_fewer():
+            now = time.monotonic()
+            if self._waiting_since is None:
+                self._waiting_since = now
+            if now - self._waiting_since < balance.max_wait:
+                self.stop_accepting()
+                self._balance_timer = timer = self.loop.timer(WAIT_STEP)
+                timer.start(self._look_again)
+                return None
+        self._waiting_since = None   # taken here (or nothing waiting: do_read says so)
+        return super().do_read()
+
+    def _look_again(self) -> None:
+        self._balance_timer.close()
+        self._balance_timer = None
+        if not _readable(self.socket.fileno()):
+            self._waiting_since = None   # a peer took it: the next one waits afresh
+        self._start_accepting_if_started()
+
+    def do_handle(self, *args):  # noqa: ANN002, ANN201
+        if self.balance is not None:
+            self.balance.opened()   # do_close, called after the handler or a failed spawn
+        return super().do_handle(*args)
+
+    def do_close(self, *args):  # noqa: ANN002, ANN201
+        try:
+            return super().do_close(*args)
+        finally:
+            if self.balance is not None:
+                self.balance.closed()
+
+    def close(self) -> None:
+        if self.balance is not None:
+            self.balance.retire()
+        if self._balance_timer is not None:
+            self._balance_timer.close()
+            self._balance_timer = None
+        super().close()
+
+
+def _readable(fd: int) -> bool:
+    poller = _original_poll()
+    poller.register(fd, select.POLLIN)
+    return bool(poller.poll(0))
