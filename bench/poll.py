@@ -14,7 +14,8 @@ In one invocation, against the same broker and the same pre-produced backlog (1 
                 alternating from round to round (an A/B that a busy box disturbs alike)
 
 for 1 client, then --clients clients at once, each on its own position of the backlog
-(--rounds times; medians). It prints records/s (all clients together), p50/p99 per page and the gateway workers' CPU time per
+(--rounds times; medians), as threads of this process or, with --client-processes, each in
+a forked process of its own (the per-client shares then not decided by this process's GIL). It prints records/s (all clients together), p50/p99 per page and the gateway workers' CPU time per
 page (user + system, clock ticks of 10 ms: a rough figure), and checks that every client got
 exactly the records after its start, in order. A last phase times --first-pages single pages,
 one after another, each at a position behind every reader already running (descending), so
@@ -29,9 +30,11 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import datetime
 import http.client
 import json
+import multiprocessing
 import os
 import statistics
 import sys
@@ -75,6 +78,7 @@ class ClientRun:
     got: int = 0
     in_order: bool = True
     pages: list[float] = field(default_factory=list)   # seconds per page
+    first_records: int = 0          # records of its first page (the page that starts a reader)
     error: str | None = None
 
 
@@ -98,10 +102,14 @@ class PhaseResult:
             return 0.0
         return pages[min(len(pages) - 1, int(q * len(pages)))] * 1000
 
-    def client_rates(self) -> list[float]:
+    def client_rates(self, after_first: bool = False) -> list[float]:
         """Each client's own records/s (its records over its time in requests), sorted: the
-        fairness of the concurrent phase (the slowest client next to the median)."""
-        return sorted(c.got / sum(c.pages) for c in self.clients if c.pages and sum(c.pages))
+        fairness of the concurrent phase (the slowest client next to the median). With
+        `after_first`, without each client's first page, which starts its reader (a spare
+        consumer or a new one) and so is far slower for some clients than for others."""
+        skip = 1 if after_first else 0
+        return sorted((c.got - (c.first_records if skip else 0)) / sum(c.pages[skip:])
+                      for c in self.clients if len(c.pages) > skip and sum(c.pages[skip:]))
 
     def failures(self) -> list[str]:
         out = []
@@ -121,7 +129,11 @@ class PhaseResult:
                 "client_records_per_s": {
                     "min": round(min(self.client_rates(), default=0)),
                     "median": round(statistics.median(self.client_rates() or [0])),
-                    "max": round(max(self.client_rates(), default=0))}}
+                    "max": round(max(self.client_rates(), default=0))},
+                "client_records_per_s_after_first_page": {
+                    "min": round(min(self.client_rates(True), default=0)),
+                    "median": round(statistics.median(self.client_rates(True) or [0])),
+                    "max": round(max(self.client_rates(True), default=0))}}
 
 
 # where a record's 10-digit sequence number starts in its content, by --content
@@ -176,6 +188,8 @@ def bare_client(bootstrap: str, topic: str, page: int, deadline: float
                         expected += 1
                         client.got += 1
                 client.pages.append(time.perf_counter() - began)
+                if len(client.pages) == 1:
+                    client.first_records = client.got
         finally:
             consumer.close()
     return run
@@ -207,6 +221,8 @@ def evgate_client(url: str, path: str, topic: str, page: int, deadline: float,
                         == expected
                     expected += 1
                     client.got += 1
+                if len(client.pages) == 1:
+                    client.first_records = client.got
                 cursor = body["pagination"]["nextCursor"]
         finally:
             conn.close()
@@ -284,19 +300,26 @@ def workers_cpu(master_pid: int) -> float:
     return total / os.sysconf("SC_CLK_TCK")
 
 
-def run_phase(label: str, clients: list[ClientRun], runner: Callable[[ClientRun], None]
-              ) -> PhaseResult:
+def run_phase(label: str, clients: list[ClientRun], runner: Callable[[ClientRun], None],
+              processes: bool = False) -> PhaseResult:
+    """Run every client at once: in threads of this process, or with `processes` each in a
+    process of its own (forked), so that the clients' shares are the server's and the OS
+    scheduler's, not those of this process's GIL (ten threads each parsing ~540 KB pages
+    take turns by the GIL's switch interval, which is not fair to them)."""
     def guarded(client: ClientRun) -> None:
         try:
             runner(client)
         except Exception as exc:  # noqa: BLE001 - reported as a failed check
             client.error = f"{type(exc).__name__}: {exc}"
-    threads = [threading.Thread(target=guarded, args=(c,), daemon=True) for c in clients]
-    began = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    if processes:
+        began = _run_in_processes(clients, guarded)
+    else:
+        threads = [threading.Thread(target=guarded, args=(c,), daemon=True) for c in clients]
+        began = time.perf_counter()
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
     result = PhaseResult(label, clients, time.perf_counter() - began)
     print(f"   {label}: {result.records} records in {result.seconds:.2f}s = "
           f"{result.rate:,.0f} records/s; page p50 {result.percentile(0.5):.2f} ms, "
@@ -305,7 +328,44 @@ def run_phase(label: str, clients: list[ClientRun], runner: Callable[[ClientRun]
     if len(rates) > 1:
         print(f"      per client: slowest {rates[0]:,.0f}, median {statistics.median(rates):,.0f},"
               f" fastest {rates[-1]:,.0f} records/s", flush=True)
+        later = result.client_rates(after_first=True)
+        if len(later) > 1:
+            print(f"      after the first page: slowest {later[0]:,.0f}, median "
+                  f"{statistics.median(later):,.0f}, fastest {later[-1]:,.0f} records/s",
+                  flush=True)
     return result
+
+
+def _run_in_processes(clients: list[ClientRun], guarded: Callable[[ClientRun], None]
+                      ) -> float:
+    """Fork one process per client, start them together, copy each one's results back into
+    its ClientRun; the start time (perf_counter)."""
+    context = multiprocessing.get_context("fork")
+    go = context.Event()
+    pipes, children = [], []
+    for client in clients:
+        receive, send = context.Pipe(duplex=False)
+
+        def child(client: ClientRun = client, send: Any = send) -> None:
+            go.wait()
+            guarded(client)
+            send.send(dataclasses.asdict(client))
+
+        process = context.Process(target=child, daemon=True)
+        process.start()
+        send.close()
+        pipes.append(receive)
+        children.append(process)
+    began = time.perf_counter()
+    go.set()
+    for client, receive, process in zip(clients, pipes, children):
+        try:
+            for name, value in receive.recv().items():
+                setattr(client, name, value)
+        except EOFError:
+            client.error = f"client process ended with {process.exitcode} before reporting"
+        process.join()
+    return began
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -332,6 +392,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="upper bound of each phase (%(default)s)")
     parser.add_argument("--no-warmup", dest="warmup", action="store_false",
                         help="time the workers' very first requests too")
+    parser.add_argument("--client-processes", action="store_true",
+                        help="run each client in a process of its own (forked) instead of a "
+                             "thread: the per-client shares of the concurrent phase are then "
+                             "not decided by this process's GIL")
     parser.add_argument("--rounds", type=int, default=1,
                         help="rounds of the two phases; medians are reported (%(default)s)")
     return parser.parse_args(argv)
@@ -400,14 +464,16 @@ def main(argv: list[str] | None = None) -> int:
                       flush=True)
                 deadline = time.monotonic() + args.max_seconds
                 bare = run_phase("(a) bare consumer", clients(),
-                                 bare_client(args.bootstrap, topic, args.page, deadline))
+                                 bare_client(args.bootstrap, topic, args.page, deadline),
+                                 args.client_processes)
                 failures += bare.failures()
                 runs[name]["bare"].append(bare.as_dict())
                 for target, label, server in order:
                     deadline = time.monotonic() + args.max_seconds
                     cpu = workers_cpu(server.pid)
                     gateway = run_phase(label, clients(), evgate_client(
-                        server.url, path, topic, args.page, deadline, INDEX_AT[args.content]))
+                        server.url, path, topic, args.page, deadline, INDEX_AT[args.content]),
+                        args.client_processes)
                     pages = sum(len(c.pages) for c in gateway.clients)
                     cpu_ms = (workers_cpu(server.pid) - cpu) * 1000 / pages if pages else 0.0
                     print(f"      gateway workers' CPU: {cpu_ms:.2f} ms per page", flush=True)

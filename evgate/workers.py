@@ -259,7 +259,8 @@ class StrictGeventWorker(GeventWorker):
     def run(self) -> None:
         """gunicorn's run with a StreamServer that balances accepts: gunicorn makes its
         StreamServer by name, so this passes one as `server_class` (whose arguments are a
-        WSGI server's) and keeps gunicorn's one accept per wake-up with several workers."""
+        WSGI server's). gunicorn's one accept per wake-up with several workers stays when
+        the balance is off (BalancedAccept.set_max_accept says why)."""
         worker = self
         balance = _balance(self)
 
@@ -269,7 +270,7 @@ class StrictGeventWorker(GeventWorker):
                          **ssl_args: Any):
                 super().__init__(listener, handle=partial(worker.handle, listener),
                                  spawn=spawn, **ssl_args)
-                if worker.cfg.workers > 1:
+                if worker.cfg.workers > 1 and balance is None:
                     self.max_accept = 1
 
         BalancedStreamServer.balance = balance

@@ -74,6 +74,13 @@ _CURSOR = attrgetter("cursor")
 _ITEM = (b'{"id":"', None, b'","content":"', None, b'"},')
 
 
+def _escape_quotes(text: bytes) -> bytes:
+    """The JSON string body of printable-ASCII text, as json.dumps writes it: `\\` then `"`
+    escaped, by two C passes (~0.4 us a KiB against ~5 us for json.dumps). Other bytes pass
+    as they are: the callers checked there are none but the page's newline separators."""
+    return text.replace(b"\\", b"\\\\").replace(b'"', b'\\"')
+
+
 def _json_items(items: list[StreamItem], head: bytes = b"", tail: bytes = b"") -> bytes | None:
     """`head{"id":"C","content":"V"},...tail` for a page of printable-ASCII records without
     tombstones whose cursors are their own JSON strings, else None (the per-record
@@ -106,8 +113,7 @@ def _json_items(items: list[StreamItem], head: bytes = b"", tail: bytes = b"") -
             return None
         if unsafe:
             # quotes or backslashes: escaped as json.dumps does, for the whole page
-            contents = b"\n".join(contents).replace(b"\\", b"\\\\").replace(
-                b'"', b'\\"').split(b"\n")
+            contents = _escape_quotes(b"\n".join(contents)).split(b"\n")
     parts = list(_ITEM) * len(items)
     parts[1::5] = cursors
     parts[3::5] = contents
@@ -368,10 +374,8 @@ class HttpGetEntrypoint(Entrypoint):
         if content.isalnum() or (content.isascii() and not content.translate(None, _JSON_SAFE)):
             return b'{"id":"%s","content":"%s"}' % (cursor, content)
         if content.isascii() and not content.translate(None, _JSON_PRINTABLE):
-            # printable ASCII with quotes or backslashes (a JSON record, typically): what
-            # json.dumps writes for it, by two C replaces (~0.4 us instead of ~5 us a KiB)
-            return b'{"id":"%s","content":"%s"}' % (
-                cursor, content.replace(b"\\", b"\\\\").replace(b'"', b'\\"'))
+            # printable ASCII with quotes or backslashes (a JSON record, typically)
+            return b'{"id":"%s","content":"%s"}' % (cursor, _escape_quotes(content))
         # what json.dumps writes for the string, without building a dict per item (3x faster)
         return b'{"id":"%s","content":%s}' % (cursor, encode_basestring_ascii(
             content.decode("utf-8", errors="replace")).encode())

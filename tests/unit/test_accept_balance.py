@@ -4,6 +4,7 @@ that waits for a peer, then accepts anyway once the wait is over."""
 from __future__ import annotations
 
 import time
+from contextlib import contextmanager
 from types import SimpleNamespace
 
 import gevent
@@ -113,24 +114,32 @@ class Server(BalancedAccept, StreamServer):
     pass
 
 
-def serve(balance: Balance, accepted: list) -> Server:
+@contextmanager
+def balanced_server(table, max_wait: float, mine_count: int, peer_count: int):
+    """A real gevent server on this worker's slot (`mine_count` connections held), beside a
+    peer slot that holds `peer_count` and never accepts: (balance, accept times, server)."""
+    mine, peer = balances(table, 2)
+    mine.max_wait = max_wait
+    for _ in range(mine_count):
+        mine.opened()
+    for _ in range(peer_count):
+        peer.opened()
+    accepted: list[float] = []
+
     def handle(sock, address):
         accepted.append(time.monotonic())
         sock.sendall(b"hi")
 
-    server_class = type("S", (Server,), {"balance": balance})
-    server = server_class(("127.0.0.1", 0), handle)
+    server = type("S", (Server,), {"balance": mine})(("127.0.0.1", 0), handle)
     server.start()
-    return server
+    try:
+        yield mine, accepted, server
+    finally:
+        server.close()
 
 
 def test_a_server_waits_for_a_peer_with_fewer_then_accepts_anyway(table):
-    mine, peer = balances(table, 2)
-    mine.max_wait = 0.3
-    mine.opened()                              # 1 connection here, none at the peer
-    accepted: list[float] = []
-    server = serve(mine, accepted)
-    try:
+    with balanced_server(table, 0.3, mine_count=1, peer_count=0) as (mine, accepted, server):
         started = time.monotonic()
         client = gsocket.create_connection(server.address)
         gevent.sleep(0.05)
@@ -140,18 +149,11 @@ def test_a_server_waits_for_a_peer_with_fewer_then_accepts_anyway(table):
         gevent.sleep(0.01)
         assert table[mine.slot] == 1           # the connection's end counted it out again
         client.close()
-    finally:
-        server.close()
     assert table[mine.slot] == FREE            # a closed server takes no connections
 
 
 def test_a_server_accepts_at_once_among_the_least_loaded(table):
-    mine, peer = balances(table, 2)
-    mine.max_wait = 30.0
-    peer.opened()
-    accepted: list[float] = []
-    server = serve(mine, accepted)
-    try:
+    with balanced_server(table, 30.0, mine_count=0, peer_count=1) as (mine, accepted, server):
         clients = []
         for _ in range(2):   # 0 against 1, then 1 against 1: both taken without a wait
             client = gsocket.create_connection(server.address)
@@ -160,21 +162,14 @@ def test_a_server_accepts_at_once_among_the_least_loaded(table):
         assert len(accepted) == 2
         gevent.sleep(0.01)
         assert table[mine.slot] == 0   # both handlers ended, their sockets closed
-    finally:
-        server.close()
 
 
-def test_a_connection_a_peer_took_does_not_shorten_the_next_ones_wait(table):
-    mine, peer = balances(table, 2)
-    mine.max_wait = 0.2
-    mine.opened()
-    accepted: list[float] = []
-    server = serve(mine, accepted)
-    try:
-        server._waiting_since = time.monotonic() - 10   # a wait that ended long ago
+def test_a_burst_a_peer_emptied_does_not_shorten_the_next_ones_wait(table):
+    with balanced_server(table, 0.2, mine_count=1, peer_count=0) as (_, accepted, server):
+        server._waiting_since = time.monotonic() - 10   # a wait that began long ago
         server.stop_accepting()
         server._balance_timer = server.loop.timer(0)
-        server._balance_timer.start(server._look_again)  # nothing waiting: wait reset
+        server._balance_timer.start(server._look_again)  # nothing queued: the burst is over
         gevent.sleep(0.01)
         assert server._waiting_since is None
         started = time.monotonic()
@@ -182,5 +177,37 @@ def test_a_connection_a_peer_took_does_not_shorten_the_next_ones_wait(table):
         assert client.recv(2) == b"hi"
         assert accepted[0] - started >= 0.2            # the new connection waited its turn
         client.close()
-    finally:
-        server.close()
+
+
+def test_a_wait_whose_end_went_unseen_is_not_carried_into_the_next_burst(table):
+    with balanced_server(table, 0.2, mine_count=1, peer_count=0) as (_, accepted, server):
+        server._waiting_since = server._looked = time.monotonic() - 10   # never looked since
+        started = time.monotonic()
+        client = gsocket.create_connection(server.address)
+        assert client.recv(2) == b"hi"
+        assert accepted[0] - started >= 0.2
+        client.close()
+
+
+def test_once_a_wait_is_over_the_queued_connections_are_taken_without_another(table):
+    with balanced_server(table, 0.3, mine_count=1, peer_count=0) as (_, accepted, server):
+        clients = [gsocket.create_connection(server.address) for _ in range(3)]
+        assert [client.recv(2) for client in clients] == [b"hi"] * 3
+        # one wait for the queue, not one per connection (3 x 0.3 s)
+        assert accepted[-1] - accepted[0] < 0.25
+        for client in clients:
+            client.close()
+
+
+def test_a_balanced_wsgi_server_accepts_a_burst_in_one_wake_up(table):
+    """pywsgi takes one connection per wake-up in a multi-process server; balanced, every
+    accept is followed by a look at the queue, so the server sees a burst's end."""
+    from gunicorn.workers.ggevent import PyWSGIServer
+    mine, _ = balances(table, 2)
+    environ = {"wsgi.multiprocess": True}
+    plain = PyWSGIServer(("127.0.0.1", 0), application=None, environ=environ)
+    balanced = type("B", (BalancedAccept, PyWSGIServer), {"balance": mine})(
+        ("127.0.0.1", 0), application=None, environ=environ)
+    off = type("B", (BalancedAccept, PyWSGIServer), {"balance": None})(
+        ("127.0.0.1", 0), application=None, environ=environ)
+    assert (plain.max_accept, balanced.max_accept, off.max_accept) == (1, 100, 1)
