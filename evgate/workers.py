@@ -31,10 +31,10 @@ from typing import Any
 import gevent
 from gevent import socket as gsocket
 from gevent.pywsgi import MAX_REQUEST_LINE, OldMessage
+from gevent.server import StreamServer
 from gunicorn import http, util
 from gunicorn.http import errors as gerrors
 from gunicorn.http2 import negotiation
-from gevent.server import StreamServer
 from gunicorn.workers.ggevent import (GeventPyWSGIWorker, GeventWorker, PyWSGIHandler,
                                       PyWSGIServer)
 
