@@ -15,12 +15,13 @@ In one invocation, against the same broker and the same pre-produced backlog (1 
 
 for 1 client, then --clients clients at once, each on its own position of the backlog
 (--rounds times; medians), as threads of this process or, with --client-processes, each in
-a forked process of its own (the per-client shares then not decided by this process's GIL). It prints records/s (all clients together), p50/p99 per page and the gateway workers' CPU time per
-page (user + system, clock ticks of 10 ms: a rough figure), and checks that every client got
-exactly the records after its start, in order. A last phase times --first-pages single pages,
-one after another, each at a position behind every reader already running (descending), so
-each needs a new catch-up reader: what a client's first page costs. Each phase is bounded by
---max-seconds. Before anything is timed, every worker serves one empty page at the live tail
+a forked process of its own (the per-client shares then not decided by this process's GIL).
+It prints records/s (all clients together), p50/p99 per page and the gateway workers' CPU
+time per page (user + system, clock ticks of 10 ms: a rough figure), and checks that every
+client got exactly the records after its start, in order. A last phase times --first-pages
+single pages, one after another, each at a position behind every reader already running
+(descending), so each needs a new catch-up reader: what a client's first page costs. Each
+phase is bounded by --max-seconds. Before anything is timed, every worker serves one empty page at the live tail
 (--no-warmup: not).
 Exit status: 0 ok, 1 a check failed, 2 the broker is missing. The target (evgate >= 80k
 records/s for one client) is reported, not enforced. Everything binds and targets 127.0.0.1;
@@ -126,14 +127,15 @@ class PhaseResult:
                 "seconds": round(self.seconds, 3), "records_per_s": round(self.rate),
                 "page_p50_ms": round(self.percentile(0.5), 2),
                 "page_p99_ms": round(self.percentile(0.99), 2),
-                "client_records_per_s": {
-                    "min": round(min(self.client_rates(), default=0)),
-                    "median": round(statistics.median(self.client_rates() or [0])),
-                    "max": round(max(self.client_rates(), default=0))},
-                "client_records_per_s_after_first_page": {
-                    "min": round(min(self.client_rates(True), default=0)),
-                    "median": round(statistics.median(self.client_rates(True) or [0])),
-                    "max": round(max(self.client_rates(True), default=0))}}
+                "client_records_per_s": _spread(self.client_rates()),
+                "client_records_per_s_after_first_page": _spread(self.client_rates(True))}
+
+
+def _spread(rates: list[float]) -> dict[str, int]:
+    """The slowest, median and fastest of sorted per-client rates (zeros when none)."""
+    return {"min": round(rates[0]) if rates else 0,
+            "median": round(statistics.median(rates)) if rates else 0,
+            "max": round(rates[-1]) if rates else 0}
 
 
 # where a record's 10-digit sequence number starts in its content, by --content
@@ -324,15 +326,12 @@ def run_phase(label: str, clients: list[ClientRun], runner: Callable[[ClientRun]
     print(f"   {label}: {result.records} records in {result.seconds:.2f}s = "
           f"{result.rate:,.0f} records/s; page p50 {result.percentile(0.5):.2f} ms, "
           f"p99 {result.percentile(0.99):.2f} ms", flush=True)
-    rates = result.client_rates()
-    if len(rates) > 1:
-        print(f"      per client: slowest {rates[0]:,.0f}, median {statistics.median(rates):,.0f},"
-              f" fastest {rates[-1]:,.0f} records/s", flush=True)
-        later = result.client_rates(after_first=True)
-        if len(later) > 1:
-            print(f"      after the first page: slowest {later[0]:,.0f}, median "
-                  f"{statistics.median(later):,.0f}, fastest {later[-1]:,.0f} records/s",
-                  flush=True)
+    for heading, rates in (("per client", result.client_rates()),
+                           ("after the first page", result.client_rates(after_first=True))):
+        if len(rates) > 1:
+            spread = _spread(rates)
+            print(f"      {heading}: slowest {spread['min']:,}, median {spread['median']:,},"
+                  f" fastest {spread['max']:,} records/s", flush=True)
     return result
 
 
