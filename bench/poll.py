@@ -16,9 +16,15 @@ In one invocation, against the same broker and the same pre-produced backlog (1 
 for 1 client, then --clients clients at once, each on its own position of the backlog
 (--rounds times; medians), as threads of this process or, with --client-processes, each in
 a forked process of its own (the per-client shares then not decided by this process's GIL).
-It prints records/s (all clients together), p50/p99 per page and the gateway workers' CPU
-time per page (user + system, clock ticks of 10 ms: a rough figure), and checks that every
-client got exactly the records after its start, in order. A last phase times --first-pages
+The concurrent clients of each round read a part of the backlog that nothing read before,
+--region-gap records past the last part read, so that none finds a reader that an earlier
+phase left warm at its position (which made one client of ten 4-5x faster than the rest).
+It prints records/s (all clients together), p50/p99 per page, the gateway workers' CPU
+time per page (user + system, clock ticks of 10 ms: a rough figure) and, for the concurrent
+clients, how evenly they were served: the slowest, median and fastest client's own
+records/s and Jain's fairness index of them ((sum x)^2 / (n sum x^2): 1 when all are
+equal, 1/n when one client gets everything), beside the bare consumers' in the same round.
+It checks that every client got exactly the records after its start, in order. A last phase times --first-pages
 single pages, one after another, each at a position behind every reader already running
 (descending), so each needs a new catch-up reader: what a client's first page costs. Each
 phase is bounded by --max-seconds. Before anything is timed, every worker serves one empty page at the live tail
@@ -112,6 +118,10 @@ class PhaseResult:
         return sorted((c.got - (c.first_records if skip else 0)) / sum(c.pages[skip:])
                       for c in self.clients if len(c.pages) > skip and sum(c.pages[skip:]))
 
+    def fairness(self, after_first: bool = False) -> float:
+        """Jain's fairness index of the per-client rates (1: all equal; 0 without rates)."""
+        return jain_index(self.client_rates(after_first))
+
     def failures(self) -> list[str]:
         out = []
         for index, client in enumerate(self.clients):
@@ -128,7 +138,16 @@ class PhaseResult:
                 "page_p50_ms": round(self.percentile(0.5), 2),
                 "page_p99_ms": round(self.percentile(0.99), 2),
                 "client_records_per_s": _spread(self.client_rates()),
-                "client_records_per_s_after_first_page": _spread(self.client_rates(True))}
+                "client_records_per_s_after_first_page": _spread(self.client_rates(True)),
+                "fairness": round(self.fairness(), 3),
+                "fairness_after_first_page": round(self.fairness(True), 3)}
+
+
+def jain_index(rates: list[float]) -> float:
+    """(sum x)^2 / (n * sum x^2): 1 when every client got the same rate, 1/n when one got
+    everything (R. Jain, D. Chiu, W. Hawe, DEC-TR-301, 1984); 0 for no rates."""
+    squares = sum(rate * rate for rate in rates)
+    return sum(rates) ** 2 / (len(rates) * squares) if squares else 0.0
 
 
 def _spread(rates: list[float]) -> dict[str, int]:
@@ -331,7 +350,8 @@ def run_phase(label: str, clients: list[ClientRun], runner: Callable[[ClientRun]
         if len(rates) > 1:
             spread = _spread(rates)
             print(f"      {heading}: slowest {spread['min']:,}, median {spread['median']:,},"
-                  f" fastest {spread['max']:,} records/s", flush=True)
+                  f" fastest {spread['max']:,} records/s; fairness {jain_index(rates):.3f}",
+                  flush=True)
     return result
 
 
@@ -377,6 +397,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="records one client reads (%(default)s)")
     parser.add_argument("--clients", type=int, default=10,
                         help="clients of the concurrent phase (%(default)s)")
+    parser.add_argument("--region-gap", type=int, default=20000,
+                        help="records left unread before each round's concurrent clients, so "
+                             "none finds a reader left warm by an earlier phase; more than "
+                             "the gateways' EVGATE_STREAM_READER_CROWDED_SHARE_WINDOW "
+                             "(%(default)s)")
     parser.add_argument("--per-client", type=int, default=5000,
                         help="records each client of the concurrent phase reads (%(default)s)")
     parser.add_argument("--page", type=int, default=500, help="records per page (%(default)s)")
@@ -408,7 +433,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     check_broker(args.bootstrap)
     extra_env = gateway_env(args)
-    backlog = max(args.records, args.clients * args.per_client)
+    # 0..records: the single client; then, per round, a gap and the concurrent clients' part
+    region = args.clients * args.per_client + args.region_gap
+    backlog = args.records + args.rounds * region
     results: dict[str, Any] = {
         "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
         "machine": machine_description(), "workers": args.workers, "page": args.page,
@@ -445,11 +472,13 @@ def main(argv: list[str] | None = None) -> int:
             for _target, _label, server in targets:
                 warm_up(server.url, path, 2 * args.workers)
 
-        def single() -> list[ClientRun]:
+        def single(_round_index: int) -> list[ClientRun]:
             return [ClientRun(0, args.records)]
 
-        def many() -> list[ClientRun]:
-            return [ClientRun(i * args.per_client, args.per_client) for i in range(args.clients)]
+        def many(round_index: int) -> list[ClientRun]:
+            first = args.records + round_index * region + args.region_gap
+            return [ClientRun(first + i * args.per_client, args.per_client)
+                    for i in range(args.clients)]
 
         names = ["1 client", f"{args.clients} clients"]
         # per phase, per target ("bare" included): one dict per round
@@ -462,7 +491,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"-- {name}" + (f", round {round_index + 1}" if args.rounds > 1 else ""),
                       flush=True)
                 deadline = time.monotonic() + args.max_seconds
-                bare = run_phase("(a) bare consumer", clients(),
+                bare = run_phase("(a) bare consumer", clients(round_index),
                                  bare_client(args.bootstrap, topic, args.page, deadline),
                                  args.client_processes)
                 failures += bare.failures()
@@ -470,7 +499,7 @@ def main(argv: list[str] | None = None) -> int:
                 for target, label, server in order:
                     deadline = time.monotonic() + args.max_seconds
                     cpu = workers_cpu(server.pid)
-                    gateway = run_phase(label, clients(), evgate_client(
+                    gateway = run_phase(label, clients(round_index), evgate_client(
                         server.url, path, topic, args.page, deadline, INDEX_AT[args.content]),
                         args.client_processes)
                     pages = sum(len(c.pages) for c in gateway.clients)
@@ -486,7 +515,8 @@ def main(argv: list[str] | None = None) -> int:
                 "median": {key: round(_median([r[key] for r in rounds if r.get(key) is not None]),
                                       3 if key == "ratio" else 2)
                            for key in ("records_per_s", "page_p50_ms", "page_p99_ms",
-                                       "cpu_ms_per_page", "ratio") if key in rounds[0]}}
+                                       "cpu_ms_per_page", "ratio", "fairness")
+                           if key in rounds[0]}}
                 for target, rounds in runs[name].items()}
         if args.first_pages:
             for target, label, server in targets:
@@ -517,6 +547,8 @@ def main(argv: list[str] | None = None) -> int:
             m = summary["median"]
             extra = (f"  CPU {m['cpu_ms_per_page']:5.2f} ms/page  ratio {m['ratio']:.3f}"
                      if "ratio" in m else "")
+            if name != names[0]:
+                extra += f"  fairness {m['fairness']:.3f}"
             print(f"{name:11} {labels[target]:20} {m['records_per_s']:9,.0f} records/s  page p50 "
                   f"{m['page_p50_ms']:6.2f} ms  p99 {m['page_p99_ms']:6.2f} ms{extra}")
         if "compare" in results[name]:

@@ -155,10 +155,17 @@ SETTINGS: tuple[Setting, ...] = (
             "topic's fetch is decoded whole, so the queue can pass this bound by one fetch "
             "times the compression ratio (docs/security.md).", _positive_int,
             section="streaming"),
-    Setting("stream_reader_share_window", 10000,
+    Setting("stream_reader_share_window", 1000,
             "How many records per partition a resuming client may be ahead of a running "
             "reader and still share it (the reader skips them for that client) rather than "
-            "start its own.", _non_negative_int, section="streaming"),
+            "start its own. Small: the client waits while the reader reads up to its "
+            "cursor, and then goes at the pace of the reader's slowest client.",
+            _non_negative_int, section="streaming"),
+    Setting("stream_reader_crowded_share_window", 10000,
+            "The same, once no reader may start (stream_readers_per_worker or "
+            "stream_readers_per_api reached): a client this far ahead of a running reader "
+            "shares it rather than getting 503. Never below stream_reader_share_window.",
+            _non_negative_int, section="streaming"),
     Setting("stream_reader_idle_ms", 5000,
             "How long a catch-up reader without clients stays open, warm for the next page of "
             "an http-get client (the page ends where its reader stands); then it is closed and "

@@ -13,7 +13,12 @@ subscriptions, remembering its most recent records in a bounded replay ring.
   at most `stream_reader_share_window` records behind it (the records the client already has
   are skipped for it and its ids never go backwards: `_FloorTransform`). Only otherwise is a
   new reader started at cursor + 1, within `stream_readers_per_worker` and
-  `stream_readers_per_api` (past them: 503 + Retry-After). A reader is paced by its clients:
+  `stream_readers_per_api`; past them the client joins a fanout up to
+  `stream_reader_crowded_share_window` records behind it, and only without one gets 503 +
+  Retry-After. The share window is small because a client that joins a reader far behind
+  waits while it reads up to the cursor, and then goes at the pace of its slowest client:
+  ten polling clients 5,000 records apart shared readers on a 10,000 window, with twice
+  the page p99 and uneven shares (docs/benchmarks.md). A reader is paced by its clients:
   each client is handed records only while its buffer has room, and the reader stops fetching
   (KafkaConsumerBridge.paused) while a client is behind; a client that makes no room for
   `stream_slow_client_ms` is cut as slow. Its fetch queue and ring stay under
@@ -602,6 +607,7 @@ class ConsumerPool:
         self.memory_bytes = config.stream_reader_memory_kib * 1024
         self.ring_records = max(4 * self.batch, 2 * config.stream_client_buffer)
         self.share_window = config.stream_reader_share_window
+        self.crowded_window = max(self.share_window, config.stream_reader_crowded_share_window)
         self.idle = config.stream_reader_idle_ms / 1000
         self.slow = config.stream_slow_client_ms / 1000
         self.tails: dict[tuple, Fanout] = {}
@@ -678,17 +684,28 @@ class ConsumerPool:
             tail.add(subscription)
             return subscription
         subscription = Subscription(capacity, label, start_cursor=cursors.encode(position))
-        fanout = self._shared(key, position)
+        window = self.share_window
+        fanout = self._shared(key, position, window)
         if fanout is None:
-            self._check_caps(api_id, key)
-            fanout = Fanout(self, key, conf, topic_set, position, live=False, api_id=api_id)
-            self.readers_started += 1
-            self.catchups.setdefault(key, []).append(fanout)
+            try:
+                self._check_caps(api_id, key)
+            except BackendUnavailableError:
+                # past a cap: a reader further behind still serves this client (it waits
+                # while the reader reads up to its cursor), which beats a 503
+                window = self.crowded_window
+                fanout = self._shared(key, position, window)
+                if fanout is None:
+                    raise
+            else:
+                fanout = Fanout(self, key, conf, topic_set, position, live=False,
+                                api_id=api_id)
+                self.readers_started += 1
+                self.catchups.setdefault(key, []).append(fanout)
         self._wait(fanout.ready, subscription)
         # the spare taken is replaced once this reader's first page is out (making a consumer
         # holds the hub ~1-4 ms: it delayed the reader's first batch by as much)
         self._ensure_spares(key, conf, topic_set, later=True)
-        if fanout.stopped or not fanout.can_serve(position, self.share_window):
+        if fanout.stopped or not fanout.can_serve(position, window):
             # it moved on (or stopped) while this client waited for it to start: try again
             subscription.close("closed")
             if _attempt >= 2:
@@ -723,11 +740,14 @@ class ConsumerPool:
         fanout.add(subscription, position)
         return subscription
 
-    def _shared(self, key: tuple, position: Position) -> Fanout | None:
-        """A running fanout that can serve a client at `position`, or one starting there."""
+    def _shared(self, key: tuple, position: Position, window: int | None = None
+                ) -> Fanout | None:
+        """A running fanout that can serve a client at `position` (at most `window` records
+        ahead of it, by default the share window), or one starting there."""
+        window = self.share_window if window is None else window
         tail = self.tails.get(key)
         if tail is not None and tail.position is not None \
-                and tail.can_serve(position, self.share_window):
+                and tail.can_serve(position, window):
             return tail
         best = None
         for fanout in self.catchups.get(key, ()):
@@ -737,7 +757,7 @@ class ConsumerPool:
                 if fanout.start_position == position:
                     return fanout        # starting at the same place: wait for it
                 continue
-            if fanout.can_serve(position, self.share_window):
+            if fanout.can_serve(position, window):
                 # the nearest: the fewest records to skip
                 distance = sum(fanout.complete(position)[k] - fanout.position.get(k, -1)
                                for k in fanout.partitions)

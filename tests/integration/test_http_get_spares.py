@@ -102,6 +102,7 @@ def test_spares_stay_within_the_reader_cap_and_give_way(gateway_factory, kafka_b
                          env={"EVGATE_STREAM_STATS_INTERVAL_MS": "100",
                               "EVGATE_STREAM_READERS_PER_WORKER": "2",
                               "EVGATE_STREAM_READER_SHARE_WINDOW": "10",
+                              "EVGATE_STREAM_READER_CROWDED_SHARE_WINDOW": "10",
                               "EVGATE_STREAM_READER_IDLE_MS": "60000"})
     # the other API's topic gets both spares of the budget
     status, _ = gw.json("GET", "/o", headers=TAIL)

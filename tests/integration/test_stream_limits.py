@@ -76,6 +76,7 @@ def test_resuming_clients_that_never_read_cost_bounded_memory_threads_and_reader
                          env={"EVGATE_STREAM_STATS_INTERVAL_MS": "200",
                               "EVGATE_STREAM_READERS_PER_API": str(cap),
                               "EVGATE_STREAM_READER_SHARE_WINDOW": "100",
+                              "EVGATE_STREAM_READER_CROWDED_SHARE_WINDOW": "100",
                               "EVGATE_STREAM_SLOW_CLIENT_MS": "8000",
                               "EVGATE_STREAM_READER_IDLE_MS": "500"})
     pid = _worker_pid(gw)
@@ -123,6 +124,85 @@ def test_resuming_clients_that_never_read_cost_bounded_memory_threads_and_reader
     sock, status, _ = _open_sse(gw, cursors.encode({(unique_topic, 0): 18999}))
     sock.close()
     assert status == 200
+
+
+def test_past_the_reader_cap_a_client_shares_a_reader_far_behind_it_rather_than_503(
+        gateway_factory, kafka_bootstrap, unique_topic):
+    """One reader allowed and busy: a client further ahead of it than the share window but
+    within the crowded share window joins it (200, then exactly the records after its
+    cursor, once the reader got there); a client beyond that window gets 503."""
+    create_topic(kafka_bootstrap, unique_topic)
+    _fill(kafka_bootstrap, unique_topic, 30000)
+    gw = gateway_factory([stream_api("/s", [SSE], kafka_endpoint(unique_topic))], workers=1,
+                         env={"EVGATE_STREAM_STATS_INTERVAL_MS": "200",
+                              "EVGATE_STREAM_READERS_PER_API": "1",
+                              "EVGATE_STREAM_READER_SHARE_WINDOW": "10",
+                              "EVGATE_STREAM_READER_CROWDED_SHARE_WINDOW": "10000",
+                              "EVGATE_STREAM_SLOW_CLIENT_MS": "1500",
+                              "EVGATE_STREAM_READER_IDLE_MS": "60000"})
+    # the one reader, at offset 100, held by a client that never reads: it pauses once that
+    # client's buffer and socket are full and its own read-ahead is done (5,000-8,000 on)
+    blocker, status, raw = _open_sse(gw, cursors.encode({(unique_topic, 0): 99}))
+    try:
+        assert status == 200, raw
+        wait_for(lambda: _stats(gw)["readers"] == 1, "the reader")
+        # 15,000+ records ahead of it: beyond the crowded window, and no reader may start
+        sock, status, raw = _open_sse(gw, cursors.encode({(unique_topic, 0): 24999}))
+        sock.close()
+        head, _, body = raw.partition(b"\r\n\r\n")
+        assert status == 503 and b"\r\nRetry-After: 2\r\n" in head, raw[:300]
+        assert json.loads(body[body.index(b"{"):])["key"] == "TOO_MANY_READERS"
+        # at most 9,900 ahead of it (more than the share window): within the crowded
+        # window, so it shares the reader
+        client = SseClient(gw.url, "/s", headers={
+            "Last-Event-ID": cursors.encode({(unique_topic, 0): 9999})})
+        try:
+            assert client.status == 200
+            # the reader goes on once the blocker is cut as slow (stream_slow_client_ms)
+            events = client.events(50, deadline=30)
+            assert [cursors.parse(e["id"]) for e in events] == [
+                {(unique_topic, 0): offset} for offset in range(10000, 10050)]
+            assert all(e["data"] == RECORD.decode() for e in events)
+            time.sleep(0.5)   # a stats line written after those events (every 200 ms)
+            stats = _stats(gw)
+            assert stats["readers"] == 1 and stats["readers_started"] == 1, stats
+        finally:
+            client.close()
+    finally:
+        blocker.close()
+
+
+def test_a_client_further_ahead_than_the_share_window_gets_a_reader_of_its_own(
+        gateway_factory, kafka_bootstrap, unique_topic):
+    """Readers to spare: a client 1,000+ records ahead of a running reader (the default share
+    window) does not wait for that reader to read up to it, it gets its own. (The first
+    reader, whose client never reads, pauses some 5,000-8,000 records past its start: its
+    client's buffer and socket, and its own read-ahead.)"""
+    create_topic(kafka_bootstrap, unique_topic)
+    _fill(kafka_bootstrap, unique_topic, 20000)
+    gw = gateway_factory([stream_api("/s", [SSE], kafka_endpoint(unique_topic))], workers=1,
+                         env={"EVGATE_STREAM_STATS_INTERVAL_MS": "200",
+                              "EVGATE_STREAM_SLOW_CLIENT_MS": "60000"})
+    blocker, status, raw = _open_sse(gw, cursors.encode({(unique_topic, 0): 99}))
+    try:
+        assert status == 200, raw
+        wait_for(lambda: _stats(gw)["readers"] == 1, "the first reader")
+        client = SseClient(gw.url, "/s", headers={
+            "Last-Event-ID": cursors.encode({(unique_topic, 0): 14999})})
+        try:
+            assert client.status == 200
+            # the first reader is paused by a client that never reads (cut only after a
+            # minute): these records come from a reader of its own
+            events = client.events(50, deadline=30)
+            assert [cursors.parse(e["id"]) for e in events] == [
+                {(unique_topic, 0): offset} for offset in range(15000, 15050)]
+            # (the second may have become the live tail by now)
+            wait_for(lambda: _stats(gw)["readers_started"] == 2, "a second reader started",
+                     timeout=5)
+        finally:
+            client.close()
+    finally:
+        blocker.close()
 
 
 def test_clients_resuming_near_one_position_share_one_consumer(gateway_factory,
