@@ -143,6 +143,7 @@ def _werkzeug(response, method="POST"):
     (lambda: Response(b"", status=201, headers={"Location": "/x/1"}), "POST"),
     (lambda: Response([b"a", b"b"], status=200), "GET"),                 # no Content-Length
     (lambda: Response(b"x", status=503, headers={"Retry-After": "1"}), "POST"),
+    (lambda: Response(b"x", status=200, headers={"content-location": "/x"}), "GET"),  # any case
 ])
 def test_the_fast_response_call_answers_what_werkzeug_answers(make, method):
     from evgate.gateway.wsgi_dispatch import _respond
@@ -164,3 +165,14 @@ def test_close_callbacks_still_run_on_the_fast_path():
     response.call_on_close(lambda: closed.append(True))
     _call(_respond, response)
     assert closed == [True]
+
+
+def test_a_request_id_set_by_a_policy_is_kept_in_any_case():
+    from evgate.gateway.wsgi_dispatch import GatewayDispatcher
+    dispatcher = GatewayDispatcher.__new__(GatewayDispatcher)
+    dispatcher.runtime = type("Runtime", (), {"draining": False})()
+    kept = dispatcher._finish(Response(b"", headers={"x-gravitee-request-id": "mine"}), "tx")
+    assert kept.headers.getlist("X-Gravitee-Request-Id") == ["mine"]
+    assert kept.headers["X-Gravitee-Transaction-Id"] == "tx"
+    added = dispatcher._finish(Response(b""), "tx")
+    assert added.headers["X-Gravitee-Request-Id"] == "tx"
