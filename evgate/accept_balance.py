@@ -18,9 +18,10 @@ WAIT_STEP and looks again. Once connections have been queued for EVGATE_ACCEPT_B
 empty; when it is among the least loaded, at once. So a new connection waits at most about
 that long, and only while another worker holds fewer connections than this one.
 
-Counted: the connections a worker's server greenlets serve (gunicorn's pool). Streams handed
-over to the worker's hub (evgate/entrypoints/detached.py) leave the count when their server
-greenlet ends.
+Counted: the connections a worker's server greenlets serve (gunicorn's pool), and the
+streams handed over from them to the worker's hub (evgate/entrypoints/detached.py: SSE and
+WebSocket clients on the fast path), which `hold` keeps counted until they end: without
+them, a worker serving thousands of streams would count as empty.
 """
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ import logging
 import mmap
 import select
 import time
-from typing import Any
+from typing import Any, Callable
 
 from gevent import monkey
 
@@ -42,6 +43,7 @@ STALE = 1.0          # seconds without a look after which a burst's wait is take
 
 _table: memoryview | None = None
 _original_poll = monkey.get_original("select", "poll")
+_worker_balance: "Balance | None" = None   # this worker's (`balance_for`), None when off
 
 
 def create_table(slots: int = SLOTS) -> memoryview:
@@ -120,10 +122,33 @@ class Balance:
 
 def balance_for(worker: Any, max_wait_ms: int) -> Balance | None:
     """The worker's Balance, or None when it has no slot, runs alone, or balancing is off."""
+    global _worker_balance
     slot = getattr(worker, "accept_slot", None)
     if _table is None or slot is None or max_wait_ms <= 0 or worker.cfg.workers < 2:
         return None
-    return Balance(_table, slot, max_wait_ms / 1000.0)
+    _worker_balance = Balance(_table, slot, max_wait_ms / 1000.0)
+    return _worker_balance
+
+
+def hold() -> Callable[[], None]:
+    """Count one more connection for this worker until the returned function is called
+    (once; later calls do nothing): a stream whose connection left its server greenlet for
+    the hub. A no-op where the balance is off."""
+    balance = _worker_balance
+    if balance is None:
+        return _nothing
+    balance.opened()
+    held = [True]
+
+    def release() -> None:
+        if held[0]:
+            held[0] = False
+            balance.closed()
+    return release
+
+
+def _nothing() -> None:
+    return None
 
 
 class BalancedAccept:

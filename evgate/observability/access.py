@@ -24,6 +24,7 @@ from typing import Any, Callable, Iterable, Iterator
 
 import gevent
 
+from .. import accept_balance
 from ..logs import ACCESS_LOGGER, AccessLine
 from . import metrics
 
@@ -117,12 +118,17 @@ class RequestObserver:
         detached = environ.pop("evgate.detached", None)
         if detached is not None:
             # a stream that took its connection over (evgate/entrypoints/detached.py) goes on
-            # without the server: logged and counted when it ends, in flight until then
+            # without the server: logged and counted when it ends, in flight until then, and
+            # still this worker's connection for the accept balance
             self.tracker.end(sock)
             self.tracker.begin(None)
+            release = accept_balance.hold()
             kept = {key: environ[key] for key in _LOGGED if key in environ}
-            detached.on_end(lambda sent: self._finish(kept, None, started, status_line,
-                                                      (size or 0) + sent))
+
+            def ended(sent: int) -> None:
+                release()
+                self._finish(kept, None, started, status_line, (size or 0) + sent)
+            detached.on_end(ended)
             return
         self.tracker.end(sock)
         if environ.get("evgate.node"):

@@ -194,3 +194,47 @@ def test_a_killed_workers_peer_does_not_wait_for_it(gateway):
         assert served(late[0]).startswith(b"HTTP/1.1 404")
     finally:
         close_all(clients + late)
+
+
+def test_streams_handed_over_to_the_hub_still_count_for_their_worker(gateway_factory,
+                                                                    kafka_bootstrap,
+                                                                    unique_topic):
+    """SSE streams on the fast path leave their server greenlet for the hub: they still
+    count as their worker's connections (a worker with thousands of streams is not empty),
+    until they end."""
+    from tests.support.kafka_broker import create_topic
+    from tests.support.streams import kafka_endpoint, stream_api
+    create_topic(kafka_bootstrap, unique_topic)
+    gw = gateway_factory([stream_api("/s", [{"type": "sse"}], kafka_endpoint(unique_topic))],
+                         workers=2, env={"EVGATE_ACCEPT_BALANCE_MS": str(WAIT_MS),
+                                         "EVGATE_HEADER_TIMEOUT": "60"})
+    settle(gw)
+    streams = open_at_once(gw, 4)
+    others: list[socket.socket] = []
+    try:
+        for client in streams:
+            client.sendall(b"GET /s HTTP/1.1\r\nHost: gw\r\nAccept: text/event-stream\r\n\r\n")
+        for client in streams:
+            assert client.recv(64).startswith(b"HTTP/1.1 200"), "an SSE stream"
+        held = all_accepted(gw, streams)
+        assert sorted(per_worker(gw, held).values()) == [2, 2], held
+        time.sleep(0.3)   # handed over by now (their server greenlets ended)
+        # the streams of one worker end: the other still holds two
+        emptied = held[streams[0].getsockname()[1]]
+        ended = [c for c in streams if held[c.getsockname()[1]] == emptied]
+        close_all(ended)
+        streams = [c for c in streams if c not in ended]
+        time.sleep(0.3)
+        # four connections at once: two go to the worker without streams before any is
+        # shared (had the streams stopped counting when handed over: 2/2)
+        others = open_at_once(gw, 4)
+        counts = per_worker(gw, all_accepted(gw, others))
+        assert counts[emptied] == 3 and sum(counts.values()) == 4, counts
+        # once the streams end they no longer count: 2 + 2 again
+        close_all(streams + others)
+        streams, others = [], []
+        time.sleep(0.3)
+        others = open_at_once(gw, 4)
+        assert sorted(per_worker(gw, all_accepted(gw, others)).values()) == [2, 2]
+    finally:
+        close_all(streams + others)
