@@ -24,11 +24,11 @@ time per page (user + system, clock ticks of 10 ms: a rough figure) and, for the
 clients, how evenly they were served: the slowest, median and fastest client's own
 records/s and Jain's fairness index of them ((sum x)^2 / (n sum x^2): 1 when all are
 equal, 1/n when one client gets everything), beside the bare consumers' in the same round.
-It checks that every client got exactly the records after its start, in order. A last phase times --first-pages
-single pages, one after another, each at a position behind every reader already running
-(descending), so each needs a new catch-up reader: what a client's first page costs. Each
-phase is bounded by --max-seconds. Before anything is timed, every worker serves one empty page at the live tail
-(--no-warmup: not).
+It checks that every client got exactly the records after its start, in order. A last phase
+times --first-pages single pages, one after another, each at a position behind every reader
+already running (descending), so each needs a new catch-up reader: what a client's first
+page costs. Each phase is bounded by --max-seconds. Before anything is timed, every worker
+serves one empty page at the live tail (--no-warmup: not).
 Exit status: 0 ok, 1 a check failed, 2 the broker is missing. The target (evgate >= 80k
 records/s for one client) is reported, not enforced. Everything binds and targets 127.0.0.1;
 every process started here is stopped by PID.

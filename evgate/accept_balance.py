@@ -132,19 +132,13 @@ def balance_for(worker: Any, max_wait_ms: int) -> Balance | None:
 
 def hold() -> Callable[[], None]:
     """Count one more connection for this worker until the returned function is called
-    (once; later calls do nothing): a stream whose connection left its server greenlet for
-    the hub. A no-op where the balance is off."""
+    (once): a stream whose connection left its server greenlet for the hub. A no-op where
+    the balance is off."""
     balance = _worker_balance
     if balance is None:
         return _nothing
     balance.opened()
-    held = [True]
-
-    def release() -> None:
-        if held[0]:
-            held[0] = False
-            balance.closed()
-    return release
+    return balance.closed
 
 
 def _nothing() -> None:

@@ -192,6 +192,6 @@ def _respond(response: Response, environ: dict[str, Any],
 
 def header_names(headers: Headers) -> set[str]:
     """The lower-cased names of `headers`. werkzeug's `name in headers` (and `setdefault`,
-    `get`) raises and catches a BadRequestKeyError for every absent name: ~2 us each, and a
-    202 asked for three absent names (bench/ingest.py)."""
+    `get`) raises and catches a BadRequestKeyError for every absent name: ~1.3 us each, and
+    a 202 asked for three absent names (docs/benchmarks.md, issue 11 ninth pass)."""
     return {name.lower() for name, _ in headers}
