@@ -3,13 +3,16 @@
 Call `configure(config)` once per process (CLI, gunicorn master, each worker).
 
 - Context: every record made while a gateway request is handled carries `api_id`,
-  `entrypoint` and `transaction_id` (`RequestContextFilter` reads them from `flask.g`, which
-  lives in a contextvar: greenlet-local under gevent, so concurrent requests never mix).
+  `entrypoint` and `transaction_id` (`RequestContextFilter` reads them from the greenlet's
+  `RequestScope` on the fast path, from `flask.g` for requests Flask serves; both live in
+  contextvars: greenlet-local under gevent, so concurrent requests never mix).
 - Access log: logger `evgate.access`, one line per request when its response ends (a stream
   when it closes), with method, path, status, duration, bytes, API, entrypoint, transaction
   id and client address as record attributes (`ACCESS_FIELDS`; JSON keys in JSON format).
   Written by evgate/observability/access.py; off with EVGATE_ACCESS_LOG=false. In a gevent
-  worker, lines below WARNING are written in batches every 0.2 s (`BatchingStreamHandler`).
+  worker, lines below WARNING are written in batches every 0.2 s (`BatchingStreamHandler`);
+  access lines are queued there without a LogRecord when that handler is the only one they
+  would reach (`access_handler`).
 - Secrets: both formatters pass what they write (message, exception text, each JSON field)
   through `mask_secrets`, which masks Authorization values, Basic/Bearer credentials,
   `password=`/`secret=`/`api-key=`/`token=`-style pairs (also as JSON or query parameters),
@@ -20,6 +23,7 @@ Call `configure(config)` once per process (CLI, gunicorn master, each worker).
 """
 from __future__ import annotations
 
+import contextvars
 import json
 import logging
 import os
@@ -73,19 +77,53 @@ def mask_secrets(text: str) -> str:
 
 
 # -- context --------------------------------------------------------------------------------
+class RequestScope:
+    """The log context of the gateway request a greenlet is handling, without Flask's app
+    context: the raw-WSGI fast path (evgate/gateway/wsgi_dispatch.py) enters one per request
+    instead of pushing an app context for `flask.g` (~3 % of an ingestion request's CPU,
+    docs/benchmarks.md issue 11 tenth pass). A contextvar: greenlet-local under gevent."""
+
+    __slots__ = CONTEXT_FIELDS
+
+    def __init__(self) -> None:
+        self.api_id: str | None = None
+        self.entrypoint: str | None = None
+        self.transaction_id: str | None = None
+
+    def get(self, name: str, default: Any = None) -> Any:
+        """As `flask.g.get`: the dispatcher writes either."""
+        return getattr(self, name, default)
+
+    def enter(self) -> contextvars.Token:
+        return _REQUEST_SCOPE.set(self)
+
+    @staticmethod
+    def leave(token: contextvars.Token) -> None:
+        _REQUEST_SCOPE.reset(token)
+
+
+_REQUEST_SCOPE: contextvars.ContextVar[RequestScope | None] = contextvars.ContextVar(
+    "evgate_request_scope", default=None)
+
+
 class RequestContextFilter(logging.Filter):
-    """Adds api_id / entrypoint / transaction_id of the current gateway request, if any."""
+    """Adds api_id / entrypoint / transaction_id of the current gateway request, if any: from
+    the greenlet's `RequestScope` (the fast path), else from `flask.g` (requests Flask
+    serves)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         if getattr(record, "transaction_id", None) is None:
             try:
-                from flask import g, has_app_context
-                if has_app_context():
-                    for name, attribute in (("api_id", "api_id"), ("entrypoint", "entrypoint"),
-                                            ("transaction_id", "transaction_id")):
-                        value = g.get(attribute)
-                        if value is not None and getattr(record, name, None) is None:
-                            setattr(record, name, value)
+                scope: Any = _REQUEST_SCOPE.get()
+                if scope is None:
+                    from flask import g, has_app_context
+                    if not has_app_context():
+                        return True
+                    scope = g
+                for name in CONTEXT_FIELDS:
+                    value = scope.get(name)
+                    if value is not None and getattr(record, name, None) is None:
+                        setattr(record, name, value)
             except Exception:  # noqa: BLE001 - logging must never fail a request
                 pass
         return True
@@ -93,7 +131,28 @@ class RequestContextFilter(logging.Filter):
 
 # -- formatters -----------------------------------------------------------------------------
 class JsonFormatter(logging.Formatter):
+    def format_access(self, created: float, msecs: float, process: int | None,
+                      fields: dict[str, Any]) -> str:
+        """The JSON line of an access record made at `created` with `fields` (the same text
+        whether the record went through `format` or was queued without a LogRecord:
+        `BatchingStreamHandler.queue_access`)."""
+        entry: dict[str, Any] = {
+            "time": datetime.fromtimestamp(created, timezone.utc).isoformat(),
+            "level": "info",
+            "logger": ACCESS_LOGGER,
+            "message": mask_secrets(format_access(fields)),
+            "process": process,
+        }
+        for attribute in ACCESS_FIELDS:
+            value = fields.get(attribute)
+            if value is not None:
+                entry[attribute] = mask_secrets(value) if isinstance(value, str) else value
+        return json.dumps(entry)
+
     def format(self, record: logging.LogRecord) -> str:
+        if _is_plain_access_record(record) and record.levelno == logging.INFO:
+            return self.format_access(record.created, record.msecs, record.process,
+                                      record.args[0].fields)
         entry: dict[str, Any] = {
             "time": datetime.fromtimestamp(record.created, timezone.utc).isoformat(),
             "level": record.levelname.lower(),
@@ -127,24 +186,30 @@ class PlainFormatter(logging.Formatter):
         strftime per line was ~3 us of every access line: bench/ingest.py)."""
         if datefmt is not None or not self.default_msec_format:
             return super().formatTime(record, datefmt)
-        second = int(record.created)
+        return self._asctime(record.created, record.msecs)
+
+    def _asctime(self, created: float, msecs: float) -> str:
+        second = int(created)
         stamp = self._stamp
         if stamp[0] != second:
             stamp = self._stamp = (second, time.strftime(self.default_time_format,
-                                                         self.converter(record.created)))
-        return self.default_msec_format % (stamp[1], record.msecs)
+                                                         self.converter(created)))
+        return self.default_msec_format % (stamp[1], msecs)
+
+    def format_access(self, created: float, msecs: float, process: int | None,
+                      fields: dict[str, Any]) -> str:
+        """PLAIN_FORMAT's text of an access record made at `created` with `fields`, without
+        the generic formatter's style lookup and checks (~2x cheaper; a test compares the
+        two). Used for access records (`format`) and for access lines queued without one
+        (`BatchingStreamHandler.queue_access`)."""
+        return mask_secrets(f"{self._asctime(created, msecs)} INFO [{process}] "
+                            f"{ACCESS_LOGGER}: {format_access(fields)}")
 
     def format(self, record: logging.LogRecord) -> str:
-        args = record.args
-        if (type(args) is tuple and len(args) == 1 and type(args[0]) is AccessLine
-                and record.msg == "%s" and record.name == ACCESS_LOGGER
-                and not record.exc_info and not record.exc_text and not record.stack_info):
-            # an access line (one a request): PLAIN_FORMAT's text without the generic
-            # formatter's style lookup and checks (~2x cheaper; a test compares the two)
-            record.message = message = format_access(args[0].fields)
-            record.asctime = self.formatTime(record)
-            return mask_secrets(f"{record.asctime} {record.levelname} [{record.process}] "
-                                f"{record.name}: {message}")
+        if _is_plain_access_record(record) and self.default_msec_format \
+                and record.levelno == logging.INFO:
+            return self.format_access(record.created, record.msecs, record.process,
+                                      record.args[0].fields)
         text = super().format(record)
         if record.name != ACCESS_LOGGER:
             context = " ".join(f"{label}={value}" for label, value in (
@@ -167,6 +232,15 @@ def format_access(fields: dict[str, Any]) -> str:
             f'{fields.get("status")} {fields.get("duration_ms"):.1f}ms '
             f'{"-" if size is None else size}B api={fields.get("api_id") or "-"} '
             f'entrypoint={fields.get("entrypoint") or "-"} tx={fields.get("transaction_id") or "-"}')
+
+
+def _is_plain_access_record(record: logging.LogRecord) -> bool:
+    """An access record as evgate/observability/access.py makes it: its fields are the whole
+    of what a formatter writes (no traceback, no stack)."""
+    args = record.args
+    return (type(args) is tuple and len(args) == 1 and type(args[0]) is AccessLine
+            and record.msg == "%s" and record.name == ACCESS_LOGGER
+            and not record.exc_info and not record.exc_text and not record.stack_info)
 
 
 class AccessLine:
@@ -263,6 +337,20 @@ class BatchingStreamHandler(logging.StreamHandler):
         if len(self._pending) >= self.CAPACITY:
             self._write_pending()
 
+    def queue_access(self, created: float, fields: dict[str, Any]) -> None:
+        """An access line made at `created` (`time.time()`), queued without a LogRecord and
+        formatted at the flush by the formatter's `format_access`: the same text as the
+        record `evgate.access` would get, for a third of the request's cost of logging it
+        (no record, no logger walk, no lock: bench/ingest.py, issue 11 tenth pass). Only
+        what `access_handler()` returned takes these."""
+        self._pending.append((created, fields))
+        if len(self._pending) >= self.CAPACITY:
+            self.acquire()
+            try:
+                self._write_pending()
+            finally:
+                self.release()
+
     def flush(self) -> None:
         self.acquire()
         try:
@@ -277,16 +365,27 @@ class BatchingStreamHandler(logging.StreamHandler):
         if not pending or self.stream is None:
             return
         lines = []
+        process = os.getpid() if logging.logProcesses else None
         for record in pending:
             try:
-                lines.append(self.format(record))
+                if type(record) is tuple:   # queue_access: (created, fields)
+                    created, fields = record
+                    lines.append(self.formatter.format_access(  # type: ignore[union-attr]
+                        created, int((created - int(created)) * 1000) + 0.0, process, fields))
+                else:
+                    lines.append(self.format(record))
             except Exception:  # noqa: BLE001 - as logging does: report, go on
-                self.handleError(record)
+                self.handleError(record if type(record) is not tuple else _access_log_record(
+                    *record))
         try:
             self.stream.write(self.terminator.join(lines) + self.terminator)
             self.stream.flush()
         except Exception:  # noqa: BLE001
             self.handleError(pending[-1])
+
+    def batching(self) -> bool:
+        """True when INFO lines wait for the flush (in a gevent worker)."""
+        return self._batching()
 
     def _batching(self) -> bool:
         """True in a gevent-patched process, where a greenlet flushes (started once per
@@ -308,6 +407,46 @@ class BatchingStreamHandler(logging.StreamHandler):
             gevent.sleep(self.FLUSH_INTERVAL_S)
             if self._pending:
                 self.flush()
+
+
+def _access_log_record(created: float, fields: dict[str, Any]) -> logging.LogRecord:
+    """A queued access line as a LogRecord (to report a line that could not be written)."""
+    record = logging.getLogger(ACCESS_LOGGER).makeRecord(
+        ACCESS_LOGGER, logging.INFO, __file__, 0, "%s", (AccessLine(fields),), None,
+        extra=fields)
+    record.created = created
+    return record
+
+
+def access_handler() -> BatchingStreamHandler | None:
+    """The handler to `queue_access` access lines to, when an `evgate.access` record would
+    reach that one handler and nothing else: evgate's own batching handler in a gevent
+    worker with evgate's formatter, no filter on the way but `RequestContextFilter` (a no-op
+    for a line that names its transaction), no other handler on the loggers from
+    `evgate.access` up. None otherwise (an operator's or a test's handler, a filter, the
+    CLI): the line then goes as a record through `logging` (evgate/observability/access.py).
+    Asked per request (~1 us): logging's configuration may change at any time."""
+    found = None
+    current: logging.Logger | None = logging.getLogger(ACCESS_LOGGER)
+    while current is not None:
+        if current.filters:
+            return None
+        for handler in current.handlers:
+            if found is not None or type(handler) is not BatchingStreamHandler:
+                return None
+            found = handler
+        if not current.propagate:
+            break
+        current = current.parent
+    if (found is None or found.level > logging.INFO
+            or type(found.formatter) not in _ACCESS_FORMATTERS
+            or any(type(f) is not RequestContextFilter for f in found.filters)
+            or not found.batching()):
+        return None
+    return found
+
+
+_ACCESS_FORMATTERS = (PlainFormatter, JsonFormatter)
 
 
 def flush_handlers() -> None:

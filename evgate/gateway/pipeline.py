@@ -54,7 +54,8 @@ class MessagePipeline:
     def has_message_steps(self, ctx: "ExecutionContext", phase: str) -> bool:
         """True when a `phase` ("publish"/"subscribe") step applies to this context: without
         one, messages pass unchanged (batch ingestion then skips building Messages)."""
-        return any(chain.steps(ctx, phase) for chain in self._chains(ctx))
+        chains = self._chains(ctx)
+        return bool(chains) and any(chain.steps(ctx, phase) for chain in chains)
 
     def subscribe_messages(self, messages: Sequence["Message"],
                            ctx: "ExecutionContext") -> list["Message"]:

@@ -16,8 +16,10 @@ request context: entrypoints whose class says `raw_wsgi = False` (streams use
 `stream_with_context`, WebSocket upgrades go through flask-sock's `websocket=True` rules) and
 methods the catch-all rule does not take (Flask answers those 405). The fallback is decided
 right after entrypoint negotiation, before plan security or any policy ran, so nothing runs
-twice. An app context is pushed on the fast path too, so `flask.g` (the log records' api_id /
-entrypoint / transaction_id, evgate/logs.py) behaves the same on both paths.
+twice. The fast path pushes no app context: the log records' api_id / entrypoint /
+transaction_id go to a `RequestScope` (evgate/logs.py), which the log filter reads as it reads
+`flask.g` on Flask's path (pushing and popping an app context per request was ~3 % of an
+ingestion request's CPU, docs/benchmarks.md).
 """
 from __future__ import annotations
 
@@ -32,6 +34,7 @@ from ..core.context import ExecutionContext
 from .responses import REQUEST_ID_HEADER, TRANSACTION_HEADER, error_response  # noqa: F401
 from .cors import ORIGIN_NOT_ALLOWED, is_preflight, is_websocket_upgrade
 from ..core.ids import new_id
+from ..logs import RequestScope
 
 REQUEST_ID_HEADER_LOWER = REQUEST_ID_HEADER.lower()
 
@@ -64,15 +67,18 @@ class GatewayDispatcher:
     def __init__(self, runtime: "GatewayRuntime"):
         self.runtime = runtime
 
-    def dispatch(self, request: Any, *, raw: bool = False) -> Response | None:
+    def dispatch(self, request: Any, *, raw: bool = False,
+                 scope: RequestScope | None = None) -> Response | None:
         """The response to `request`. With `raw` (no Flask request context), None when the
-        selected entrypoint needs Flask's: the caller then hands the request to Flask."""
+        selected entrypoint needs Flask's: the caller then hands the request to Flask.
+        `scope`: where the log records' context goes (the fast path's; else `flask.g`)."""
         runtime = self.runtime
         environ = request.environ
+        context: Any = g if scope is None else scope
         # set by the fast path when it handed this request over: one id per request
         transaction_id = (environ.get("evgate.transaction_id")
                           or environ.get(_TRANSACTION_ENVIRON) or new_id())
-        g.transaction_id = transaction_id
+        context.transaction_id = transaction_id
         environ["evgate.transaction_id"] = transaction_id
         cors = None
         preflight = False
@@ -83,7 +89,7 @@ class GatewayDispatcher:
             if match is None:
                 raise NotFoundGatewayError("No context-path matches the request URI.")
             api, relative = match
-            g.api_id = environ["evgate.api_id"] = api.id
+            context.api_id = environ["evgate.api_id"] = api.id
             cors = api.cors_for(request.path)
             if cors is not None:
                 preflight = is_preflight(request)
@@ -112,7 +118,7 @@ class GatewayDispatcher:
                                    entrypoint_type=entrypoint.type)
             ctx.attributes["gravitee.attribute.request.relativePath"] = relative
             ctx.attributes["gravitee.attribute.api"] = api.id
-            g.entrypoint = environ["evgate.entrypoint"] = entrypoint.type
+            context.entrypoint = environ["evgate.entrypoint"] = entrypoint.type
             api.admit(ctx)
             api.run_request_phase(ctx)
             response = entrypoint.handle(ctx)
@@ -154,12 +160,13 @@ class GatewayWsgi:
     def __call__(self, environ: dict[str, Any], start_response: Callable) -> Iterable[bytes]:
         if environ.get("REQUEST_METHOD") not in _METHODS or "HTTP_UPGRADE" in environ:
             return self.flask_wsgi(environ, start_response)
-        app_context = self.app.app_context()
-        app_context.push()
+        scope = RequestScope()
+        token = scope.enter()
         try:
-            response = self.dispatcher.dispatch(self.request_class(environ), raw=True)
+            response = self.dispatcher.dispatch(self.request_class(environ), raw=True,
+                                                scope=scope)
         finally:
-            app_context.pop()
+            RequestScope.leave(token)
         if response is None:
             return self.flask_wsgi(environ, start_response)
         return _respond(response, environ, start_response)

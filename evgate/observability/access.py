@@ -25,7 +25,7 @@ from typing import Any, Callable, Iterable, Iterator
 import gevent
 
 from .. import accept_balance
-from ..logs import ACCESS_LOGGER, AccessLine
+from ..logs import ACCESS_LOGGER, AccessLine, access_handler
 from . import metrics
 
 access_logger = logging.getLogger(ACCESS_LOGGER)
@@ -46,7 +46,10 @@ class ConnectionTracker:
         self.active += 1
         if sock is not None:
             try:
-                self._sockets.add(sock)
+                # a keep-alive connection's socket is known after its first request: asking
+                # is cheaper than adding (WeakSet.add makes a weakref with a callback each time)
+                if sock not in self._sockets:
+                    self._sockets.add(sock)
             except TypeError:
                 return
             self._busy[id(sock)] = self._busy.get(id(sock), 0) + 1
@@ -152,9 +155,15 @@ class RequestObserver:
                     "transaction_id": environ.get("evgate.transaction_id"),
                     "client": environ.get("REMOTE_ADDR"),
                 }
-                # the record made directly (no caller lookup: the line says where it is from),
-                # its text formatted only when a handler writes it (evgate/logs.py batches)
-                access_logger.handle(_access_record(fields))
+                handler = access_handler() if fields["transaction_id"] is not None else None
+                if handler is not None:
+                    # the one handler a record would reach, evgate's batching one: the line
+                    # is queued without a LogRecord and formatted at its flush
+                    handler.queue_access(time.time(), fields)
+                else:
+                    # the record made directly (no caller lookup: the line says where it is
+                    # from), its text formatted only when a handler writes it
+                    access_logger.handle(_access_record(fields))
         except Exception:  # noqa: BLE001 - observing must never fail a response
             logger.debug("access log / metrics failed", exc_info=True)
 
