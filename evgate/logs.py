@@ -34,6 +34,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from .config import Config
+from .core.process import current_pid
 
 CONTEXT_FIELDS = ("api_id", "entrypoint", "transaction_id")
 ACCESS_FIELDS = ("method", "path", "status", "duration_ms", "bytes", "api_id", "entrypoint",
@@ -390,7 +391,7 @@ class BatchingStreamHandler(logging.StreamHandler):
     def _batching(self) -> bool:
         """True in a gevent-patched process, where a greenlet flushes (started once per
         process: workers are forked from the master, which does not batch)."""
-        pid = os.getpid()
+        pid = current_pid()   # asked per access line: no system call
         if self._flusher_pid == pid:
             return True
         from gevent import monkey
@@ -427,7 +428,7 @@ def access_handler() -> BatchingStreamHandler | None:
     CLI): the line then goes as a record through `logging` (evgate/observability/access.py).
     Asked per request (~1 us): logging's configuration may change at any time."""
     found = None
-    current: logging.Logger | None = logging.getLogger(ACCESS_LOGGER)
+    current: logging.Logger | None = _ACCESS_LOGGER_OBJECT
     while current is not None:
         if current.filters:
             return None
@@ -447,6 +448,8 @@ def access_handler() -> BatchingStreamHandler | None:
 
 
 _ACCESS_FORMATTERS = (PlainFormatter, JsonFormatter)
+#: loggers live as long as the process: `logging.getLogger` takes logging's module lock
+_ACCESS_LOGGER_OBJECT = logging.getLogger(ACCESS_LOGGER)
 
 
 def flush_handlers() -> None:

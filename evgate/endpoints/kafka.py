@@ -10,7 +10,6 @@ headers become record headers. Topics: Gravitee 4.x puts them per side (`produce
 from __future__ import annotations
 
 import logging
-import os
 import time
 from typing import TYPE_CHECKING, Annotated, Any, Callable, Literal, Optional, Sequence, Union
 
@@ -20,6 +19,7 @@ from ..definition.plugin_config import (PluginConfiguration, Problems, Secret, c
                                         must_be)
 from ..errors import BackendUnavailableError, BadRequestError
 from ..core.ids import new_id, new_ids
+from ..core.process import current_pid
 from ..kafka import cursor as cursors
 from ..kafka.client_config import producer_config
 from ..kafka.group_consumer import GroupConsumer, group_consumer_config
@@ -172,7 +172,7 @@ class KafkaEndpoint(Endpoint):
         """The worker's shared producer for this endpoint's configuration, cached here: building
         the librdkafka config and its pool key on every request cost ~10 us (bench/ingest.py)."""
         bridge = self._bridge
-        if bridge is None or not bridge.running or bridge.pid != os.getpid():
+        if bridge is None or not bridge.running or bridge.pid != current_pid():
             if self._producer_conf is None:
                 self._producer_conf = producer_config(self.configuration, self.runtime.config)
             bridge = self._bridge = self.runtime.producers.get(self._producer_conf)

@@ -257,3 +257,22 @@ def test_a_keep_alive_socket_is_tracked_once_and_still_closed_when_idle():
     finally:
         left.close()
         right.close()
+
+
+# -- the process id ------------------------------------------------------------------------
+def test_current_pid_is_the_forked_child_s_own():
+    from evgate.core.process import current_pid
+    assert current_pid() == os.getpid()
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:   # child: report, never run pytest's teardown
+        try:
+            os.write(write, f"{current_pid()} {os.getpid()}".encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    reported = os.read(read, 64).decode().split()
+    os.waitpid(pid, 0)
+    os.close(read)
+    assert reported == [str(pid), str(pid)]
+    assert current_pid() == os.getpid() != pid
