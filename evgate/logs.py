@@ -341,8 +341,8 @@ class BatchingStreamHandler(logging.StreamHandler):
     def queue_access(self, created: float, fields: dict[str, Any]) -> None:
         """An access line made at `created` (`time.time()`), queued without a LogRecord and
         formatted at the flush by the formatter's `format_access`: the same text as the
-        record `evgate.access` would get, for a third of the request's cost of logging it
-        (no record, no logger walk, no lock: bench/ingest.py, issue 11 tenth pass). Only
+        record `evgate.access` would get, without the record, `Logger.handle`, the filter
+        and the handler lock in the request (docs/benchmarks.md, issue 11 tenth pass). Only
         what `access_handler()` returned takes these."""
         self._pending.append((created, fields))
         if len(self._pending) >= self.CAPACITY:
@@ -426,7 +426,7 @@ def access_handler() -> BatchingStreamHandler | None:
     for a line that names its transaction), no other handler on the loggers from
     `evgate.access` up. None otherwise (an operator's or a test's handler, a filter, the
     CLI): the line then goes as a record through `logging` (evgate/observability/access.py).
-    Asked per request (~1 us): logging's configuration may change at any time."""
+    Asked per request (~0.6 us): logging's configuration may change at any time."""
     found = None
     current: logging.Logger | None = _ACCESS_LOGGER_OBJECT
     while current is not None:

@@ -153,7 +153,6 @@ class GatewayWsgi:
     def __init__(self, dispatcher: GatewayDispatcher, app: "Flask",
                  flask_wsgi: Callable[[dict, Callable], Iterable[bytes]]):
         self.dispatcher = dispatcher
-        self.app = app
         self.flask_wsgi = flask_wsgi
         self.request_class = app.request_class
 
