@@ -74,8 +74,7 @@ def test_json_queued_lines_are_json_with_every_field():
 
 
 def test_queued_lines_keep_their_order_with_records_and_a_full_queue_is_written():
-    handler, stream = _worker_handler(logging.Formatter("%(message)s"))
-    handler.setFormatter(PlainFormatter())
+    handler, stream = _worker_handler(PlainFormatter())
     handler.handle(logging.LogRecord("evgate.x", logging.INFO, __file__, 1, "first", None,
                                      None))
     handler.queue_access(1764600000.0, dict(FIELDS[0]))
