@@ -26,7 +26,6 @@ from __future__ import annotations
 import contextvars
 import json
 import logging
-import os
 import re
 import sys
 import time
@@ -330,7 +329,7 @@ class BatchingStreamHandler(logging.StreamHandler):
         self._flusher_pid: int | None = None
 
     def emit(self, record: logging.LogRecord) -> None:
-        if record.levelno >= logging.WARNING or record.exc_info or not self._batching():
+        if record.levelno >= logging.WARNING or record.exc_info or not self.batching():
             self._write_pending()
             super().emit(record)
             return
@@ -366,15 +365,18 @@ class BatchingStreamHandler(logging.StreamHandler):
         if not pending or self.stream is None:
             return
         lines = []
-        process = os.getpid() if logging.logProcesses else None
+        process = current_pid() if logging.logProcesses else None
+        format_access = getattr(self.formatter, "format_access", None)
         for record in pending:
             try:
-                if type(record) is tuple:   # queue_access: (created, fields)
-                    created, fields = record
-                    lines.append(self.formatter.format_access(  # type: ignore[union-attr]
-                        created, int((created - int(created)) * 1000) + 0.0, process, fields))
-                else:
+                if type(record) is not tuple:
                     lines.append(self.format(record))
+                elif format_access is not None:   # queue_access: (created, fields)
+                    created, fields = record
+                    lines.append(format_access(
+                        created, int((created - int(created)) * 1000) + 0.0, process, fields))
+                else:   # the formatter was replaced since the line was queued
+                    lines.append(self.format(_access_log_record(*record)))
             except Exception:  # noqa: BLE001 - as logging does: report, go on
                 self.handleError(record if type(record) is not tuple else _access_log_record(
                     *record))
@@ -385,12 +387,9 @@ class BatchingStreamHandler(logging.StreamHandler):
             self.handleError(pending[-1])
 
     def batching(self) -> bool:
-        """True when INFO lines wait for the flush (in a gevent worker)."""
-        return self._batching()
-
-    def _batching(self) -> bool:
-        """True in a gevent-patched process, where a greenlet flushes (started once per
-        process: workers are forked from the master, which does not batch)."""
+        """True when INFO lines wait for the flush: in a gevent-patched process, where a
+        greenlet flushes (started once per process: workers are forked from the master,
+        which does not batch)."""
         pid = current_pid()   # asked per access line: no system call
         if self._flusher_pid == pid:
             return True
@@ -411,7 +410,8 @@ class BatchingStreamHandler(logging.StreamHandler):
 
 
 def _access_log_record(created: float, fields: dict[str, Any]) -> logging.LogRecord:
-    """A queued access line as a LogRecord (to report a line that could not be written)."""
+    """A queued access line as a LogRecord (for a formatter without `format_access`, and to
+    report a line that could not be written)."""
     record = logging.getLogger(ACCESS_LOGGER).makeRecord(
         ACCESS_LOGGER, logging.INFO, __file__, 0, "%s", (AccessLine(fields),), None,
         extra=fields)

@@ -275,3 +275,11 @@ def test_current_pid_is_the_forked_child_s_own():
     os.close(read)
     assert reported == [str(pid), str(pid)]
     assert current_pid() == os.getpid() != pid
+
+
+def test_a_line_queued_before_the_formatter_changed_is_still_written():
+    handler, stream = _worker_handler(PlainFormatter())
+    handler.queue_access(1764600000.5, dict(FIELDS[0]))
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s %(message)s"))
+    handler.flush()
+    assert stream.getvalue().startswith('INFO evgate.access 127.0.0.1 "POST /data/ingestion" 202 ')
